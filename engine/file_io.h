@@ -1,0 +1,19 @@
+#pragma once
+// Whole-file reads and atomic writes (temp file in the same directory, fsync,
+// rename), so a crash mid-write never leaves a half-written checkpoint.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cadenza {
+
+// Reads a whole file; throws cadenza::Error naming the file when it cannot.
+std::vector<uint8_t> read_file(const std::string& path);
+
+// Writes `size` bytes to `path` atomically.
+void write_file_atomic(const std::string& path, const void* data, size_t size);
+inline void write_file_atomic(const std::string& path, const std::string& bytes) {
+  write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+}  // namespace cadenza

@@ -1,0 +1,10 @@
+#pragma once
+// The cadenza subcommands. Each returns the process exit code and throws
+// cli::UsageError for a bad command line (main prints it and exits 2).
+namespace cadenza::cli {
+
+int cmd_bench(int argc, char** argv);  // cadenza bench NAME [--json]
+int cmd_midi(int argc, char** argv);   // cadenza midi info|convert|tokens|render|roll
+int cmd_audio(int argc, char** argv);  // cadenza audio info|convert|features|spectrogram
+
+}  // namespace cadenza::cli
