@@ -7,9 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dtype.h"
+
 namespace cadenza {
 
-enum class DType : uint8_t { f32, f64, i32, i64 };
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
 inline bool is_floating(DType t) { return t == DType::f32 || t == DType::f64; }

@@ -1,0 +1,142 @@
+#pragma once
+// Op front ends: shape and dtype checks, the kernel call, and the backward
+// rule recorded next to it. Every op here is differentiable in its floating
+// inputs unless noted. Broadcasting follows NumPy. Dims may be negative.
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace cadenza {
+
+class Generator;
+
+// ---- elementwise, binary (broadcasting) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);    // a^b, a > 0 where b varies
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+// Comparisons: 0/1 in the inputs' dtype, never differentiable.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+
+// ---- elementwise, unary ----
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor log1p(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor pow(const Tensor& x, double exponent);
+Tensor abs(const Tensor& x);
+Tensor sign(const Tensor& x);  // not differentiable (zero gradient)
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+Tensor isinf_mask(const Tensor& x);  // 1 where +-inf, not differentiable
+
+// Scalar forms (the scalar takes the tensor's dtype).
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+Tensor operator+(const Tensor& a, double s);
+Tensor operator-(const Tensor& a, double s);
+Tensor operator*(const Tensor& a, double s);
+Tensor operator/(const Tensor& a, double s);
+Tensor operator+(double s, const Tensor& a);
+Tensor operator-(double s, const Tensor& a);
+Tensor operator*(double s, const Tensor& a);
+Tensor operator/(double s, const Tensor& a);
+
+// ---- reductions: dims empty = all dims ----
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+// Gradient goes to every maximal element, split evenly (torch.amax).
+Tensor max(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor min(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);  // i64, first maximum
+Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor var(const Tensor& x, const std::vector<int64_t>& dims, bool unbiased = true,
+           bool keepdim = false);
+// Sums `x` down to `shape` (the reverse of broadcasting to x.shape()).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- linear algebra ----
+// a: [..., M, K], b: [..., K, N] -> [..., M, N]; 1-D operands as in NumPy;
+// batch dims broadcast.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x: [..., in], weight: [out, in], bias: [out] or undefined -> [..., out]
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- shape and views (views share storage) ----
+Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed
+Tensor view(const Tensor& x, const Shape& shape);     // must not need a copy
+Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length);
+Tensor select(const Tensor& x, int64_t dim, int64_t index);
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+Tensor expand(const Tensor& x, const Shape& shape);  // -1 keeps a dim
+Tensor squeeze(const Tensor& x, int64_t dim);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
+Tensor contiguous(const Tensor& x);
+Tensor clone(const Tensor& x);
+Tensor to_dtype(const Tensor& x, DType dtype);  // differentiable between float types
+
+Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim);
+std::vector<Tensor> split_sizes(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim);
+std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim);
+// pads: (before, after) pairs starting from the LAST dim, as torch.nn.functional.pad.
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value = 0.0);
+
+// ---- indexing ----
+// index: 1-D i32/i64. x: [..., N, ...] along dim -> [..., len(index), ...]
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+// out = x with src's slices added at `index` along dim.
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+// weight: [V, D], ids: any shape of integers -> [..., D]
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+// index has x's rank; out[i][j] = x[i][index[i][j]] along dim (dim=1 shown).
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+// cond: nonzero = true; broadcasts all three.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+
+// ---- activations / normalisation over a dim ----
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+
+// ---- losses. reduction: "mean", "sum" or "none" ----
+// logits: [N, C] (or [N, C, d...]), target: integer [N] (or [N, d...]).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index = -100,
+                     const std::string& reduction = "mean");
+// logp: [N, C] log-probabilities, target as above.
+Tensor nll_loss(const Tensor& logp, const Tensor& target, int64_t ignore_index = -100,
+                const std::string& reduction = "mean");
+Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target,
+                                        const std::string& reduction = "mean");
+Tensor mse_loss(const Tensor& x, const Tensor& target, const std::string& reduction = "mean");
+Tensor l1_loss(const Tensor& x, const Tensor& target, const std::string& reduction = "mean");
+
+// Inverted dropout: in training, zeroes with probability p and scales by
+// 1/(1-p); the mask comes from `gen` (the default generator if null).
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
+
+}  // namespace cadenza

@@ -1,0 +1,161 @@
+// softmax / log_softmax, losses and dropout.
+#include <cmath>
+#include <limits>
+
+#include "engine/ops_util.h"
+#include "engine/random.h"
+#include "kernels/cpu/softmax.h"
+
+namespace cadenza {
+
+using namespace detail;
+
+static Tensor softmax_raw(const Tensor& x, int64_t d, bool log) {
+  // Rows along `d`: move it last, run the row kernel, move it back (a view).
+  int64_t last = x.dim() - 1;
+  Tensor xt = d == last ? x.detach() : transpose(x.detach(), d, last);
+  Tensor xc = contiguous(xt);
+  Tensor y = Tensor::empty(xc.shape(), x.dtype());
+  int64_t C = x.dim() == 0 ? 1 : x.shape()[d];
+  if (y.numel() > 0)
+    kernels::softmax_forward(x.dtype(), y.numel() / C, C, xc.raw_data(), y.raw_data(), log);
+  return d == last ? y : transpose(y, d, last);
+}
+
+Tensor softmax(const Tensor& x, int64_t dim) {
+  check_defined(x, "softmax", "input");
+  check_floating(x, "softmax");
+  int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "softmax");
+  if (x.dim() == 0) return Tensor::ones({}, x.dtype());
+  Tensor y = softmax_raw(x, d, false);
+  Tensor ys = y.detach();
+  return record(y, "softmax", {x}, [x, ys, d](const Tensor& g) {
+    Tensor s = GradMode::enabled() ? softmax(x, d) : ys;
+    Tensor gs = mul(g, s);
+    return std::vector<Tensor>{sub(gs, mul(s, sum(gs, {d}, true)))};
+  });
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  check_defined(x, "log_softmax", "input");
+  check_floating(x, "log_softmax");
+  if (x.dim() == 0) return Tensor::zeros({}, x.dtype());
+  int64_t d = wrap_dim(dim, x.dim(), "log_softmax");
+  Tensor y = softmax_raw(x, d, true);
+  Tensor ys = y.detach();
+  return record(y, "log_softmax", {x}, [x, ys, d](const Tensor& g) {
+    Tensor p = GradMode::enabled() ? softmax(x, d) : exp(ys);
+    return std::vector<Tensor>{sub(g, mul(p, sum(g, {d}, true)))};
+  });
+}
+
+static Tensor reduce_loss(const Tensor& l, const std::string& reduction, const char* op) {
+  if (reduction == "none") return l;
+  if (reduction == "sum") return sum(l);
+  if (reduction == "mean") return mean(l);
+  throw Error(std::string(op) + ": reduction must be 'mean', 'sum' or 'none', got '" + reduction + "'");
+}
+
+Tensor nll_loss(const Tensor& logp, const Tensor& target, int64_t ignore_index,
+                const std::string& reduction) {
+  check_defined(logp, "nll_loss", "input");
+  check_defined(target, "nll_loss", "target");
+  check_floating(logp, "nll_loss");
+  if (is_floating(target.dtype()))
+    throw Error("nll_loss: target must hold class indices (i32/i64), got " + target.str());
+  if (logp.dim() < 2)
+    throw Error("nll_loss: input must be [N, C] or [N, C, d...], got " + logp.str());
+  int64_t C = logp.shape()[1];
+  Shape want = logp.shape();
+  want.erase(want.begin() + 1);
+  if (target.shape() != want)
+    throw Error("nll_loss: target " + target.str() + " should have shape " + shape_str(want) +
+                " for input " + logp.str());
+  // Class dim last, everything else flattened: [M, C] and [M].
+  Tensor lp = logp;
+  if (logp.dim() > 2) {
+    std::vector<int64_t> perm{0};
+    for (int64_t i = 2; i < logp.dim(); ++i) perm.push_back(i);
+    perm.push_back(1);
+    lp = permute(logp, perm);
+  }
+  lp = reshape(lp, {-1, C});
+  Tensor t = contiguous(to_dtype(reshape(target, {-1}), DType::i64));
+  Tensor valid = Tensor::empty(t.shape(), logp.dtype());
+  Tensor safe = Tensor::empty({t.numel(), 1}, DType::i64);
+  const int64_t* pt = t.data<int64_t>();
+  int64_t count = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    bool ok = pt[i] != ignore_index;
+    if (ok && (pt[i] < 0 || pt[i] >= C))
+      throw Error("nll_loss: target " + std::to_string(pt[i]) + " at position " + std::to_string(i) +
+                  " is out of range for " + std::to_string(C) + " classes");
+    safe.data<int64_t>()[i] = ok ? pt[i] : 0;
+    count += ok;
+    if (logp.dtype() == DType::f32)
+      valid.data<float>()[i] = ok;
+    else
+      valid.data<double>()[i] = ok;
+  }
+  Tensor picked = reshape(gather(lp, 1, safe), {-1});
+  Tensor losses = neg(mul(picked, valid));
+  if (reduction == "none") return reshape(losses, want);
+  if (reduction == "sum") return sum(losses);
+  if (reduction == "mean")  // no valid target gives NaN, as in PyTorch
+    return div(sum(losses), scalar_like(static_cast<double>(count), losses));
+  throw Error("nll_loss: reduction must be 'mean', 'sum' or 'none', got '" + reduction + "'");
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
+                     const std::string& reduction) {
+  check_defined(logits, "cross_entropy", "logits");
+  if (logits.dim() < 2)
+    throw Error("cross_entropy: logits must be [N, C] or [N, C, d...], got " + logits.str());
+  return nll_loss(log_softmax(logits, 1), target, ignore_index, reduction);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t,
+                                        const std::string& reduction) {
+  const char* op = "binary_cross_entropy_with_logits";
+  check_defined(x, op, "logits");
+  check_defined(t, op, "target");
+  check_floating(x, op);
+  check_same_dtype(x, t, op);
+  if (x.shape() != t.shape())
+    throw Error(std::string(op) + ": logits " + x.str() + " and target " + t.str() + " differ in shape");
+  // max(x,0) - x*t + log1p(exp(-|x|)), computed without history; the
+  // gradient sigmoid(x) - t is exact even at x = 0, where the pieces' are not.
+  Tensor l;
+  {
+    NoGradGuard ng;
+    Tensor xd = x.detach(), td = t.detach();
+    l = add(sub(relu(xd), mul(xd, td)), log1p(exp(neg(abs(xd)))));
+  }
+  l = record(l, op, {x, t}, [x, t](const Tensor& g) {
+    return std::vector<Tensor>{mul(g, sub(sigmoid(x), t)), mul(g, neg(x))};
+  });
+  return reduce_loss(l, reduction, op);
+}
+
+Tensor mse_loss(const Tensor& x, const Tensor& t, const std::string& reduction) {
+  if (x.shape() != t.shape())
+    throw Error("mse_loss: input " + x.str() + " and target " + t.str() + " differ in shape");
+  Tensor d = sub(x, t);
+  return reduce_loss(mul(d, d), reduction, "mse_loss");
+}
+
+Tensor l1_loss(const Tensor& x, const Tensor& t, const std::string& reduction) {
+  if (x.shape() != t.shape())
+    throw Error("l1_loss: input " + x.str() + " and target " + t.str() + " differ in shape");
+  return reduce_loss(abs(sub(x, t)), reduction, "l1_loss");
+}
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
+  if (!(p >= 0 && p <= 1)) throw Error("dropout: p=" + std::to_string(p) + " is not in [0, 1]");
+  if (!training || p == 0) return x;
+  if (p == 1) return mul(x, scalar_like(0, x));
+  Tensor keep = bernoulli(x.shape(), 1 - p, x.dtype(), gen);
+  return mul(x, mul(keep, scalar_like(1.0 / (1 - p), x)));
+}
+
+}  // namespace cadenza

@@ -1,0 +1,32 @@
+#pragma once
+// Helpers shared by the op front ends (not installed as public API).
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "engine/tensor.h"
+#include "kernels/cpu/elementwise.h"
+
+namespace cadenza::detail {
+
+int64_t wrap_dim(int64_t d, int64_t ndim, const char* op);
+std::vector<int64_t> wrap_dims(const std::vector<int64_t>& dims, int64_t ndim, const char* op);
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+// A view of `base`'s storage with the given geometry (no history).
+Tensor make_view(const Tensor& base, const Shape& shape, const Shape& strides, int64_t offset);
+// `x` seen with `shape` by broadcasting (stride 0), no history.
+Tensor broadcast_view(const Tensor& x, const Shape& shape, const char* op);
+void check_same_dtype(const Tensor& a, const Tensor& b, const char* op);
+void check_floating(const Tensor& x, const char* op);
+void check_defined(const Tensor& x, const char* op, const char* what);
+inline kernels::Operand operand(const Tensor& t) {
+  return {t.raw_data(), t.strides().data()};
+}
+// Raw kernels without history, used by forwards and for masks.
+Tensor unary_raw(kernels::UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
+Tensor binary_raw(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const char* name);
+Tensor scalar_like(double v, const Tensor& t);
+Shape reduced_shape(const Shape& in, const std::vector<int64_t>& dims, bool keepdim);
+
+}  // namespace cadenza::detail

@@ -1,0 +1,257 @@
+#include "engine/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "kernels/cpu/elementwise.h"
+
+namespace cadenza {
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::f32: return 4;
+    case DType::f64: return 8;
+    case DType::i32: return 4;
+    case DType::i64: return 8;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::f32: return "f32";
+    case DType::f64: return "f64";
+    case DType::i32: return "i32";
+    case DType::i64: return "i64";
+  }
+  return "?";
+}
+
+std::string Device::str() const {
+  return kind == cpu ? "cpu" : "cuda:" + std::to_string(index);
+}
+
+std::string shape_str(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (auto d : s) n *= d;
+  return n;
+}
+
+Shape contiguous_strides(const Shape& s) {
+  Shape st(s.size());
+  int64_t acc = 1;
+  for (int64_t i = static_cast<int64_t>(s.size()) - 1; i >= 0; --i) {
+    st[i] = acc;
+    acc *= s[i] > 0 ? s[i] : 1;
+  }
+  return st;
+}
+
+Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
+  if (dev.kind != Device::cpu)
+    throw Error("Storage: device " + dev.str() + " is not available in this build");
+  // 64-byte alignment for vector loads; at least one line so data is never null.
+  size_t bytes = ((n + 63) / 64) * 64;
+  if (bytes == 0) bytes = 64;
+  data = std::aligned_alloc(64, bytes);
+  if (!data) throw Error("Storage: out of memory allocating " + std::to_string(n) + " bytes");
+}
+
+Storage::~Storage() { std::free(data); }
+
+// ---------------------------------------------------------------- factories
+
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  for (auto d : shape)
+    if (d < 0) throw Error("Tensor::empty: negative dimension in shape " + shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(shape_numel(shape) * dtype_size(dtype), device);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  return Tensor(impl);
+}
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  t.fill_(value);
+  return t;
+}
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  std::memset(t.raw_data(), 0, t.numel() * dtype_size(dtype));
+  return t;
+}
+Tensor Tensor::ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+
+Tensor Tensor::arange(int64_t n, DType dtype) {
+  Tensor t = empty({n}, DType::i64);
+  int64_t* p = t.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) p[i] = i;
+  return dtype == DType::i64 ? t : t.to(dtype);
+}
+
+Tensor Tensor::from_data(const void* data, const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  if (t.numel() > 0) std::memcpy(t.raw_data(), data, t.numel() * dtype_size(dtype));
+  return t;
+}
+
+// ---------------------------------------------------------------- metadata
+
+static TensorImpl& need(const std::shared_ptr<TensorImpl>& p) {
+  if (!p) throw Error("use of an undefined tensor");
+  return *p;
+}
+
+const Shape& Tensor::shape() const { return need(impl_).shape; }
+const Shape& Tensor::strides() const { return need(impl_).strides; }
+int64_t Tensor::numel() const { return shape_numel(shape()); }
+int64_t Tensor::offset() const { return need(impl_).offset; }
+DType Tensor::dtype() const { return need(impl_).dtype; }
+Device Tensor::device() const { return need(impl_).storage->device; }
+const std::shared_ptr<Storage>& Tensor::storage() const { return need(impl_).storage; }
+
+int64_t Tensor::size(int64_t d) const {
+  int64_t n = dim();
+  if (d < -n || d >= n)
+    throw Error("size(" + std::to_string(d) + "): dim out of range for shape " + shape_str(shape()));
+  return shape()[d < 0 ? d + n : d];
+}
+
+bool Tensor::is_contiguous() const {
+  const auto& sh = shape();
+  const auto& st = strides();
+  int64_t acc = 1;
+  for (int64_t i = dim() - 1; i >= 0; --i) {
+    if (sh[i] == 1) continue;
+    if (st[i] != acc) return false;
+    acc *= sh[i];
+  }
+  return true;
+}
+
+std::string Tensor::str() const {
+  if (!defined()) return "undefined";
+  return std::string(dtype_name(dtype())) + shape_str(shape());
+}
+
+void* Tensor::raw_data() const {
+  auto& i = need(impl_);
+  if (i.storage->device.kind != Device::cpu)
+    throw Error("raw_data: tensor is on " + i.storage->device.str() + ", not the CPU");
+  return static_cast<char*>(i.storage->data) + i.offset * dtype_size(i.dtype);
+}
+
+void Tensor::check_dtype(DType want, const char* op) const {
+  if (dtype() != want)
+    throw Error(std::string(op) + ": expected a " + dtype_name(want) + " tensor, got " + str());
+}
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor c = to(dtype_of<T>()).contiguous();
+  const T* p = static_cast<const T*>(c.raw_data());
+  return std::vector<T>(p, p + c.numel());
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
+template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
+
+double Tensor::item() const {
+  if (numel() != 1) throw Error("item(): tensor " + str() + " does not hold exactly one value");
+  return to_vector<double>()[0];
+}
+
+// ---------------------------------------------------------------- autograd
+
+bool Tensor::requires_grad() const { return need(impl_).requires_grad; }
+Tensor& Tensor::requires_grad_(bool on) {
+  if (on && !is_floating(dtype()))
+    throw Error("requires_grad_: only floating tensors can require gradients, got " + str());
+  if (!on && impl_->grad_fn)
+    throw Error("requires_grad_(false) on a non-leaf tensor; use detach()");
+  impl_->requires_grad = on;
+  return *this;
+}
+bool Tensor::is_leaf() const { return need(impl_).grad_fn == nullptr; }
+Tensor Tensor::grad() const { return need(impl_).grad; }
+void Tensor::set_grad(const Tensor& g) const {
+  if (g.defined() && g.shape() != shape())
+    throw Error("set_grad: gradient " + g.str() + " does not match tensor " + str());
+  need(impl_).grad = g;
+}
+void Tensor::zero_grad() const { need(impl_).grad = Tensor(); }
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return need(impl_).grad_fn; }
+
+void Tensor::backward(const Tensor& grad, bool retain_graph, bool create_graph) const {
+  run_backward({*this}, {grad}, retain_graph, create_graph);
+}
+
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = storage();
+  impl->offset = offset();
+  impl->shape = shape();
+  impl->strides = strides();
+  impl->dtype = dtype();
+  return Tensor(impl);
+}
+
+// ---------------------------------------------------------------- in place
+
+static void check_inplace(const Tensor& t, const char* op) {
+  if (GradMode::enabled() && t.requires_grad())
+    throw Error(std::string(op) + ": in-place change of " + t.str() +
+                " which requires grad; wrap it in NoGradGuard");
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_inplace(*this, "copy_");
+  Tensor s = src.expand(shape());
+  kernels::copy_cast(s.dtype(), dtype(), static_cast<int>(dim()), shape().data(),
+                     {s.raw_data(), s.strides().data()}, {raw_data(), strides().data()});
+  return *this;
+}
+
+Tensor& Tensor::fill_(double value) {
+  check_inplace(*this, "fill_");
+  kernels::fill(dtype(), static_cast<int>(dim()), shape().data(), {raw_data(), strides().data()},
+                value);
+  return *this;
+}
+
+// ---------------------------------------------------------------- methods
+
+Tensor Tensor::reshape(const Shape& s) const { return cadenza::reshape(*this, s); }
+Tensor Tensor::view(const Shape& s) const { return cadenza::view(*this, s); }
+Tensor Tensor::narrow(int64_t d, int64_t st, int64_t len) const {
+  return cadenza::narrow(*this, d, st, len);
+}
+Tensor Tensor::select(int64_t d, int64_t i) const { return cadenza::select(*this, d, i); }
+Tensor Tensor::transpose(int64_t a, int64_t b) const { return cadenza::transpose(*this, a, b); }
+Tensor Tensor::permute(const std::vector<int64_t>& d) const { return cadenza::permute(*this, d); }
+Tensor Tensor::expand(const Shape& s) const { return cadenza::expand(*this, s); }
+Tensor Tensor::squeeze(int64_t d) const { return cadenza::squeeze(*this, d); }
+Tensor Tensor::unsqueeze(int64_t d) const { return cadenza::unsqueeze(*this, d); }
+Tensor Tensor::flatten() const { return cadenza::flatten(*this); }
+Tensor Tensor::contiguous() const { return cadenza::contiguous(*this); }
+Tensor Tensor::clone() const { return cadenza::clone(*this); }
+Tensor Tensor::to(DType d) const { return cadenza::to_dtype(*this, d); }
+Tensor Tensor::sum(const std::vector<int64_t>& d, bool k) const { return cadenza::sum(*this, d, k); }
+Tensor Tensor::mean(const std::vector<int64_t>& d, bool k) const {
+  return cadenza::mean(*this, d, k);
+}
+
+}  // namespace cadenza

@@ -1,0 +1,46 @@
+#include "kernels/cpu/matmul.h"
+
+#include <Eigen/Core>
+
+namespace cadenza::kernels {
+namespace {
+
+template <class T>
+void gemm_typed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using CMap = Eigen::Map<const RowMat, 0, Eigen::OuterStride<>>;
+  using Map = Eigen::Map<RowMat, 0, Eigen::OuterStride<>>;
+  Map c(C, M, N, Eigen::OuterStride<>(ldc));
+  if (beta == T(0))
+    c.setZero();
+  else if (beta != T(1))
+    c *= beta;
+  if (K == 0) return;
+  // A transposed operand is the same buffer read column-major: no copy.
+  CMap a(A, ta ? K : M, ta ? M : K, Eigen::OuterStride<>(lda));
+  CMap b(B, tb ? N : K, tb ? K : N, Eigen::OuterStride<>(ldb));
+  if (!ta && !tb)
+    c.noalias() += alpha * a * b;
+  else if (ta && !tb)
+    c.noalias() += alpha * a.transpose() * b;
+  else if (!ta && tb)
+    c.noalias() += alpha * a * b.transpose();
+  else
+    c.noalias() += alpha * a.transpose() * b.transpose();
+}
+
+}  // namespace
+
+void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void* A,
+          int64_t lda, const void* B, int64_t ldb, double beta, void* C, int64_t ldc) {
+  if (dt == DType::f32)
+    gemm_typed<float>(ta, tb, M, N, K, static_cast<float>(alpha), static_cast<const float*>(A), lda,
+                      static_cast<const float*>(B), ldb, static_cast<float>(beta),
+                      static_cast<float*>(C), ldc);
+  else
+    gemm_typed<double>(ta, tb, M, N, K, alpha, static_cast<const double*>(A), lda,
+                       static_cast<const double*>(B), ldb, beta, static_cast<double*>(C), ldc);
+}
+
+}  // namespace cadenza::kernels

@@ -1,0 +1,74 @@
+#pragma once
+// Scalar math shared by the CPU and CUDA kernels, so the CPU tests cover the
+// formulas the GPU runs.
+#include <cmath>
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define CADENZA_HD __host__ __device__ __forceinline__
+#else
+#define CADENZA_HD inline
+#endif
+
+namespace cadenza::kmath {
+
+template <class T> CADENZA_HD T sigmoid(T x) {
+  // Split by sign so exp never overflows.
+  if (x >= T(0)) {
+    T z = std::exp(-x);
+    return T(1) / (T(1) + z);
+  }
+  T z = std::exp(x);
+  return z / (T(1) + z);
+}
+
+template <class T> CADENZA_HD T softplus(T x, T beta, T threshold) {
+  T bx = beta * x;
+  if (bx > threshold) return x;
+  return std::log1p(std::exp(bx)) / beta;
+}
+
+template <class T> CADENZA_HD T sign(T x) { return T((x > T(0)) - (x < T(0))); }
+
+// Numerically stable BCE with logits: max(x,0) - x*t + log1p(exp(-|x|)).
+template <class T> CADENZA_HD T bce_with_logits(T x, T t) {
+  T m = x > T(0) ? x : T(0);
+  return m - x * t + std::log1p(std::exp(-std::fabs(x)));
+}
+
+// Philox 4x32-10 (Salmon et al., SC'11): counter-based, so element i of a
+// random stream is a pure function of (key, counter), independent of threads.
+struct Philox4x32 {
+  uint32_t c[4];
+};
+CADENZA_HD void philox4x32_10(const uint32_t key_in[2], const uint32_t ctr_in[4], uint32_t out[4]) {
+  const uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+  uint32_t k0 = key_in[0], k1 = key_in[1];
+  uint32_t c0 = ctr_in[0], c1 = ctr_in[1], c2 = ctr_in[2], c3 = ctr_in[3];
+  for (int r = 0; r < 10; ++r) {
+    uint64_t p0 = static_cast<uint64_t>(M0) * c0;
+    uint64_t p1 = static_cast<uint64_t>(M1) * c2;
+    uint32_t hi0 = static_cast<uint32_t>(p0 >> 32), lo0 = static_cast<uint32_t>(p0);
+    uint32_t hi1 = static_cast<uint32_t>(p1 >> 32), lo1 = static_cast<uint32_t>(p1);
+    c0 = hi1 ^ c1 ^ k0;
+    c1 = lo1;
+    c2 = hi0 ^ c3 ^ k1;
+    c3 = lo0;
+    k0 += W0;
+    k1 += W1;
+  }
+  out[0] = c0;
+  out[1] = c1;
+  out[2] = c2;
+  out[3] = c3;
+}
+
+// Uniform in (0, 1]: never 0, so log() of it is finite.
+CADENZA_HD float u32_to_unit_float(uint32_t x) { return (static_cast<float>(x >> 8) + 1.0f) * (1.0f / 16777216.0f); }
+CADENZA_HD double u64_to_unit_double(uint32_t hi, uint32_t lo) {
+  uint64_t v = (static_cast<uint64_t>(hi) << 21) ^ lo;
+  v &= ((uint64_t(1) << 53) - 1);
+  return (static_cast<double>(v) + 1.0) * (1.0 / 9007199254740992.0);
+}
+
+}  // namespace cadenza::kmath
