@@ -1,0 +1,247 @@
+#include "engine/nn.h"
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "engine/autograd.h"
+
+namespace cadenza::nn {
+
+Tensor Module::forward(const Tensor&) {
+  throw Error(type_name_ + " has no single-input forward(); call its own forward");
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
+  if (name.empty() || name.find('.') != std::string::npos)
+    throw Error(type_name_ + ": invalid parameter name '" + name + "'");
+  for (auto& p : params_)
+    if (p.first == name) throw Error(type_name_ + ": parameter '" + name + "' registered twice");
+  if (t.defined() && requires_grad) t.requires_grad_(true);
+  params_.emplace_back(name, t);
+  return t;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
+  if (!m) throw Error(type_name_ + ": child module '" + name + "' is null");
+  for (auto& c : children_)
+    if (c.first == name) throw Error(type_name_ + ": child module '" + name + "' registered twice");
+  children_.emplace_back(name, std::move(m));
+}
+
+void Module::collect(const std::string& prefix, bool params, bool buffers, bool recurse,
+                     StateDict& out) const {
+  if (params)
+    for (auto& p : params_)
+      if (p.second.defined()) out.emplace_back(prefix + p.first, p.second);
+  if (buffers)
+    for (auto& b : buffers_)
+      if (b.second.defined()) out.emplace_back(prefix + b.first, b.second);
+  if (recurse)
+    for (auto& c : children_) c.second->collect(prefix + c.first + ".", params, buffers, true, out);
+}
+
+StateDict Module::named_parameters(bool recurse) const {
+  StateDict out;
+  collect("", true, false, recurse, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& p : named_parameters(recurse)) out.push_back(p.second);
+  return out;
+}
+
+StateDict Module::named_buffers(bool recurse) const {
+  StateDict out;
+  collect("", false, true, recurse, out);
+  return out;
+}
+
+StateDict Module::state_dict() const {
+  // PyTorch order: per module, parameters then buffers, children after.
+  StateDict out;
+  collect("", true, true, false, out);
+  for (auto& c : children_)
+    for (auto& kv : c.second->state_dict()) out.emplace_back(c.first + "." + kv.first, kv.second);
+  return out;
+}
+
+void Module::load_state_dict(const StateDict& sd, bool strict) {
+  StateDict mine = state_dict();
+  std::map<std::string, Tensor> given;
+  for (auto& kv : sd) given[kv.first] = kv.second;
+  std::vector<std::string> missing, unexpected;
+  std::set<std::string> known;
+  for (auto& kv : mine) {
+    known.insert(kv.first);
+    auto it = given.find(kv.first);
+    if (it == given.end()) {
+      missing.push_back(kv.first);
+      continue;
+    }
+    if (it->second.shape() != kv.second.shape())
+      throw Error("load_state_dict (" + type_name_ + "): size mismatch for " + kv.first +
+                  ": the checkpoint has shape " + shape_str(it->second.shape()) +
+                  ", the model expects " + shape_str(kv.second.shape()));
+  }
+  for (auto& kv : sd)
+    if (!known.count(kv.first)) unexpected.push_back(kv.first);
+  if (strict && (!missing.empty() || !unexpected.empty())) {
+    std::string msg = "load_state_dict (" + type_name_ + "):";
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + ("\"" + v[i] + "\"");
+      return s;
+    };
+    if (!missing.empty()) msg += " missing keys: " + list(missing) + ".";
+    if (!unexpected.empty()) msg += " unexpected keys: " + list(unexpected) + ".";
+    throw Error(msg);
+  }
+  NoGradGuard ng;
+  for (auto& kv : mine) {
+    auto it = given.find(kv.first);
+    if (it != given.end()) kv.second.copy_(it->second);
+  }
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& c : children_) c.second->train(on);
+}
+
+void Module::zero_grad() {
+  for (auto& p : parameters()) p.zero_grad();
+}
+
+void Module::to(DType dtype) {
+  StateDict all = state_dict();
+  for (auto& kv : all) {
+    Tensor& t = kv.second;
+    if (!is_floating(t.dtype()) || t.dtype() == dtype) continue;
+    Tensor c;
+    {
+      NoGradGuard ng;
+      c = to_dtype(t, dtype).contiguous();
+    }
+    TensorImpl* impl = t.impl();
+    impl->storage = c.storage();
+    impl->offset = c.offset();
+    impl->strides = c.strides();
+    impl->dtype = dtype;
+    impl->grad = Tensor();
+  }
+}
+
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+// ------------------------------------------------------------------ init
+
+void uniform_init(Tensor& t, double lo, double hi, Generator* gen) {
+  NoGradGuard ng;
+  uniform_(t, lo, hi, gen);
+}
+
+void normal_init(Tensor& t, double mean, double std, Generator* gen) {
+  NoGradGuard ng;
+  normal_(t, mean, std, gen);
+}
+
+void kaiming_uniform_default(Tensor& w, Generator* gen) {
+  int64_t fan_in = w.dim() > 1 ? w.numel() / w.shape()[0] : w.numel();
+  double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
+  uniform_init(w, -bound, bound, gen);
+}
+
+// ------------------------------------------------------------------ layers
+
+Linear::Linear(int64_t in, int64_t out, bool with_bias, DType dtype)
+    : Module("Linear"), in_features(in), out_features(out) {
+  if (in <= 0 || out <= 0)
+    throw Error("Linear: features must be positive, got in=" + std::to_string(in) + " out=" + std::to_string(out));
+  weight = Tensor::empty({out, in}, dtype);
+  kaiming_uniform_default(weight);
+  register_parameter("weight", weight);
+  if (with_bias) {
+    bias = Tensor::empty({out}, dtype);
+    double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    uniform_init(bias, -bound, bound);
+    register_parameter("bias", bias);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+
+Embedding::Embedding(int64_t num, int64_t dim, int64_t padding_idx, DType dtype)
+    : Module("Embedding"), num_embeddings(num), embedding_dim(dim) {
+  if (num <= 0 || dim <= 0) throw Error("Embedding: sizes must be positive");
+  weight = Tensor::empty({num, dim}, dtype);
+  normal_init(weight, 0, 1);
+  if (padding_idx >= 0) {
+    if (padding_idx >= num) throw Error("Embedding: padding_idx out of range");
+    NoGradGuard ng;
+    weight.select(0, padding_idx).fill_(0);
+  }
+  register_parameter("weight", weight);
+}
+
+Tensor Embedding::forward(const Tensor& ids) { return embedding(weight, ids); }
+
+Dropout::Dropout(double p_, Generator* gen) : Module("Dropout"), p(p_), gen_(gen) {
+  if (!(p >= 0 && p <= 1)) throw Error("Dropout: p=" + std::to_string(p) + " is not in [0, 1]");
+}
+
+Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, is_training(), gen_); }
+
+LayerNorm::LayerNorm(const Shape& shape, double eps_, bool affine, DType dtype)
+    : Module("LayerNorm"), normalized_shape(shape), eps(eps_) {
+  if (affine) {
+    weight = Tensor::ones(shape, dtype);
+    bias = Tensor::zeros(shape, dtype);
+    register_parameter("weight", weight);
+    register_parameter("bias", bias);
+  }
+}
+
+Tensor LayerNorm::forward(const Tensor& x) {
+  int64_t k = static_cast<int64_t>(normalized_shape.size());
+  if (x.dim() < k ||
+      !std::equal(normalized_shape.begin(), normalized_shape.end(), x.shape().end() - k))
+    throw Error("LayerNorm: input " + x.str() + " does not end in normalized_shape " +
+                shape_str(normalized_shape));
+  std::vector<int64_t> dims;
+  for (int64_t i = x.dim() - k; i < x.dim(); ++i) dims.push_back(i);
+  Tensor mu = mean(x, dims, true);
+  Tensor c = sub(x, mu);
+  Tensor v = mean(mul(c, c), dims, true);
+  Tensor y = mul(c, rsqrt(add(v, Tensor::scalar(eps, x.dtype()))));
+  if (weight.defined()) y = add(mul(y, weight), bias);
+  return y;
+}
+
+Sequential::Sequential(std::vector<std::shared_ptr<Module>> mods) : Module("Sequential") {
+  for (auto& m : mods) push_back(m);
+}
+
+void Sequential::push_back(std::shared_ptr<Module> m) {
+  register_module(std::to_string(mods_.size()), m);
+  mods_.push_back(std::move(m));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor y = x;
+  for (auto& m : mods_) y = m->forward(y);
+  return y;
+}
+
+}  // namespace cadenza::nn

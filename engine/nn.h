@@ -1,0 +1,129 @@
+#pragma once
+// nn: Module with registered parameters, buffers and children, hierarchical
+// names ("layers.0.weight"), state_dict with strict checks, train/eval; and
+// the basic layers with PyTorch's default initialisations.
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "engine/tensor.h"
+
+namespace cadenza::nn {
+
+// Ordered (name, tensor) pairs, in PyTorch's order: a module's own
+// parameters, then its buffers, then each child's, depth first.
+using StateDict = std::vector<std::pair<std::string, Tensor>>;
+
+class Module {
+ public:
+  explicit Module(std::string type_name) : type_name_(std::move(type_name)) {}
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // Single-input modules override this; others provide their own forward.
+  virtual Tensor forward(const Tensor& x);
+  Tensor operator()(const Tensor& x) { return forward(x); }
+
+  StateDict named_parameters(bool recurse = true) const;
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  StateDict named_buffers(bool recurse = true) const;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const {
+    return children_;
+  }
+  StateDict state_dict() const;
+  // Copies values into the existing tensors (dtype converted). strict: every
+  // name must match both ways. Shapes must always match.
+  void load_state_dict(const StateDict& sd, bool strict = true);
+
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+  void zero_grad();
+  // Converts every floating parameter and buffer in place (handles stay valid).
+  void to(DType dtype);
+  int64_t num_parameters() const;
+  const std::string& type_name() const { return type_name_; }
+
+ protected:
+  Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
+  Tensor register_buffer(const std::string& name, Tensor t);
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    add_child(name, m);
+    return m;
+  }
+
+ private:
+  void add_child(const std::string& name, std::shared_ptr<Module> m);
+  void collect(const std::string& prefix, bool params, bool buffers, bool recurse, StateDict& out) const;
+  std::string type_name_;
+  StateDict params_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+// y = x W^T + b. x: [..., in] -> [..., out]. W, b ~ U(-1/sqrt(in), 1/sqrt(in)).
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true, DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  int64_t in_features, out_features;
+};
+
+// ids: integer [...] -> [..., dim]. Weight ~ N(0, 1); padding_idx row zero.
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx = -1,
+            DType dtype = DType::f32);
+  Tensor forward(const Tensor& ids) override;
+  Tensor weight;
+  int64_t num_embeddings, embedding_dim;
+};
+
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5, Generator* gen = nullptr);
+  Tensor forward(const Tensor& x) override;
+  double p;
+
+ private:
+  Generator* gen_;
+};
+
+// Normalises over the trailing dims in normalized_shape; weight 1, bias 0.
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(const Shape& normalized_shape, double eps = 1e-5,
+                     bool elementwise_affine = true, DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  Shape normalized_shape;
+  double eps;
+};
+
+// Children named "0", "1", ...; forward chains them.
+class Sequential : public Module {
+ public:
+  Sequential() : Module("Sequential") {}
+  explicit Sequential(std::vector<std::shared_ptr<Module>> mods);
+  void push_back(std::shared_ptr<Module> m);
+  Tensor forward(const Tensor& x) override;
+  size_t size() const { return mods_.size(); }
+  std::shared_ptr<Module> operator[](size_t i) const { return mods_.at(i); }
+
+ private:
+  std::vector<std::shared_ptr<Module>> mods_;
+};
+
+// Initialisers (in place, no history).
+void uniform_init(Tensor& t, double lo, double hi, Generator* gen = nullptr);
+void normal_init(Tensor& t, double mean, double std, Generator* gen = nullptr);
+// PyTorch's kaiming_uniform_(a=sqrt(5)) for a [out, in, ...] weight: U(+-1/sqrt(fan_in)).
+void kaiming_uniform_default(Tensor& w, Generator* gen = nullptr);
+
+}  // namespace cadenza::nn

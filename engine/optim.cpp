@@ -1,0 +1,192 @@
+#include "engine/optim.h"
+
+#include <cmath>
+#include <map>
+
+#include "engine/autograd.h"
+#include "kernels/cpu/optim.h"
+
+namespace cadenza::optim {
+
+Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name)
+    : params_(std::move(params)), lr_(lr), name_(name) {
+  if (!(lr >= 0)) throw Error(name_ + ": learning rate must be >= 0, got " + std::to_string(lr));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    if (!p.defined() || !p.requires_grad() || !p.is_leaf())
+      throw Error(name_ + ": parameter " + std::to_string(i) + " must be a leaf tensor requiring grad");
+    if (!is_floating(p.dtype())) throw Error(name_ + ": parameter " + std::to_string(i) + " is not floating");
+  }
+  slots_.resize(params_.size());
+  param_steps_.assign(params_.size(), 0);
+}
+
+void Optimizer::zero_grad() {
+  for (auto& p : params_) p.zero_grad();
+}
+
+Tensor Optimizer::slot(size_t i, int which) {
+  auto& s = slots_[i];
+  if (s.size() <= static_cast<size_t>(which)) s.resize(which + 1);
+  if (!s[which].defined()) s[which] = Tensor::zeros(params_[i].shape(), params_[i].dtype());
+  return s[which];
+}
+
+nn::StateDict Optimizer::state_dict() const {
+  nn::StateDict sd;
+  sd.emplace_back("step", Tensor::from_vector<int64_t>({steps_}));
+  sd.emplace_back("lr", Tensor::from_vector<double>({lr_}));
+  for (size_t i = 0; i < slots_.size(); ++i)
+    for (size_t k = 0; k < slots_[i].size() && k < slot_names_.size(); ++k)
+      if (slots_[i][k].defined())
+        sd.emplace_back("state." + std::to_string(i) + "." + slot_names_[k], slots_[i][k]);
+  for (size_t i = 0; i < param_steps_.size(); ++i)
+    if (param_steps_[i] > 0)
+      sd.emplace_back("state." + std::to_string(i) + ".step",
+                      Tensor::from_vector<int64_t>({param_steps_[i]}));
+  return sd;
+}
+
+void Optimizer::load_state_dict(const nn::StateDict& sd) {
+  std::map<std::string, Tensor> m(sd.begin(), sd.end());
+  auto need = [&](const std::string& k) {
+    auto it = m.find(k);
+    if (it == m.end()) throw Error(name_ + ".load_state_dict: missing '" + k + "'");
+    return it->second;
+  };
+  steps_ = static_cast<int64_t>(need("step").item());
+  lr_ = need("lr").item();
+  for (size_t i = 0; i < params_.size(); ++i)
+    for (size_t k = 0; k < slot_names_.size(); ++k) {
+      auto it = m.find("state." + std::to_string(i) + "." + slot_names_[k]);
+      if (it == m.end()) continue;  // a parameter that never had a gradient
+      if (it->second.shape() != params_[i].shape())
+        throw Error(name_ + ".load_state_dict: state." + std::to_string(i) + "." + slot_names_[k] +
+                    " has shape " + shape_str(it->second.shape()) + " but parameter " +
+                    std::to_string(i) + " is " + params_[i].str());
+      Tensor s = slot(i, static_cast<int>(k));
+      NoGradGuard ng;
+      s.copy_(it->second);
+    }
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto it = m.find("state." + std::to_string(i) + ".step");
+    param_steps_[i] = it == m.end() ? 0 : static_cast<int64_t>(it->second.item());
+  }
+  for (auto& kv : m) {
+    const std::string& k = kv.first;
+    if (k.rfind("state.", 0) != 0) continue;
+    size_t idx = std::stoul(k.substr(6));
+    if (idx >= params_.size())
+      throw Error(name_ + ".load_state_dict: state for parameter " + std::to_string(idx) +
+                  " but the optimizer has " + std::to_string(params_.size()) + " parameters");
+  }
+}
+
+// ------------------------------------------------------------------ SGD
+
+SGD::SGD(std::vector<Tensor> params, double lr, double momentum_, double dampening_,
+         double weight_decay_, bool nesterov_)
+    : Optimizer(std::move(params), lr, "SGD"),
+      momentum(momentum_), dampening(dampening_), weight_decay(weight_decay_), nesterov(nesterov_) {
+  if (nesterov && (momentum <= 0 || dampening != 0))
+    throw Error("SGD: Nesterov momentum requires a momentum and zero dampening");
+  slot_names_ = {"momentum_buffer"};
+}
+
+void SGD::step() {
+  ++steps_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    bool first = param_steps_[i]++ == 0;
+    Tensor gc = g.contiguous();
+    void* buf = momentum != 0 ? slot(i, 0).raw_data() : nullptr;
+    kernels::sgd_step(p.dtype(), p.numel(), p.raw_data(), gc.raw_data(), buf,
+                      {lr_, momentum, dampening, weight_decay, nesterov, first});
+  }
+}
+
+// ------------------------------------------------------------------ Adam
+
+Adam::Adam(std::vector<Tensor> params, double lr, double b1, double b2, double eps_, double wd)
+    : Optimizer(std::move(params), lr, "Adam"), beta1(b1), beta2(b2), eps(eps_), weight_decay(wd) {
+  if (!(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1))
+    throw Error("Adam: betas must be in [0, 1), got " + std::to_string(b1) + ", " + std::to_string(b2));
+  slot_names_ = {"exp_avg", "exp_avg_sq"};
+}
+
+void Adam::step() {
+  ++steps_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (!p.is_contiguous()) throw Error(name_ + ": parameter " + std::to_string(i) + " is not contiguous");
+    Tensor gc = g.contiguous();
+    Tensor m = slot(i, 0);
+    Tensor v = slot(i, 1);
+    // Each parameter counts its own steps, as torch.optim does.
+    int64_t t = ++param_steps_[i];
+    kernels::adam_step(p.dtype(), p.numel(), p.raw_data(), gc.raw_data(), m.raw_data(), v.raw_data(),
+                       {lr_, beta1, beta2, eps, weight_decay, t, decoupled_});
+  }
+}
+
+AdamW::AdamW(std::vector<Tensor> params, double lr, double b1, double b2, double eps, double wd)
+    : Adam(std::move(params), lr, b1, b2, eps, wd) {
+  decoupled_ = true;
+  name_ = "AdamW";
+}
+
+// ------------------------------------------------------------------ clipping
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
+  double ss = 0;
+  std::vector<Tensor> grads;
+  for (const Tensor& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (!g.is_contiguous()) {
+      g = g.contiguous();
+      p.set_grad(g);
+    }
+    ss += kernels::sum_squares(g.dtype(), g.numel(), g.raw_data());
+    grads.push_back(g);
+  }
+  double norm = std::sqrt(ss);
+  double coef = max_norm / (norm + 1e-6);
+  if (coef < 1)
+    for (auto& g : grads) kernels::scale_inplace(g.dtype(), g.numel(), g.raw_data(), coef);
+  return norm;
+}
+
+// ------------------------------------------------------------------ schedules
+
+StepLR::StepLR(double b, int64_t s, double g) : base_lr(b), gamma(g), step_size(s) {
+  if (s <= 0) throw Error("StepLR: step_size must be positive");
+}
+double StepLR::lr_at(int64_t step) const {
+  return base_lr * std::pow(gamma, static_cast<double>(step / step_size));
+}
+
+CosineLR::CosineLR(double b, int64_t total, double mn) : base_lr(b), min_lr(mn), total_steps(total) {
+  if (total <= 0) throw Error("CosineLR: total_steps must be positive");
+}
+double CosineLR::lr_at(int64_t step) const {
+  if (step >= total_steps) return min_lr;
+  double t = static_cast<double>(step) / static_cast<double>(total_steps);
+  return min_lr + 0.5 * (base_lr - min_lr) * (1 + std::cos(M_PI * t));
+}
+
+WarmupLR::WarmupLR(std::shared_ptr<Schedule> a, int64_t w) : after(std::move(a)), warmup_steps(w) {
+  if (!after) throw Error("WarmupLR: no schedule to hand over to");
+  if (w < 0) throw Error("WarmupLR: warmup_steps must be >= 0");
+}
+double WarmupLR::lr_at(int64_t step) const {
+  if (step < warmup_steps)
+    return after->lr_at(0) * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
+  return after->lr_at(step - warmup_steps);
+}
+
+}  // namespace cadenza::optim
