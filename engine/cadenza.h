@@ -9,5 +9,6 @@
 #include "engine/optim.h"
 #include "engine/png.h"
 #include "engine/random.h"
+#include "engine/rnn.h"
 #include "engine/tensor.h"
 #include "engine/threading.h"

@@ -293,6 +293,16 @@ Tensor tanh(const Tensor& x) {
   });
 }
 
+Tensor sin(const Tensor& x) {
+  Tensor y = unary_checked(UnaryOp::sin, x, "sin");
+  return record(y, "sin", {x}, [x](const Tensor& g) { return std::vector<Tensor>{mul(g, cos(x))}; });
+}
+
+Tensor cos(const Tensor& x) {
+  Tensor y = unary_checked(UnaryOp::cos, x, "cos");
+  return record(y, "cos", {x}, [x](const Tensor& g) { return std::vector<Tensor>{neg(mul(g, sin(x)))}; });
+}
+
 Tensor sigmoid(const Tensor& x) {
   Tensor y = unary_checked(UnaryOp::sigmoid, x, "sigmoid");
   Tensor ys = y.detach();

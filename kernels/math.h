@@ -72,3 +72,76 @@ CADENZA_HD double u64_to_unit_double(uint32_t hi, uint32_t lo) {
 }
 
 }  // namespace cadenza::kmath
+
+namespace cadenza::kmath {
+
+// One LSTM cell, element j of hidden size H, batch row b. `gates` holds the
+// pre-activations [i, f, g, o] (PyTorch order) at j, H+j, 2H+j, 3H+j and is
+// overwritten with the activations, which backward needs.
+template <class T>
+CADENZA_HD void lstm_cell_forward(T* gates, int64_t H, int64_t j, T c_prev, T& c, T& h) {
+  T i = sigmoid(gates[j]), f = sigmoid(gates[H + j]);
+  T g = std::tanh(gates[2 * H + j]), o = sigmoid(gates[3 * H + j]);
+  gates[j] = i;
+  gates[H + j] = f;
+  gates[2 * H + j] = g;
+  gates[3 * H + j] = o;
+  c = f * c_prev + i * g;
+  h = o * std::tanh(c);
+}
+
+// Backward of one LSTM cell element: given dh (total, into h_t) and dc (from
+// step t+1), writes the pre-activation gradients into dgates and returns
+// dc for step t-1 through dc_prev.
+template <class T>
+CADENZA_HD void lstm_cell_backward(const T* act, int64_t H, int64_t j, T c_prev, T c, T dh,
+                                   T dc_next, T* dgates, T& dc_prev) {
+  T i = act[j], f = act[H + j], g = act[2 * H + j], o = act[3 * H + j];
+  T tc = std::tanh(c);
+  T dc = dc_next + dh * o * (T(1) - tc * tc);
+  dgates[j] = dc * g * i * (T(1) - i);
+  dgates[H + j] = dc * c_prev * f * (T(1) - f);
+  dgates[2 * H + j] = dc * i * (T(1) - g * g);
+  dgates[3 * H + j] = dh * tc * o * (T(1) - o);
+  dc_prev = dc * f;
+}
+
+// One GRU cell element (PyTorch's formulation): gx = W_ih x + b_ih and
+// gh = W_hh h + b_hh, each [r, z, n]; n = tanh(gx_n + r * gh_n),
+// h' = (1 - z) n + z h. Saves r, z, n and gh_n for backward in `save`.
+template <class T>
+CADENZA_HD void gru_cell_forward(const T* gx, const T* gh, int64_t H, int64_t j, T h_prev, T* save,
+                                 T& h) {
+  T r = sigmoid(gx[j] + gh[j]);
+  T z = sigmoid(gx[H + j] + gh[H + j]);
+  T n = std::tanh(gx[2 * H + j] + r * gh[2 * H + j]);
+  save[j] = r;
+  save[H + j] = z;
+  save[2 * H + j] = n;
+  save[3 * H + j] = gh[2 * H + j];
+  h = (T(1) - z) * n + z * h_prev;
+}
+
+// GRU backward for one element: dgx and dgh get the pre-activation gradients
+// of the input and hidden projections; dh_prev_direct is the part of dh_prev
+// that does not go through W_hh.
+template <class T>
+CADENZA_HD void gru_cell_backward(const T* save, int64_t H, int64_t j, T h_prev, T dh, T* dgx,
+                                  T* dgh, T& dh_prev_direct) {
+  T r = save[j], z = save[H + j], n = save[2 * H + j], ghn = save[3 * H + j];
+  T dn = dh * (T(1) - z);
+  T dz = dh * (h_prev - n);
+  dh_prev_direct = dh * z;
+  T dn_pre = dn * (T(1) - n * n);
+  T dr = dn_pre * ghn;
+  T dr_pre = dr * r * (T(1) - r);
+  T dz_pre = dz * z * (T(1) - z);
+  dgx[j] = dr_pre;
+  dgh[j] = dr_pre;
+  dgx[H + j] = dz_pre;
+  dgh[H + j] = dz_pre;
+  dgx[2 * H + j] = dn_pre;
+  dgh[2 * H + j] = dn_pre * r;
+}
+
+}  // namespace cadenza::kmath

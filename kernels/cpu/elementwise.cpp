@@ -74,6 +74,8 @@ void unary_typed(UnaryOp op, int nd, const int64_t* sh, Operand x, Operand o, do
       case UnaryOp::sqrt: return map1<T>(nd, sh, x, o, [](T v) { return std::sqrt(v); });
       case UnaryOp::rsqrt: return map1<T>(nd, sh, x, o, [](T v) { return T(1) / std::sqrt(v); });
       case UnaryOp::tanh: return map1<T>(nd, sh, x, o, [](T v) { return std::tanh(v); });
+      case UnaryOp::sin: return map1<T>(nd, sh, x, o, [](T v) { return std::sin(v); });
+      case UnaryOp::cos: return map1<T>(nd, sh, x, o, [](T v) { return std::cos(v); });
       case UnaryOp::sigmoid: return map1<T>(nd, sh, x, o, [](T v) { return kmath::sigmoid(v); });
       case UnaryOp::leaky_relu:
         return map1<T>(nd, sh, x, o, [=](T v) { return v > T(0) ? v : v * a0; });

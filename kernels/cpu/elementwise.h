@@ -8,7 +8,7 @@
 namespace cadenza::kernels {
 
 enum class UnaryOp : int {
-  neg, exp, log, log1p, sqrt, rsqrt, abs, sign, tanh, sigmoid, relu,
+  neg, exp, log, log1p, sqrt, rsqrt, abs, sign, tanh, sigmoid, relu, sin, cos,
   leaky_relu,  // p0 = slope
   softplus,    // p0 = beta, p1 = threshold
   clamp,       // p0 = lo, p1 = hi (use +-inf for none)

@@ -49,6 +49,8 @@ TEST_CASE("grad: unary math", "[grad]") {
   gradcheck([](const V& v) { return sqrt(v[0]); }, {p});
   gradcheck([](const V& v) { return rsqrt(v[0]); }, {p});
   gradcheck([](const V& v) { return tanh(v[0]); }, {x});
+  gradcheck([](const V& v) { return sin(v[0]); }, {x});
+  gradcheck([](const V& v) { return cos(v[0]); }, {x});
   gradcheck([](const V& v) { return sigmoid(v[0]); }, {x});
   gradcheck([](const V& v) { return softplus(v[0]); }, {x});
   gradcheck([](const V& v) { return softplus(v[0], 2.0, 1.0); }, {x});  // both regions
@@ -71,6 +73,7 @@ TEST_CASE("grad: second order through elementwise ops", "[grad][second]") {
   Tensor x = leaf({5, 7}, -2, 2, 11), p = leaf({7}, 0.2, 3, 12);
   gradgradcheck([](const V& v) { return exp(v[0]); }, {x});
   gradgradcheck([](const V& v) { return tanh(v[0]); }, {x});
+  gradgradcheck([](const V& v) { return sin(v[0]) * cos(v[0]); }, {x});
   gradgradcheck([](const V& v) { return sigmoid(v[0]); }, {x});
   gradgradcheck([](const V& v) { return softplus(v[0]); }, {x});
   gradgradcheck([](const V& v) { return log(v[0]); }, {p});

@@ -1,0 +1,261 @@
+#include "engine/rnn.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "engine/autograd.h"
+#include "engine/ops_util.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/rnn.h"
+
+namespace cadenza {
+
+using detail::check_defined;
+
+namespace {
+
+const int64_t kOne = 1;  // unit stride for flat kernel calls
+
+char* ptr(const Tensor& t, int64_t elem_offset = 0) {
+  return static_cast<char*>(t.raw_data()) + elem_offset * dtype_size(t.dtype());
+}
+
+// C[M,N] (+)= A[M,K] @ op(B) on contiguous row-major buffers.
+void gemm_nt(DType dt, int64_t M, int64_t N, int64_t K, const void* A, const void* Bt, void* C,
+             double beta) {  // B given as [N, K] (a weight), used transposed
+  kernels::gemm(dt, false, true, M, N, K, 1.0, A, K, Bt, K, beta, C, N);
+}
+void gemm_nn(DType dt, int64_t M, int64_t N, int64_t K, const void* A, const void* B, void* C,
+             double beta) {
+  kernels::gemm(dt, false, false, M, N, K, 1.0, A, K, B, N, beta, C, N);
+}
+void gemm_tn(DType dt, int64_t M, int64_t N, int64_t K, const void* At, const void* B, void* C,
+             double beta) {  // A given as [K, M]
+  kernels::gemm(dt, true, false, M, N, K, 1.0, At, M, B, N, beta, C, N);
+}
+
+// Fills rows [R, G] with b_ih + b_hh (either may be undefined).
+void fill_bias_rows(Tensor& out, int64_t R, int64_t G, const Tensor& b1, const Tensor& b2) {
+  if (!b1.defined() && !b2.defined()) {
+    std::memset(out.raw_data(), 0, out.numel() * dtype_size(out.dtype()));
+    return;
+  }
+  Tensor b = b1.defined() ? (b2.defined() ? add(b1.detach(), b2.detach()) : b1.detach()) : b2.detach();
+  b = b.contiguous();
+  size_t row = G * dtype_size(out.dtype());
+  for (int64_t r = 0; r < R; ++r) std::memcpy(ptr(out, r * G), b.raw_data(), row);
+}
+
+void check_rnn_args(const char* op, int64_t gates, const Tensor& x, const Tensor& h0, const Tensor& c0,
+                    const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
+                    int64_t& T, int64_t& B, int64_t& I, int64_t& H) {
+  check_defined(x, op, "input");
+  check_defined(w_ih, op, "weight_ih");
+  check_defined(w_hh, op, "weight_hh");
+  detail::check_floating(x, op);
+  if (x.dim() != 3) throw Error(std::string(op) + ": input must be [T, B, in], got " + x.str());
+  T = x.shape()[0];
+  B = x.shape()[1];
+  I = x.shape()[2];
+  if (w_hh.dim() != 2 || w_hh.shape()[0] % gates != 0 || w_hh.shape()[1] * gates != w_hh.shape()[0])
+    throw Error(std::string(op) + ": weight_hh must be [" + std::to_string(gates) + "H, H], got " + w_hh.str());
+  H = w_hh.shape()[1];
+  if (w_ih.shape() != Shape{gates * H, I})
+    throw Error(std::string(op) + ": weight_ih " + w_ih.str() + " should be [" +
+                std::to_string(gates * H) + ", " + std::to_string(I) + "] for input " + x.str());
+  for (const Tensor* b : {&b_ih, &b_hh})
+    if (b->defined() && b->shape() != Shape{gates * H})
+      throw Error(std::string(op) + ": bias " + b->str() + " should be [" + std::to_string(gates * H) + "]");
+  for (const Tensor* s : {&h0, &c0})
+    if (s->defined() && s->shape() != Shape{B, H})
+      throw Error(std::string(op) + ": initial state " + s->str() + " should be [" + std::to_string(B) +
+                  ", " + std::to_string(H) + "]");
+  for (const Tensor* t : {&h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh})
+    if (t->defined()) detail::check_same_dtype(x, *t, op);
+  if (T == 0) throw Error(std::string(op) + ": input has no time steps");
+}
+
+Tensor state_or_zeros(const Tensor& s, int64_t B, int64_t H, DType dt) {
+  return s.defined() ? s.detach().contiguous() : Tensor::zeros({B, H}, dt);
+}
+
+// Gradient of the bias: column sums of dG [R, G].
+Tensor bias_grad(const Tensor& dG, int64_t R, int64_t G) {
+  NoGradGuard ng;
+  return sum(reshape(dG, {R, G}), {0});
+}
+
+}  // namespace
+
+Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
+                  const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
+  int64_t T, B, I, H;
+  check_rnn_args("lstm_layer", 4, x, h0, c0, w_ih, w_hh, b_ih, b_hh, T, B, I, H);
+  const DType dt = x.dtype();
+  const int64_t G = 4 * H, BH = B * H, BG = B * G;
+  Tensor X = x.detach().contiguous();
+  Tensor Wih = w_ih.detach().contiguous(), Whh = w_hh.detach().contiguous();
+  Tensor h_init = state_or_zeros(h0, B, H, dt), c_init = state_or_zeros(c0, B, H, dt);
+  // act: pre-activations of all steps, turned into activations in place.
+  Tensor act = Tensor::empty({T, B, G}, dt);
+  fill_bias_rows(act, T * B, G, b_ih, b_hh);
+  gemm_nt(dt, T * B, G, I, X.raw_data(), Wih.raw_data(), act.raw_data(), 1.0);
+  Tensor out = Tensor::empty({T + 1, B, H}, dt);  // h_1..h_T, then c_T
+  Tensor cells = Tensor::empty({T, B, H}, dt);
+  for (int64_t t = 0; t < T; ++t) {
+    const void* hp = t == 0 ? h_init.raw_data() : ptr(out, (t - 1) * BH);
+    const void* cp = t == 0 ? c_init.raw_data() : ptr(cells, (t - 1) * BH);
+    gemm_nt(dt, B, G, H, hp, Whh.raw_data(), ptr(act, t * BG), 1.0);
+    kernels::lstm_cell_forward(dt, B, H, ptr(act, t * BG), cp, ptr(cells, t * BH), ptr(out, t * BH));
+  }
+  std::memcpy(ptr(out, T * BH), ptr(cells, (T - 1) * BH), BH * dtype_size(dt));
+
+  bool has_bih = b_ih.defined(), has_bhh = b_hh.defined();
+  bool need_h0 = h0.defined(), need_c0 = c0.defined();
+  Tensor outs = out.detach();
+  return record(out, "lstm_layer", {x, h0, c0, w_ih, w_hh, b_ih, b_hh},
+                [=](const Tensor& g) {
+    Tensor gc = g.detach().contiguous();
+    Tensor dG = Tensor::empty({T, B, G}, dt);
+    Tensor dh = Tensor::empty({B, H}, dt), dh_next = Tensor::zeros({B, H}, dt);
+    Tensor dc = Tensor::empty({B, H}, dt);
+    std::memcpy(dc.raw_data(), ptr(gc, T * BH), BH * dtype_size(dt));
+    for (int64_t t = T - 1; t >= 0; --t) {
+      {
+        NoGradGuard ng;  // dh = dH[t] + dh_next, in place
+        kernels::binary_forward(kernels::BinaryOp::add, dt, 1, &BH, {ptr(gc, t * BH), &kOne},
+                                {dh_next.raw_data(), &kOne}, {dh.raw_data(), &kOne});
+      }
+      const void* cp = t == 0 ? c_init.raw_data() : ptr(cells, (t - 1) * BH);
+      kernels::lstm_cell_backward(dt, B, H, ptr(act, t * BG), cp, ptr(cells, t * BH), dh.raw_data(),
+                                  dc.raw_data(), ptr(dG, t * BG), dc.raw_data());
+      gemm_nn(dt, B, H, G, ptr(dG, t * BG), Whh.raw_data(), dh_next.raw_data(), 0.0);
+    }
+    Tensor dX = Tensor::empty({T, B, I}, dt), dWih = Tensor::empty({G, I}, dt);
+    Tensor dWhh = Tensor::empty({G, H}, dt);
+    gemm_nn(dt, T * B, I, G, dG.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
+    gemm_tn(dt, G, I, T * B, dG.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
+    gemm_tn(dt, G, H, B, dG.raw_data(), h_init.raw_data(), dWhh.raw_data(), 0.0);
+    if (T > 1) gemm_tn(dt, G, H, (T - 1) * B, ptr(dG, BG), outs.raw_data(), dWhh.raw_data(), 1.0);
+    Tensor db = (has_bih || has_bhh) ? bias_grad(dG, T * B, G) : Tensor();
+    return std::vector<Tensor>{dX, need_h0 ? dh_next : Tensor(), need_c0 ? dc : Tensor(), dWih, dWhh,
+                               has_bih ? db : Tensor(), has_bhh ? db : Tensor()};
+  });
+}
+
+Tensor gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
+                 const Tensor& b_ih, const Tensor& b_hh) {
+  int64_t T, B, I, H;
+  check_rnn_args("gru_layer", 3, x, h0, Tensor(), w_ih, w_hh, b_ih, b_hh, T, B, I, H);
+  const DType dt = x.dtype();
+  const int64_t G = 3 * H, BH = B * H, BG = B * G;
+  Tensor X = x.detach().contiguous();
+  Tensor Wih = w_ih.detach().contiguous(), Whh = w_hh.detach().contiguous();
+  Tensor h_init = state_or_zeros(h0, B, H, dt);
+  Tensor gx = Tensor::empty({T, B, G}, dt);
+  fill_bias_rows(gx, T * B, G, b_ih, Tensor());
+  gemm_nt(dt, T * B, G, I, X.raw_data(), Wih.raw_data(), gx.raw_data(), 1.0);
+  Tensor gh_bias = Tensor::empty({B, G}, dt);
+  fill_bias_rows(gh_bias, B, G, b_hh, Tensor());
+  Tensor gh = Tensor::empty({B, G}, dt);
+  Tensor save = Tensor::empty({T, B, 4 * H}, dt);
+  Tensor out = Tensor::empty({T, B, H}, dt);
+  for (int64_t t = 0; t < T; ++t) {
+    const void* hp = t == 0 ? h_init.raw_data() : ptr(out, (t - 1) * BH);
+    std::memcpy(gh.raw_data(), gh_bias.raw_data(), BG * dtype_size(dt));
+    gemm_nt(dt, B, G, H, hp, Whh.raw_data(), gh.raw_data(), 1.0);
+    kernels::gru_cell_forward(dt, B, H, ptr(gx, t * BG), gh.raw_data(), hp, ptr(save, t * 4 * BH),
+                              ptr(out, t * BH));
+  }
+  bool has_bih = b_ih.defined(), has_bhh = b_hh.defined(), need_h0 = h0.defined();
+  Tensor outs = out.detach();
+  return record(out, "gru_layer", {x, h0, w_ih, w_hh, b_ih, b_hh}, [=](const Tensor& g) {
+    Tensor gc = g.detach().contiguous();
+    Tensor dGx = Tensor::empty({T, B, G}, dt), dGh = Tensor::empty({T, B, G}, dt);
+    Tensor dh = Tensor::empty({B, H}, dt), dh_next = Tensor::zeros({B, H}, dt);
+    Tensor direct = Tensor::empty({B, H}, dt);
+    for (int64_t t = T - 1; t >= 0; --t) {
+      kernels::binary_forward(kernels::BinaryOp::add, dt, 1, &BH, {ptr(gc, t * BH), &kOne},
+                              {dh_next.raw_data(), &kOne}, {dh.raw_data(), &kOne});
+      const void* hp = t == 0 ? h_init.raw_data() : ptr(outs, (t - 1) * BH);
+      kernels::gru_cell_backward(dt, B, H, ptr(save, t * 4 * BH), hp, dh.raw_data(), ptr(dGx, t * BG),
+                                 ptr(dGh, t * BG), direct.raw_data());
+      // dh_prev = direct + dGh_t @ W_hh
+      std::memcpy(dh_next.raw_data(), direct.raw_data(), BH * dtype_size(dt));
+      gemm_nn(dt, B, H, G, ptr(dGh, t * BG), Whh.raw_data(), dh_next.raw_data(), 1.0);
+    }
+    Tensor dX = Tensor::empty({T, B, I}, dt), dWih = Tensor::empty({G, I}, dt);
+    Tensor dWhh = Tensor::empty({G, H}, dt);
+    gemm_nn(dt, T * B, I, G, dGx.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
+    gemm_tn(dt, G, I, T * B, dGx.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
+    gemm_tn(dt, G, H, B, dGh.raw_data(), h_init.raw_data(), dWhh.raw_data(), 0.0);
+    if (T > 1) gemm_tn(dt, G, H, (T - 1) * B, ptr(dGh, BG), outs.raw_data(), dWhh.raw_data(), 1.0);
+    return std::vector<Tensor>{dX, need_h0 ? dh_next : Tensor(), dWih, dWhh,
+                               has_bih ? bias_grad(dGx, T * B, G) : Tensor(),
+                               has_bhh ? bias_grad(dGh, T * B, G) : Tensor()};
+  });
+}
+
+namespace nn {
+
+RNNBase::RNNBase(const std::string& mode_, int64_t in, int64_t hidden, int64_t layers, bool bf,
+                 double dropout, bool bias, DType dtype, Generator* gen)
+    : Module(mode_ == "lstm" ? "LSTM" : "GRU"), mode(mode_), input_size(in), hidden_size(hidden),
+      num_layers(layers), batch_first(bf), dropout_p(dropout), gen_(gen) {
+  if (mode != "lstm" && mode != "gru") throw Error("RNN: mode must be lstm or gru, got '" + mode + "'");
+  if (in <= 0 || hidden <= 0 || layers <= 0)
+    throw Error(type_name() + ": sizes and layers must be positive");
+  if (!(dropout >= 0 && dropout < 1)) throw Error(type_name() + ": dropout must be in [0, 1)");
+  int64_t G = (mode == "lstm" ? 4 : 3) * hidden;
+  double bound = 1.0 / std::sqrt(static_cast<double>(hidden));
+  for (int64_t k = 0; k < layers; ++k) {
+    std::string s = "_l" + std::to_string(k);
+    auto make = [&](const std::string& name, Shape shape) {
+      Tensor t = Tensor::empty(shape, dtype);
+      uniform_init(t, -bound, bound);
+      return register_parameter(name, t);
+    };
+    w_ih.push_back(make("weight_ih" + s, {G, k == 0 ? in : hidden}));
+    w_hh.push_back(make("weight_hh" + s, {G, hidden}));
+    b_ih.push_back(bias ? make("bias_ih" + s, {G}) : Tensor());
+    b_hh.push_back(bias ? make("bias_hh" + s, {G}) : Tensor());
+  }
+}
+
+RNNOutput RNNBase::forward_rnn(const Tensor& x, const Tensor& h0, const Tensor& c0) {
+  if (x.dim() != 3)
+    throw Error(type_name() + ": input must be " + (batch_first ? "[B, T, in]" : "[T, B, in]") +
+                ", got " + x.str());
+  Tensor seq = batch_first ? transpose(x, 0, 1) : x;
+  int64_t B = seq.shape()[1];
+  Shape state{num_layers, B, hidden_size};
+  if (h0.defined() && h0.shape() != state)
+    throw Error(type_name() + ": h0 " + h0.str() + " should be " + shape_str(state));
+  if (c0.defined() && c0.shape() != state)
+    throw Error(type_name() + ": c0 " + c0.str() + " should be " + shape_str(state));
+  if (mode == "gru" && c0.defined()) throw Error("GRU: takes no cell state c0");
+  std::vector<Tensor> hs, cs;
+  for (int64_t k = 0; k < num_layers; ++k) {
+    Tensor hk = h0.defined() ? select(h0, 0, k) : Tensor();
+    if (mode == "lstm") {
+      Tensor ck = c0.defined() ? select(c0, 0, k) : Tensor();
+      Tensor packed = lstm_layer(seq, hk, ck, w_ih[k], w_hh[k], b_ih[k], b_hh[k]);
+      int64_t T = seq.shape()[0];
+      seq = narrow(packed, 0, 0, T);
+      hs.push_back(select(packed, 0, T - 1));
+      cs.push_back(select(packed, 0, T));
+    } else {
+      seq = gru_layer(seq, hk, w_ih[k], w_hh[k], b_ih[k], b_hh[k]);
+      hs.push_back(select(seq, 0, seq.shape()[0] - 1));
+    }
+    if (k + 1 < num_layers && dropout_p > 0 && is_training()) seq = dropout(seq, dropout_p, true, gen_);
+  }
+  RNNOutput out;
+  out.output = batch_first ? transpose(seq, 0, 1) : seq;
+  out.h_n = stack(hs, 0);
+  if (mode == "lstm") out.c_n = stack(cs, 0);
+  return out;
+}
+
+}  // namespace nn
+}  // namespace cadenza

@@ -1,0 +1,23 @@
+#pragma once
+// Named benchmark workloads for `cadenza bench`. A workload prepares its
+// inputs once and returns a closure that runs one unit (a matmul, a training
+// step, ...); the runner times it.
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cadenza::cli {
+
+struct Workload {
+  std::string name;
+  std::string description;
+  std::string unit;             // what one run is: "matmul", "step", "token"
+  std::string throughput_unit;  // "GFLOP/s", "tokens/s", "GB/s"
+  double work_per_unit;         // throughput numerator for one run (FLOP, tokens, bytes)
+  double throughput_scale;      // divide work/s by this (1e9 for GFLOP/s and GB/s)
+  std::function<std::function<void()>()> prepare;
+};
+
+std::vector<Workload> engine_workloads();  // matmul and elementwise kernels
+
+}  // namespace cadenza::cli
