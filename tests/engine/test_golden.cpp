@@ -6,6 +6,7 @@
 
 #include "engine/checkpoint.h"
 #include "engine/optim.h"
+#include "engine/rnn.h"
 
 using namespace cadenza;
 
@@ -76,5 +77,34 @@ TEST_CASE("golden: 10 Adam and AdamW steps match torch.optim", "[golden]") {
       opt->step();
       require_close(p.detach(), traj.select(0, s), 1e-6, 1e-6, name + " step " + std::to_string(s + 1));
     }
+  }
+}
+
+TEST_CASE("golden: 2-layer LSTM and GRU match torch.nn within 1e-5", "[golden][rnn]") {
+  for (std::string kind : {"lstm", "gru"}) {
+    auto f = golden((kind + "_2layer.safetensors").c_str());
+    nn::RNNBase rnn(kind, 7, 9, 2, true);
+    nn::StateDict sd;
+    for (auto& [name, t] : f.tensors)
+      if (name.rfind("param.", 0) == 0) sd.emplace_back(name.substr(6), t);
+    rnn.load_state_dict(sd);
+    Tensor x = f.at("x"), h0 = f.at("h0"), c0 = kind == "lstm" ? f.at("c0") : Tensor();
+    x.requires_grad_(true);
+    h0.requires_grad_(true);
+    if (c0.defined()) c0.requires_grad_(true);
+    auto out = rnn.forward_rnn(x, h0, c0);
+    require_close(out.output, f.at("output"), 1e-5, 1e-5, kind + " output");
+    require_close(out.h_n, f.at("h_n"), 1e-5, 1e-5, kind + " h_n");
+    Tensor obj = sum(out.output * f.at("w_out")) + sum(out.h_n * f.at("w_h"));
+    if (c0.defined()) {
+      require_close(out.c_n, f.at("c_n"), 1e-5, 1e-5, kind + " c_n");
+      obj = obj + sum(out.c_n * f.at("w_c"));
+    }
+    obj.backward();
+    require_close(x.grad(), f.at("grad.x"), 1e-5, 1e-5, kind + " grad.x");
+    require_close(h0.grad(), f.at("grad.h0"), 1e-5, 1e-5, kind + " grad.h0");
+    if (c0.defined()) require_close(c0.grad(), f.at("grad.c0"), 1e-5, 1e-5, kind + " grad.c0");
+    for (auto& [name, p] : rnn.named_parameters())
+      require_close(p.grad(), f.at("grad." + name), 1e-5, 1e-5, kind + " grad." + name);
   }
 }

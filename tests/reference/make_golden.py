@@ -97,10 +97,41 @@ def adam_steps():
           "eps": "1e-8", "adam": "lr=0.01 weight_decay=0.01", "adamw": "lr=0.01 weight_decay=0.1"})
 
 
+def rnn_goldens():
+    """torch.nn.LSTM / nn.GRU, 2 layers, batch_first, odd sizes, initial state."""
+    for kind, cls in [("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)]:
+        torch.manual_seed(1)
+        rnn = cls(input_size=7, hidden_size=9, num_layers=2, batch_first=True)
+        x = torch.randn(3, 11, 7, requires_grad=True)
+        h0 = torch.randn(2, 3, 9, requires_grad=True)
+        w_out = torch.randn(3, 11, 9)
+        w_h = torch.randn(2, 3, 9)
+        tensors = {"x": x, "h0": h0, "w_out": w_out, "w_h": w_h}
+        if kind == "lstm":
+            c0 = torch.randn(2, 3, 9, requires_grad=True)
+            w_c = torch.randn(2, 3, 9)
+            out, (hn, cn) = rnn(x, (h0, c0))
+            obj = (out * w_out).sum() + (hn * w_h).sum() + (cn * w_c).sum()
+            tensors.update({"c0": c0, "w_c": w_c, "c_n": cn})
+        else:
+            out, hn = rnn(x, h0)
+            obj = (out * w_out).sum() + (hn * w_h).sum()
+        obj.backward()
+        tensors.update({"output": out, "h_n": hn, "grad.x": x.grad, "grad.h0": h0.grad})
+        if kind == "lstm":
+            tensors["grad.c0"] = tensors["c0"].grad
+        for name, p in rnn.named_parameters():
+            tensors["param." + name] = p
+            tensors["grad." + name] = p.grad
+        save(os.path.join(OUT, kind + "_2layer.safetensors"), tensors,
+             {"torch": torch.__version__, "module": f"nn.{cls.__name__}(7, 9, num_layers=2, batch_first=True)"})
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(0)
     mlp_cross_entropy()
     extremes()
     adam_steps()
+    rnn_goldens()
     print("wrote goldens to", os.path.normpath(OUT), "with torch", torch.__version__, file=sys.stderr)

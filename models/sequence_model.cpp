@@ -1,0 +1,107 @@
+#include "models/sequence_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+namespace cadenza::models {
+
+std::string SequenceModelConfig::to_json() const {
+  nlohmann::json j = {{"model", "sequence"}, {"vocab", vocab}, {"vocab_size", vocab_size},
+                      {"cell", cell},        {"embed", embed}, {"hidden", hidden},
+                      {"layers", layers},    {"dropout", dropout}};
+  return j.dump();
+}
+
+SequenceModelConfig SequenceModelConfig::from_json(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    throw Error(std::string("model config is not valid JSON: ") + e.what());
+  }
+  SequenceModelConfig c;
+  auto get = [&](const char* key, auto& field) {
+    if (!j.contains(key)) throw Error(std::string("model config has no field '") + key + "'");
+    try {
+      j.at(key).get_to(field);
+    } catch (const std::exception&) {
+      throw Error(std::string("model config field '") + key + "' has the wrong type");
+    }
+  };
+  get("vocab", c.vocab);
+  get("vocab_size", c.vocab_size);
+  get("cell", c.cell);
+  get("embed", c.embed);
+  get("hidden", c.hidden);
+  get("layers", c.layers);
+  get("dropout", c.dropout);
+  c.validate();
+  return c;
+}
+
+void SequenceModelConfig::validate() const {
+  if (cell != "lstm" && cell != "gru") throw Error("model config: cell must be lstm or gru, got '" + cell + "'");
+  if (vocab_size <= 1) throw Error("model config: vocab_size must be > 1");
+  if (embed <= 0 || hidden <= 0 || layers <= 0) throw Error("model config: embed, hidden and layers must be positive");
+  if (!(dropout >= 0 && dropout < 1)) throw Error("model config: dropout must be in [0, 1)");
+}
+
+SequenceModel::SequenceModel(const SequenceModelConfig& cfg, Generator* gen)
+    : Module("SequenceModel"), config(cfg) {
+  cfg.validate();
+  embedding = register_module("embedding", std::make_shared<nn::Embedding>(cfg.vocab_size, cfg.embed));
+  rnn = register_module("rnn", std::make_shared<nn::RNNBase>(cfg.cell, cfg.embed, cfg.hidden, cfg.layers,
+                                                             true, cfg.dropout, true, DType::f32, gen));
+  output = register_module("output", std::make_shared<nn::Linear>(cfg.hidden, cfg.vocab_size));
+}
+
+Tensor SequenceModel::forward_tokens(const Tensor& ids, RecurrentState* state) {
+  if (ids.dim() != 2) throw Error("SequenceModel: token ids must be [B, T], got " + ids.str());
+  Tensor x = embedding->forward(ids);
+  RecurrentState in = state ? *state : RecurrentState{};
+  auto out = rnn->forward_rnn(x, in.h, config.cell == "lstm" ? in.c : Tensor());
+  if (state) *state = {out.h_n, out.c_n};
+  return output->forward(out.output);
+}
+
+int64_t sample_token(const float* logits, int64_t V, double temperature, int64_t top_k, double top_p,
+                     double u) {
+  if (V <= 0) throw Error("sample_token: empty vocabulary");
+  if (temperature <= 0) {  // greedy
+    return std::max_element(logits, logits + V) - logits;
+  }
+  std::vector<int64_t> idx(V);
+  std::iota(idx.begin(), idx.end(), 0);
+  // Highest logits first; ties keep the lower id first so results are stable.
+  std::stable_sort(idx.begin(), idx.end(), [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
+  int64_t keep = (top_k > 0 && top_k < V) ? top_k : V;
+  std::vector<double> p(keep);
+  double m = logits[idx[0]] / temperature, s = 0;
+  for (int64_t i = 0; i < keep; ++i) {
+    p[i] = std::exp(logits[idx[i]] / temperature - m);
+    s += p[i];
+  }
+  for (auto& v : p) v /= s;
+  if (top_p < 1.0) {  // smallest prefix whose mass reaches top_p
+    double c = 0;
+    int64_t n = 0;
+    while (n < keep) {
+      c += p[n++];
+      if (c >= top_p) break;
+    }
+    keep = n;
+    double s2 = 0;
+    for (int64_t i = 0; i < keep; ++i) s2 += p[i];
+    for (int64_t i = 0; i < keep; ++i) p[i] /= s2;
+  }
+  double c = 0;
+  for (int64_t i = 0; i < keep; ++i) {
+    c += p[i];
+    if (u < c) return idx[i];
+  }
+  return idx[keep - 1];
+}
+
+}  // namespace cadenza::models
