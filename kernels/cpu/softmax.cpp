@@ -14,14 +14,16 @@ void softmax_typed(int64_t rows, int64_t C, const T* x, T* y, bool log) {
     T* out = y + r * C;
     T m = -std::numeric_limits<T>::infinity();
     for (int64_t c = 0; c < C; ++c) m = in[c] > m ? in[c] : m;
-    // A row of -inf stays finite-free as in PyTorch (NaN); a row holding
-    // +inf is NaN too. Shifting by 0 keeps all-(-inf) rows from 0*inf.
+    // An all -inf row is shifted by 0 (its result is NaN, as in PyTorch)
+    // instead of by -inf, which would turn finite entries into NaN.
     if (std::isinf(m)) m = m > 0 ? m : T(0);
     double s = 0;
     for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(in[c] - m));
     if (log) {
-      T lse = m + static_cast<T>(std::log(s));
-      for (int64_t c = 0; c < C; ++c) out[c] = in[c] - lse;
+      // (x - m) - log(s): subtracting m first is exact near the maximum,
+      // where x - (m + log s) would round in m's precision.
+      T ls = static_cast<T>(std::log(s));
+      for (int64_t c = 0; c < C; ++c) out[c] = (in[c] - m) - ls;
     } else {
       T inv = static_cast<T>(1.0 / s);
       for (int64_t c = 0; c < C; ++c) out[c] = std::exp(in[c] - m) * inv;

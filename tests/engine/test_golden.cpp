@@ -56,7 +56,10 @@ TEST_CASE("golden: log_softmax and logsumexp on extreme values match PyTorch", "
   Tensor safe = where(isinf_mask(ls.detach()), Tensor::scalar(0), ls);
   Tensor obj = sum(mul(safe, f.at("w"))) + sum(lse);
   obj.backward();
-  require_close(x.grad(), f.at("grad.x"), 1e-6, 1e-5, "grad.x");
+  // PyTorch's logsumexp backward computes exp(x - lse) with lse rounded to
+  // f32; at |x| = 1000 one ulp of lse is 6e-5, so its gradient is off by up
+  // to 3e-5 there (cadenza's is exact to 1e-7). The tolerance covers that.
+  require_close(x.grad(), f.at("grad.x"), 4e-5, 1e-5, "grad.x");
 }
 
 TEST_CASE("golden: 10 Adam and AdamW steps match torch.optim", "[golden]") {
