@@ -66,8 +66,10 @@ def extremes():
     x = torch.tensor([[1000.0, 1000.0, -1000.0, 0.0],
                       [-1e4, -1e4 + 1, -1e4 + 2, -1e4 + 3],
                       [88.0, -88.0, 20.0, 1e-3],
-                      [-inf, 0.0, 1.0, -inf]], dtype=torch.float32, requires_grad=True)
-    w = torch.tensor([[0.1, -0.2, 0.3, 0.4]] * 4)
+                      [-inf, 0.0, 1.0, -inf]], dtype=torch.float64, requires_grad=True)
+    # Reference in f64: PyTorch's own f32 logsumexp backward is off by up to
+    # one ulp of lse (1e-3 at |x| = 1e4), which would hide cadenza's errors.
+    w = torch.tensor([[0.1, -0.2, 0.3, 0.4]] * 4, dtype=torch.float64)
     ls = torch.log_softmax(x, dim=1)
     lse = torch.logsumexp(x, dim=1)
     obj = (torch.where(torch.isinf(ls), torch.zeros_like(ls), ls) * w).sum() + lse.sum()
