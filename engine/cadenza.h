@@ -12,3 +12,7 @@
 #include "engine/rnn.h"
 #include "engine/tensor.h"
 #include "engine/threading.h"
+
+#include "audio/audio.h"
+#include "audio/audio_tensor.h"
+#include "audio/dataset.h"
