@@ -14,6 +14,7 @@ namespace cadenza::cli {
 
 static std::vector<Workload> all_workloads() {
   std::vector<Workload> all = engine_workloads();
+  for (auto& w : lstm_workloads()) all.push_back(w);
   return all;
 }
 

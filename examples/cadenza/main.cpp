@@ -16,6 +16,9 @@ const char* kUsage =
     "usage: cadenza COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
+    "  train lstm ...          train the LSTM/GRU model on MIDI files\n"
+    "  sample lstm ...         generate MIDI (and WAV) from a checkpoint\n"
+    "  eval lstm ...           NLL per token of a checkpoint on MIDI files\n"
     "  bench NAME [--json]     run a benchmark workload (cadenza bench --list)\n"
     "  midi  SUBCOMMAND ...    MIDI files: info, convert, tokens, render, roll\n"
     "  audio SUBCOMMAND ...    audio files: info, convert, features, spectrogram\n"
@@ -30,6 +33,9 @@ struct Command {
 };
 
 const Command kCommands[] = {
+    {"train", cadenza::cli::cmd_train},
+    {"sample", cadenza::cli::cmd_sample},
+    {"eval", cadenza::cli::cmd_eval},
     {"bench", cadenza::cli::cmd_bench},
     {"midi", cadenza::cli::cmd_midi},
     {"audio", cadenza::cli::cmd_audio},

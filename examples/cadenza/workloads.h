@@ -19,5 +19,6 @@ struct Workload {
 };
 
 std::vector<Workload> engine_workloads();  // matmul and elementwise kernels
+std::vector<Workload> lstm_workloads();    // W1, W4, K2
 
 }  // namespace cadenza::cli

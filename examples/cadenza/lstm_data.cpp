@@ -1,0 +1,140 @@
+#include "lstm_data.h"
+
+#include <sys/stat.h>
+
+#include <sstream>
+
+#include "args.h"
+
+namespace cadenza::cli {
+
+static bool is_dir(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int64_t vocab_size_of(const std::string& vocab) {
+  if (vocab == "performance") return midi::performance::kVocabSize;
+  if (vocab == "melody") return midi::melody::vocab_size(midi::melody::Options{});
+  throw UsageError("--vocab must be performance or melody, got '" + vocab + "'");
+}
+
+models::TokenSeq tokenize(const midi::Score& score, const std::string& vocab) {
+  if (vocab == "performance") return midi::performance::encode(score);
+  midi::melody::Options o;
+  return midi::melody::events_to_tokens(midi::melody::extract(score, o), o);
+}
+
+midi::Score detokenize(const models::TokenSeq& tokens, const std::string& vocab) {
+  if (vocab == "performance") return midi::performance::decode(tokens);
+  midi::melody::Options o;
+  return midi::melody::to_score(midi::melody::tokens_to_events(tokens, o), o);
+}
+
+models::TokenSeq transpose_performance(const models::TokenSeq& tokens, int s) {
+  using namespace midi::performance;
+  models::TokenSeq out(tokens);
+  for (auto& t : out) {
+    if (t >= kNoteOn && t < kNoteOff) {
+      int p = t - kNoteOn + s;
+      if (p < 0 || p > 127) return {};
+      t = kNoteOn + p;
+    } else if (t >= kNoteOff && t < kTimeShift) {
+      int p = t - kNoteOff + s;
+      if (p < 0 || p > 127) return {};
+      t = kNoteOff + p;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> split_paths(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (auto& v : values) {
+    std::stringstream ss(v);
+    std::string item;
+    while (std::getline(ss, item, ','))
+      if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+static midi::DatasetOptions dataset_options(const std::string& vocab) {
+  midi::DatasetOptions o;
+  vocab_size_of(vocab);
+  o.representation = vocab == "performance" ? midi::Representation::kPerformance : midi::Representation::kMelody;
+  return o;
+}
+
+TokenData load_token_data(const std::vector<std::string>& paths, const std::string& vocab) {
+  if (paths.empty()) throw UsageError("--data needs at least one MIDI file or directory");
+  TokenData d;
+  d.vocab_size = vocab_size_of(vocab);
+  auto opts = dataset_options(vocab);
+  std::ostringstream rep;
+  for (const auto& p : paths) {
+    if (is_dir(p)) {
+      auto ds = midi::MidiDataset::load(p, opts);
+      for (auto& ex : ds.examples()) {
+        if (ex.tokens.size() < 2) continue;
+        auto& seqs = ex.split == midi::Split::kTrain ? d.train : ex.split == midi::Split::kValid ? d.valid : d.test;
+        auto& names = ex.split == midi::Split::kTrain ? d.train_names
+                      : ex.split == midi::Split::kValid ? d.valid_names : d.test_names;
+        seqs.push_back(ex.tokens);
+        names.push_back(p + "/" + ex.path);
+      }
+      rep << p << ": " << ds.summary().to_string() << "\n";
+    } else {
+      midi::Score s = midi::read(p);
+      auto toks = tokenize(s, vocab);
+      auto base = p.substr(p.find_last_of('/') + 1);
+      auto split = midi::split_for(base, opts.valid_fraction, opts.test_fraction);
+      if (toks.size() < 2) {
+        rep << p << ": dropped (fewer than 2 tokens)\n";
+        continue;
+      }
+      (split == midi::Split::kTrain ? d.train : split == midi::Split::kValid ? d.valid : d.test).push_back(toks);
+      (split == midi::Split::kTrain ? d.train_names
+       : split == midi::Split::kValid ? d.valid_names : d.test_names).push_back(p);
+    }
+  }
+  // A small corpus can hash every file into one split; keep training possible
+  // and say so.
+  if (d.valid.empty() && d.train.size() > 1) {
+    d.valid.push_back(d.train.back());
+    d.valid_names.push_back(d.train_names.back());
+    d.train.pop_back();
+    d.train_names.pop_back();
+    rep << "note: no file hashed into the validation split; using " << d.valid_names.back() << "\n";
+  }
+  if (d.train.empty()) throw Error("no training pieces in " + paths.front() + (paths.size() > 1 ? " ..." : ""));
+  int64_t tt = 0, vt = 0;
+  for (auto& s : d.train) tt += s.size();
+  for (auto& s : d.valid) vt += s.size();
+  rep << "pieces: " << d.train.size() << " train (" << tt << " tokens), " << d.valid.size() << " valid ("
+      << vt << " tokens), " << d.test.size() << " test";
+  d.report = rep.str();
+  return d;
+}
+
+TokenData load_token_files(const std::vector<std::string>& paths, const std::string& vocab) {
+  TokenData d;
+  d.vocab_size = vocab_size_of(vocab);
+  for (const auto& p : paths) {
+    std::vector<std::string> files;
+    if (is_dir(p)) {
+      for (auto& rel : midi::find_midi_files(p)) files.push_back(p + "/" + rel);
+    } else {
+      files.push_back(p);
+    }
+    for (auto& f : files) {
+      auto toks = tokenize(midi::read(f), vocab);
+      d.test.push_back(toks);
+      d.test_names.push_back(f);
+    }
+  }
+  if (d.test.empty()) throw Error("no MIDI files in the given --data paths");
+  return d;
+}
+
+}  // namespace cadenza::cli

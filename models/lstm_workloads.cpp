@@ -1,0 +1,97 @@
+#include "models/lstm_workloads.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/optim.h"
+
+namespace cadenza::models {
+
+SequenceModelConfig w1_config() {
+  SequenceModelConfig c;
+  c.vocab = "performance";
+  c.vocab_size = 388;
+  c.embed = 256;
+  c.hidden = 512;
+  c.layers = 2;
+  c.cell = "lstm";
+  return c;
+}
+
+std::function<void()> make_w1_step(uint64_t seed) {
+  manual_seed(seed);
+  auto model = std::make_shared<SequenceModel>(w1_config());
+  auto opt = std::make_shared<optim::Adam>(model->parameters(), 1e-3);
+  Generator g(seed);
+  Tensor inp = randint(0, 388, {32, 128}, &g), tgt = randint(0, 388, {32, 128}, &g);
+  return [model, opt, inp, tgt] {
+    opt->zero_grad();
+    Tensor logits = model->forward_tokens(inp);
+    Tensor loss = cross_entropy(reshape(logits, {kW1Tokens, 388}), reshape(tgt, {kW1Tokens}));
+    loss.backward();
+    optim::clip_grad_norm(opt->params(), 1.0);
+    opt->step();
+  };
+}
+
+std::vector<int32_t> generate(SequenceModel& model, int64_t tokens, int32_t first,
+                              const std::function<double()>& u, double temperature, int64_t top_k,
+                              double top_p, const std::vector<int32_t>& primer) {
+  NoGradGuard ng;
+  model.eval();
+  const int64_t V = model.config.vocab_size;
+  RecurrentState state;
+  std::vector<int32_t> out;
+  Tensor ids = Tensor::empty({1, 1}, DType::i64);
+  int32_t cur = first;
+  // The primer is fed through the model first (its tokens are not output).
+  for (size_t i = 0; i + 1 < primer.size(); ++i) {
+    ids.data<int64_t>()[0] = primer[i];
+    model.forward_tokens(ids, &state);
+  }
+  if (!primer.empty()) cur = primer.back();
+  for (int64_t i = 0; i < tokens; ++i) {
+    ids.data<int64_t>()[0] = cur;
+    Tensor logits = model.forward_tokens(ids, &state).contiguous();
+    cur = static_cast<int32_t>(sample_token(logits.data<float>(), V, temperature, top_k, top_p, u()));
+    out.push_back(cur);
+  }
+  return out;
+}
+
+std::function<void()> make_w4_sample(uint64_t seed) {
+  manual_seed(seed);
+  auto model = std::make_shared<SequenceModel>(w1_config());
+  auto gen = std::make_shared<Generator>(seed);
+  return [model, gen] {
+    generate(*model, kW4Tokens, 0, [gen] { return uniform_double(gen.get()); });
+  };
+}
+
+std::function<void()> make_k2_layer(int64_t batch, uint64_t seed) {
+  Generator g(seed);
+  const int64_t T = 128, I = 512, H = 512;
+  double bound = 1.0 / std::sqrt(512.0);
+  auto make = [&](Shape s) {
+    Tensor t = rand(s, DType::f32, &g) * (2 * bound) - bound;
+    t = t.detach();
+    t.requires_grad_(true);
+    return t;
+  };
+  Tensor x = make({T, batch, I}), wi = make({4 * H, I}), wh = make({4 * H, H}), bi = make({4 * H}),
+         bh = make({4 * H});
+  Tensor gout = randn({T + 1, batch, H}, DType::f32, &g);
+  return [=] {
+    Tensor y = lstm_layer(x, Tensor(), Tensor(), wi, wh, bi, bh);
+    y.backward(gout);
+    for (const Tensor& p : {x, wi, wh, bi, bh}) p.zero_grad();
+  };
+}
+
+double k2_flops(int64_t batch) {
+  const double T = 128, I = 512, H = 512;
+  double fwd = 2 * T * batch * (I + H) * 4 * H;
+  return 3 * fwd;
+}
+
+}  // namespace cadenza::models
