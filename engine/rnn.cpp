@@ -14,8 +14,6 @@ using detail::check_defined;
 
 namespace {
 
-const int64_t kOne = 1;  // unit stride for flat kernel calls
-
 char* ptr(const Tensor& t, int64_t elem_offset = 0) {
   return static_cast<char*>(t.raw_data()) + elem_offset * dtype_size(t.dtype());
 }
@@ -102,12 +100,8 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
   gemm_nt(dt, T * B, G, I, X.raw_data(), Wih.raw_data(), act.raw_data(), 1.0);
   Tensor out = Tensor::empty({T + 1, B, H}, dt);  // h_1..h_T, then c_T
   Tensor cells = Tensor::empty({T, B, H}, dt);
-  for (int64_t t = 0; t < T; ++t) {
-    const void* hp = t == 0 ? h_init.raw_data() : ptr(out, (t - 1) * BH);
-    const void* cp = t == 0 ? c_init.raw_data() : ptr(cells, (t - 1) * BH);
-    gemm_nt(dt, B, G, H, hp, Whh.raw_data(), ptr(act, t * BG), 1.0);
-    kernels::lstm_cell_forward(dt, B, H, ptr(act, t * BG), cp, ptr(cells, t * BH), ptr(out, t * BH));
-  }
+  kernels::lstm_recurrent_forward(dt, T, B, H, act.raw_data(), Whh.raw_data(), h_init.raw_data(),
+                                  c_init.raw_data(), out.raw_data(), cells.raw_data());
   std::memcpy(ptr(out, T * BH), ptr(cells, (T - 1) * BH), BH * dtype_size(dt));
 
   bool has_bih = b_ih.defined(), has_bhh = b_hh.defined();
@@ -117,20 +111,11 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
                 [=](const Tensor& g) {
     Tensor gc = g.detach().contiguous();
     Tensor dG = Tensor::empty({T, B, G}, dt);
-    Tensor dh = Tensor::empty({B, H}, dt), dh_next = Tensor::zeros({B, H}, dt);
-    Tensor dc = Tensor::empty({B, H}, dt);
+    Tensor dh_next = Tensor::empty({B, H}, dt), dc = Tensor::empty({B, H}, dt);
     std::memcpy(dc.raw_data(), ptr(gc, T * BH), BH * dtype_size(dt));
-    for (int64_t t = T - 1; t >= 0; --t) {
-      {
-        NoGradGuard ng;  // dh = dH[t] + dh_next, in place
-        kernels::binary_forward(kernels::BinaryOp::add, dt, 1, &BH, {ptr(gc, t * BH), &kOne},
-                                {dh_next.raw_data(), &kOne}, {dh.raw_data(), &kOne});
-      }
-      const void* cp = t == 0 ? c_init.raw_data() : ptr(cells, (t - 1) * BH);
-      kernels::lstm_cell_backward(dt, B, H, ptr(act, t * BG), cp, ptr(cells, t * BH), dh.raw_data(),
-                                  dc.raw_data(), ptr(dG, t * BG), dc.raw_data());
-      gemm_nn(dt, B, H, G, ptr(dG, t * BG), Whh.raw_data(), dh_next.raw_data(), 0.0);
-    }
+    kernels::lstm_recurrent_backward(dt, T, B, H, act.raw_data(), Whh.raw_data(), c_init.raw_data(),
+                                     cells.raw_data(), gc.raw_data(), dc.raw_data(), dh_next.raw_data(),
+                                     dG.raw_data());
     Tensor dX = Tensor::empty({T, B, I}, dt), dWih = Tensor::empty({G, I}, dt);
     Tensor dWhh = Tensor::empty({G, H}, dt);
     gemm_nn(dt, T * B, I, G, dG.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
@@ -148,42 +133,28 @@ Tensor gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Te
   int64_t T, B, I, H;
   check_rnn_args("gru_layer", 3, x, h0, Tensor(), w_ih, w_hh, b_ih, b_hh, T, B, I, H);
   const DType dt = x.dtype();
-  const int64_t G = 3 * H, BH = B * H, BG = B * G;
+  const int64_t G = 3 * H, BG = B * G;
   Tensor X = x.detach().contiguous();
   Tensor Wih = w_ih.detach().contiguous(), Whh = w_hh.detach().contiguous();
   Tensor h_init = state_or_zeros(h0, B, H, dt);
   Tensor gx = Tensor::empty({T, B, G}, dt);
   fill_bias_rows(gx, T * B, G, b_ih, Tensor());
   gemm_nt(dt, T * B, G, I, X.raw_data(), Wih.raw_data(), gx.raw_data(), 1.0);
-  Tensor gh_bias = Tensor::empty({B, G}, dt);
-  fill_bias_rows(gh_bias, B, G, b_hh, Tensor());
-  Tensor gh = Tensor::empty({B, G}, dt);
+  Tensor bhh = b_hh.defined() ? b_hh.detach().contiguous() : Tensor();
   Tensor save = Tensor::empty({T, B, 4 * H}, dt);
   Tensor out = Tensor::empty({T, B, H}, dt);
-  for (int64_t t = 0; t < T; ++t) {
-    const void* hp = t == 0 ? h_init.raw_data() : ptr(out, (t - 1) * BH);
-    std::memcpy(gh.raw_data(), gh_bias.raw_data(), BG * dtype_size(dt));
-    gemm_nt(dt, B, G, H, hp, Whh.raw_data(), gh.raw_data(), 1.0);
-    kernels::gru_cell_forward(dt, B, H, ptr(gx, t * BG), gh.raw_data(), hp, ptr(save, t * 4 * BH),
-                              ptr(out, t * BH));
-  }
+  kernels::gru_recurrent_forward(dt, T, B, H, gx.raw_data(), Whh.raw_data(),
+                                 bhh.defined() ? bhh.raw_data() : nullptr, h_init.raw_data(),
+                                 out.raw_data(), save.raw_data());
   bool has_bih = b_ih.defined(), has_bhh = b_hh.defined(), need_h0 = h0.defined();
   Tensor outs = out.detach();
   return record(out, "gru_layer", {x, h0, w_ih, w_hh, b_ih, b_hh}, [=](const Tensor& g) {
     Tensor gc = g.detach().contiguous();
     Tensor dGx = Tensor::empty({T, B, G}, dt), dGh = Tensor::empty({T, B, G}, dt);
-    Tensor dh = Tensor::empty({B, H}, dt), dh_next = Tensor::zeros({B, H}, dt);
-    Tensor direct = Tensor::empty({B, H}, dt);
-    for (int64_t t = T - 1; t >= 0; --t) {
-      kernels::binary_forward(kernels::BinaryOp::add, dt, 1, &BH, {ptr(gc, t * BH), &kOne},
-                              {dh_next.raw_data(), &kOne}, {dh.raw_data(), &kOne});
-      const void* hp = t == 0 ? h_init.raw_data() : ptr(outs, (t - 1) * BH);
-      kernels::gru_cell_backward(dt, B, H, ptr(save, t * 4 * BH), hp, dh.raw_data(), ptr(dGx, t * BG),
-                                 ptr(dGh, t * BG), direct.raw_data());
-      // dh_prev = direct + dGh_t @ W_hh
-      std::memcpy(dh_next.raw_data(), direct.raw_data(), BH * dtype_size(dt));
-      gemm_nn(dt, B, H, G, ptr(dGh, t * BG), Whh.raw_data(), dh_next.raw_data(), 1.0);
-    }
+    Tensor dh_next = Tensor::empty({B, H}, dt);
+    kernels::gru_recurrent_backward(dt, T, B, H, Whh.raw_data(), h_init.raw_data(), outs.raw_data(),
+                                    save.raw_data(), gc.raw_data(), dGx.raw_data(), dGh.raw_data(),
+                                    dh_next.raw_data());
     Tensor dX = Tensor::empty({T, B, I}, dt), dWih = Tensor::empty({G, I}, dt);
     Tensor dWhh = Tensor::empty({G, H}, dt);
     gemm_nn(dt, T * B, I, G, dGx.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);

@@ -8,7 +8,7 @@ CADENZA_APT_PACKAGES=(
   timgm6mb-soundfont openttd-openmsx planetblupi-music-midi
   python3-mido midicsv sox
 )
-CADENZA_PIP_PACKAGES=(numpy safetensors)
+CADENZA_PIP_PACKAGES=(numpy safetensors tensorboard)
 
 cadenza_install_deps() {
   local missing=()

@@ -1,98 +1,197 @@
-#include "kernels/cpu/rnn.h"
+// The recurrences of the LSTM and GRU layers, parallel over hidden units.
+// Eigen runs each thread's GEMMs single-threaded (it does not nest inside an
+// OpenMP region), so a step costs one barrier instead of a fork/join per GEMM.
+#include <omp.h>
 
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/rnn.h"
 #include "kernels/math.h"
 
 namespace cadenza::kernels {
 namespace {
 
-template <class T>
-void lstm_fwd(int64_t B, int64_t H, T* gates, const T* c_prev, T* c, T* h) {
-#pragma omp parallel for if (B * H >= 8192) schedule(static)
-  for (int64_t b = 0; b < B; ++b) {
-    T* g = gates + b * 4 * H;
-    const T* cp = c_prev + b * H;
-    T* cb = c + b * H;
-    T* hb = h + b * H;
-    for (int64_t j = 0; j < H; ++j) kmath::lstm_cell_forward(g, H, j, cp[j], cb[j], hb[j]);
-  }
+// This thread's slice [j0, j1) of H units, in multiples of 8 for vector loads.
+void unit_slice(int64_t H, int tid, int nt, int64_t& j0, int64_t& j1) {
+  int64_t blocks = (H + 7) / 8;
+  int64_t per = blocks / nt, extra = blocks % nt;
+  int64_t b0 = tid * per + std::min<int64_t>(tid, extra);
+  int64_t b1 = b0 + per + (tid < extra ? 1 : 0);
+  j0 = std::min(H, b0 * 8);
+  j1 = std::min(H, b1 * 8);
+}
+
+int team_size(int64_t B, int64_t H) {
+  // Below this much work per step the barrier costs more than it saves.
+  if (B * H * H < (int64_t(1) << 16)) return 1;
+  return std::max(1, std::min<int>(omp_get_max_threads(), static_cast<int>((H + 7) / 8)));
 }
 
 template <class T>
-void lstm_bwd(int64_t B, int64_t H, const T* act, const T* c_prev, const T* c, const T* dh,
-              const T* dc_next, T* dgates, T* dc_prev) {
-#pragma omp parallel for if (B * H >= 8192) schedule(static)
-  for (int64_t b = 0; b < B; ++b) {
-    const T* a = act + b * 4 * H;
-    T* dg = dgates + b * 4 * H;
-    for (int64_t j = 0; j < H; ++j) {
-      int64_t k = b * H + j;
-      kmath::lstm_cell_backward(a, H, j, c_prev[k], c[k], dh[k], dc_next ? dc_next[k] : T(0), dg,
-                                dc_prev[k]);
+void lstm_fwd(int64_t Tn, int64_t B, int64_t H, T* act, const T* w_hh, const T* h0, const T* c0, T* h_out,
+              T* cells) {
+  const DType dt = sizeof(T) == 4 ? DType::f32 : DType::f64;
+  const int64_t G = 4 * H;
+#pragma omp parallel num_threads(team_size(B, H))
+  {
+    int64_t j0, j1;
+    unit_slice(H, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
+    const int64_t jn = j1 - j0;
+    for (int64_t t = 0; t < Tn; ++t) {
+      const T* hp = t == 0 ? h0 : h_out + (t - 1) * B * H;
+      const T* cp = t == 0 ? c0 : cells + (t - 1) * B * H;
+      T* a = act + t * B * G;
+      if (jn > 0) {
+        for (int gate = 0; gate < 4; ++gate)  // a[:, gate*H + j0 .. j1] += h W_hh[rows]^T
+          gemm(dt, false, true, B, jn, H, 1.0, hp, H, w_hh + (gate * H + j0) * H, H, 1.0,
+               a + gate * H + j0, G);
+        for (int64_t b = 0; b < B; ++b) {
+          T* g = a + b * G;
+          for (int64_t j = j0; j < j1; ++j)
+            kmath::lstm_cell_forward(g, H, j, cp[b * H + j], cells[t * B * H + b * H + j],
+                                     h_out[t * B * H + b * H + j]);
+        }
+      }
+#pragma omp barrier
     }
   }
 }
 
 template <class T>
-void gru_fwd(int64_t B, int64_t H, const T* gx, const T* gh, const T* h_prev, T* save, T* h) {
-#pragma omp parallel for if (B * H >= 8192) schedule(static)
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t j = 0; j < H; ++j)
-      kmath::gru_cell_forward(gx + b * 3 * H, gh + b * 3 * H, H, j, h_prev[b * H + j],
-                              save + b * 4 * H, h[b * H + j]);
+void lstm_bwd(int64_t Tn, int64_t B, int64_t H, const T* act, const T* w_hh, const T* c0, const T* cells,
+              const T* dh_out, T* dc, T* dh0, T* dgates) {
+  const DType dt = sizeof(T) == 4 ? DType::f32 : DType::f64;
+  const int64_t G = 4 * H;
+  std::vector<T> dh_next(B * H, T(0));
+#pragma omp parallel num_threads(team_size(B, H))
+  {
+    int64_t j0, j1;
+    unit_slice(H, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
+    const int64_t jn = j1 - j0;
+    for (int64_t t = Tn - 1; t >= 0; --t) {
+      const T* cp = t == 0 ? c0 : cells + (t - 1) * B * H;
+      const T* a = act + t * B * G;
+      T* dg = dgates + t * B * G;
+      // Phase 1: the cell backward for this thread's units only reads and
+      // writes its own columns of dh_next and dc.
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = j0; j < j1; ++j) {
+          int64_t k = b * H + j;
+          T dh = dh_out[t * B * H + k] + dh_next[k];
+          kmath::lstm_cell_backward(a + b * G, H, j, cp[k], cells[t * B * H + k], dh, dc[k], dg + b * G, dc[k]);
+        }
+#pragma omp barrier
+      // Phase 2: dh_next[:, j0:j1] = dG_t (all units) @ W_hh[:, j0:j1].
+      if (jn > 0) gemm(dt, false, false, B, jn, G, 1.0, dg, G, w_hh + j0, H, 0.0, dh_next.data() + j0, H);
+      // No barrier: the next phase 1 reads only this thread's columns, and
+      // the next phase 2 waits at the next barrier for every dG row.
+    }
+  }
+  std::memcpy(dh0, dh_next.data(), sizeof(T) * B * H);
 }
 
 template <class T>
-void gru_bwd(int64_t B, int64_t H, const T* save, const T* h_prev, const T* dh, T* dgx, T* dgh,
-             T* dhp) {
-#pragma omp parallel for if (B * H >= 8192) schedule(static)
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t j = 0; j < H; ++j)
-      kmath::gru_cell_backward(save + b * 4 * H, H, j, h_prev[b * H + j], dh[b * H + j],
-                               dgx + b * 3 * H, dgh + b * 3 * H, dhp[b * H + j]);
+void gru_fwd(int64_t Tn, int64_t B, int64_t H, const T* gx, const T* w_hh, const T* b_hh, const T* h0,
+             T* h_out, T* save) {
+  const DType dt = sizeof(T) == 4 ? DType::f32 : DType::f64;
+  const int64_t G = 3 * H;
+  std::vector<T> gh(B * G);
+#pragma omp parallel num_threads(team_size(B, H))
+  {
+    int64_t j0, j1;
+    unit_slice(H, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
+    const int64_t jn = j1 - j0;
+    for (int64_t t = 0; t < Tn; ++t) {
+      const T* hp = t == 0 ? h0 : h_out + (t - 1) * B * H;
+      if (jn > 0) {
+        for (int gate = 0; gate < 3; ++gate) {
+          for (int64_t b = 0; b < B; ++b)
+            for (int64_t j = j0; j < j1; ++j) gh[b * G + gate * H + j] = b_hh ? b_hh[gate * H + j] : T(0);
+          gemm(dt, false, true, B, jn, H, 1.0, hp, H, w_hh + (gate * H + j0) * H, H, 1.0,
+               gh.data() + gate * H + j0, G);
+        }
+        for (int64_t b = 0; b < B; ++b)
+          for (int64_t j = j0; j < j1; ++j)
+            kmath::gru_cell_forward(gx + t * B * G + b * G, gh.data() + b * G, H, j, hp[b * H + j],
+                                    save + t * B * 4 * H + b * 4 * H, h_out[t * B * H + b * H + j]);
+      }
+#pragma omp barrier
+    }
+  }
+}
+
+template <class T>
+void gru_bwd(int64_t Tn, int64_t B, int64_t H, const T* w_hh, const T* h0, const T* h_out, const T* save,
+             const T* dh_out, T* dgx, T* dgh, T* dh0) {
+  const DType dt = sizeof(T) == 4 ? DType::f32 : DType::f64;
+  const int64_t G = 3 * H;
+  std::vector<T> dh_next(B * H, T(0));
+#pragma omp parallel num_threads(team_size(B, H))
+  {
+    int64_t j0, j1;
+    unit_slice(H, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
+    const int64_t jn = j1 - j0;
+    for (int64_t t = Tn - 1; t >= 0; --t) {
+      const T* hp = t == 0 ? h0 : h_out + (t - 1) * B * H;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = j0; j < j1; ++j) {
+          int64_t k = b * H + j;
+          T dh = dh_out[t * B * H + k] + dh_next[k];
+          T direct;
+          kmath::gru_cell_backward(save + t * B * 4 * H + b * 4 * H, H, j, hp[k], dh, dgx + t * B * G + b * G,
+                                   dgh + t * B * G + b * G, direct);
+          dh_next[k] = direct;
+        }
+#pragma omp barrier
+      if (jn > 0)
+        gemm(dt, false, false, B, jn, G, 1.0, dgh + t * B * G, G, w_hh + j0, H, 1.0, dh_next.data() + j0, H);
+    }
+  }
+  std::memcpy(dh0, dh_next.data(), sizeof(T) * B * H);
 }
 
 }  // namespace
 
-#define CADENZA_F(T, p) static_cast<T*>(p)
-#define CADENZA_C(T, p) static_cast<const T*>(p)
+#define CADENZA_RNN_DISPATCH(FN, ...)  \
+  if (dt == DType::f32) {              \
+    using T = float;                   \
+    FN(__VA_ARGS__);                   \
+  } else {                             \
+    using T = double;                  \
+    FN(__VA_ARGS__);                   \
+  }
 
-void lstm_cell_forward(DType dt, int64_t B, int64_t H, void* gates, const void* c_prev, void* c,
-                       void* h) {
-  if (dt == DType::f32)
-    lstm_fwd(B, H, CADENZA_F(float, gates), CADENZA_C(float, c_prev), CADENZA_F(float, c), CADENZA_F(float, h));
-  else
-    lstm_fwd(B, H, CADENZA_F(double, gates), CADENZA_C(double, c_prev), CADENZA_F(double, c), CADENZA_F(double, h));
+void lstm_recurrent_forward(DType dt, int64_t Tn, int64_t B, int64_t H, void* act, const void* w_hh,
+                            const void* h0, const void* c0, void* h_out, void* cells) {
+  CADENZA_RNN_DISPATCH(lstm_fwd<T>, Tn, B, H, static_cast<T*>(act), static_cast<const T*>(w_hh),
+                       static_cast<const T*>(h0), static_cast<const T*>(c0), static_cast<T*>(h_out),
+                       static_cast<T*>(cells))
 }
 
-void lstm_cell_backward(DType dt, int64_t B, int64_t H, const void* act, const void* c_prev,
-                        const void* c, const void* dh, const void* dc_next, void* dgates,
-                        void* dc_prev) {
-  if (dt == DType::f32)
-    lstm_bwd(B, H, CADENZA_C(float, act), CADENZA_C(float, c_prev), CADENZA_C(float, c), CADENZA_C(float, dh),
-             CADENZA_C(float, dc_next), CADENZA_F(float, dgates), CADENZA_F(float, dc_prev));
-  else
-    lstm_bwd(B, H, CADENZA_C(double, act), CADENZA_C(double, c_prev), CADENZA_C(double, c), CADENZA_C(double, dh),
-             CADENZA_C(double, dc_next), CADENZA_F(double, dgates), CADENZA_F(double, dc_prev));
+void lstm_recurrent_backward(DType dt, int64_t Tn, int64_t B, int64_t H, const void* act,
+                             const void* w_hh, const void* c0, const void* cells, const void* dh_out,
+                             void* dc, void* dh0, void* dgates) {
+  CADENZA_RNN_DISPATCH(lstm_bwd<T>, Tn, B, H, static_cast<const T*>(act), static_cast<const T*>(w_hh),
+                       static_cast<const T*>(c0), static_cast<const T*>(cells), static_cast<const T*>(dh_out),
+                       static_cast<T*>(dc), static_cast<T*>(dh0), static_cast<T*>(dgates))
 }
 
-void gru_cell_forward(DType dt, int64_t B, int64_t H, const void* gx, const void* gh,
-                      const void* h_prev, void* save, void* h) {
-  if (dt == DType::f32)
-    gru_fwd(B, H, CADENZA_C(float, gx), CADENZA_C(float, gh), CADENZA_C(float, h_prev), CADENZA_F(float, save),
-            CADENZA_F(float, h));
-  else
-    gru_fwd(B, H, CADENZA_C(double, gx), CADENZA_C(double, gh), CADENZA_C(double, h_prev), CADENZA_F(double, save),
-            CADENZA_F(double, h));
+void gru_recurrent_forward(DType dt, int64_t Tn, int64_t B, int64_t H, const void* gx, const void* w_hh,
+                           const void* b_hh, const void* h0, void* h_out, void* save) {
+  CADENZA_RNN_DISPATCH(gru_fwd<T>, Tn, B, H, static_cast<const T*>(gx), static_cast<const T*>(w_hh),
+                       static_cast<const T*>(b_hh), static_cast<const T*>(h0), static_cast<T*>(h_out),
+                       static_cast<T*>(save))
 }
 
-void gru_cell_backward(DType dt, int64_t B, int64_t H, const void* save, const void* h_prev,
-                       const void* dh, void* dgx, void* dgh, void* dh_prev_direct) {
-  if (dt == DType::f32)
-    gru_bwd(B, H, CADENZA_C(float, save), CADENZA_C(float, h_prev), CADENZA_C(float, dh), CADENZA_F(float, dgx),
-            CADENZA_F(float, dgh), CADENZA_F(float, dh_prev_direct));
-  else
-    gru_bwd(B, H, CADENZA_C(double, save), CADENZA_C(double, h_prev), CADENZA_C(double, dh), CADENZA_F(double, dgx),
-            CADENZA_F(double, dgh), CADENZA_F(double, dh_prev_direct));
+void gru_recurrent_backward(DType dt, int64_t Tn, int64_t B, int64_t H, const void* w_hh,
+                            const void* h0, const void* h_out, const void* save, const void* dh_out,
+                            void* dgx, void* dgh, void* dh0) {
+  CADENZA_RNN_DISPATCH(gru_bwd<T>, Tn, B, H, static_cast<const T*>(w_hh), static_cast<const T*>(h0),
+                       static_cast<const T*>(h_out), static_cast<const T*>(save), static_cast<const T*>(dh_out),
+                       static_cast<T*>(dgx), static_cast<T*>(dgh), static_cast<T*>(dh0))
 }
 
 }  // namespace cadenza::kernels

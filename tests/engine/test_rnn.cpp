@@ -2,6 +2,7 @@
 // and agreement between the module and a step-by-step composite of ops.
 #include "gradcheck.h"
 #include "engine/rnn.h"
+#include "engine/threading.h"
 
 using namespace cadenza;
 using cadenza::test::gradcheck;
@@ -75,4 +76,34 @@ TEST_CASE("rnn: bad shapes are named", "[rnn]") {
   for (auto& kv : lstm.state_dict()) names.push_back(kv.first);
   REQUIRE(names == std::vector<std::string>{"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
                                             "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1"});
+}
+
+TEST_CASE("rnn: the unit-parallel recurrence equals the single-thread one", "[rnn][threads]") {
+  // H = 128, B = 4 is large enough for the kernels to split the units.
+  for (std::string mode : {"lstm", "gru"}) {
+    auto run = [&](int threads) {
+      int before = get_num_threads();
+      set_num_threads(threads);
+      manual_seed(11);
+      nn::RNNBase rnn(mode, 24, 128, 2, false, 0.0, true, DType::f64);
+      Generator g(12);
+      Tensor x = randn({9, 4, 24}, DType::f64, &g);
+      x.requires_grad_(true);
+      auto out = rnn.forward_rnn(x);
+      Tensor w = randn(out.output.shape(), DType::f64, &g);
+      sum(out.output * w).backward();
+      std::vector<double> all = out.output.to_vector<double>();
+      for (auto& p : rnn.parameters()) {
+        auto v = p.grad().to_vector<double>();
+        all.insert(all.end(), v.begin(), v.end());
+      }
+      auto gx = x.grad().to_vector<double>();
+      all.insert(all.end(), gx.begin(), gx.end());
+      set_num_threads(before);
+      return all;
+    };
+    auto one = run(1), two = run(2);
+    REQUIRE(one.size() == two.size());
+    for (size_t i = 0; i < one.size(); ++i) REQUIRE(two[i] == Approx(one[i]).epsilon(1e-12).margin(1e-14));
+  }
 }

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""Checks that the PyPI tensorboard package reads cadenza's event files.
+
+    python3 tests/reference/check_tensorboard.py LOGDIR [EXPECTED_TSV]
+
+LOGDIR holds events.out.tfevents.* files written by cadenza::SummaryWriter
+(tests/engine_tools/write_tb_sample does this for ctest); EXPECTED_TSV
+(default LOGDIR/expected.tsv) lists what was written, one
+"tag<TAB>step<TAB>value<TAB>wall_time" per line. Every tag, step, value
+(float32 tolerance: TensorBoard stores simple_value as float) and wall time
+must come back. Exits 1 on a mismatch, 77 (ctest's skip code) when tensorboard
+is not installed.
+"""
+import math
+import os
+import struct
+import sys
+
+try:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    import tensorboard
+except ImportError as e:
+    print(f"check_tensorboard: tensorboard is not installed ({e}); "
+          "install it with: python3 -m pip install tensorboard", file=sys.stderr)
+    sys.exit(77)
+
+
+def as_float32(v):
+    return struct.unpack("<f", struct.pack("<f", v))[0]
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        print(__doc__, file=sys.stderr)
+        return 2
+    logdir = sys.argv[1]
+    expected_path = sys.argv[2] if len(sys.argv) == 3 else os.path.join(logdir, "expected.tsv")
+    expected = {}
+    with open(expected_path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            tag, step, value, wall = line.rstrip("\n").split("\t")
+            expected.setdefault(tag, []).append((int(step), float(value), float(wall)))
+
+    files = sorted(p for p in os.listdir(logdir) if "tfevents" in p)
+    if not files:
+        print(f"check_tensorboard: no event files in {logdir}", file=sys.stderr)
+        return 1
+    # size_guidance 0 keeps every event instead of TensorBoard's reservoir sample.
+    acc = EventAccumulator(logdir, size_guidance={"scalars": 0})
+    acc.Reload()
+
+    errors = []
+    tags = sorted(acc.Tags()["scalars"])
+    if tags != sorted(expected):
+        errors.append(f"scalar tags {tags}, expected {sorted(expected)}")
+    for tag, want in sorted(expected.items()):
+        if tag not in tags:
+            continue
+        got = acc.Scalars(tag)
+        if len(got) != len(want):
+            errors.append(f"{tag}: {len(got)} events, expected {len(want)}")
+            continue
+        for ev, (step, value, wall) in zip(got, want):
+            if ev.step != step:
+                errors.append(f"{tag}: step {ev.step}, expected {step}")
+            elif not math.isclose(ev.value, as_float32(value), rel_tol=1e-6, abs_tol=1e-30):
+                errors.append(f"{tag} step {step}: value {ev.value!r}, expected {value!r}")
+            elif ev.wall_time != wall:
+                errors.append(f"{tag} step {step}: wall_time {ev.wall_time!r}, expected {wall!r}")
+    for e in errors[:20]:
+        print("check_tensorboard: " + e, file=sys.stderr)
+    if errors:
+        print(f"check_tensorboard: FAILED, {len(errors)} mismatches", file=sys.stderr)
+        return 1
+    n = sum(len(v) for v in expected.values())
+    print(f"check_tensorboard: tensorboard {tensorboard.__version__} read {n} scalars "
+          f"({len(tags)} tags) from {len(files)} event files in {logdir}: OK")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
