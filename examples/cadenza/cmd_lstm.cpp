@@ -10,7 +10,7 @@
 #include "lstm_data.h"
 #include "midi/render.h"
 #include "models/lstm_workloads.h"
-#include "roll_png.h"
+#include "midi/roll_image.h"
 
 namespace cadenza::cli {
 namespace {
@@ -147,7 +147,7 @@ int sample_lstm(const Args& a) {
     nlohmann::json item = {{"midi", mid}, {"tokens", toks.size()}};
     if (a.has("png")) {
       std::string png = numbered(a.get("png"), i, count);
-      save_roll_png(score, png);
+      midi::save_roll_png(score, png);
       item["png"] = png;
     }
     if (a.has("wav")) {
