@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Times PyTorch on exactly the shapes of cadenza's W1, W4 and K2 workloads
+(DESIGN.md) on this machine, and prints one JSON line per workload in the
+format of `cadenza bench NAME --json`.
+
+usage: pytorch_lstm.py [--threads N] [--seconds S] [W1 W4 K2_b1 K2_b8 K2_b64]
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+
+class SequenceModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(388, 256)
+        self.rnn = torch.nn.LSTM(256, 512, 2, batch_first=True)
+        self.output = torch.nn.Linear(512, 388)
+
+    def forward(self, ids, state=None):
+        y, state = self.rnn(self.embedding(ids), state)
+        return self.output(y), state
+
+
+def w1():
+    torch.manual_seed(1)
+    model = SequenceModel()
+    opt = torch.optim.Adam(model.parameters(), 1e-3)
+    inp = torch.randint(0, 388, (32, 128))
+    tgt = torch.randint(0, 388, (32, 128))
+
+    def step():
+        opt.zero_grad()
+        logits, _ = model(inp)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, 388), tgt.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    return step, 32 * 128, "step", "tokens/s", 1.0
+
+
+def w4():
+    torch.manual_seed(1)
+    model = SequenceModel().eval()
+
+    def sample():
+        with torch.no_grad():
+            state = None
+            tok = torch.zeros(1, 1, dtype=torch.long)
+            for _ in range(2000):
+                logits, state = model(tok, state)
+                probs = torch.softmax(logits[0, -1], -1)
+                tok = torch.multinomial(probs, 1).view(1, 1)
+    return sample, 2000, "2000 tokens", "tokens/s", 1.0
+
+
+def k2(batch):
+    torch.manual_seed(1)
+    lstm = torch.nn.LSTM(512, 512, 1)
+    x = torch.randn(128, batch, 512, requires_grad=True)
+    g = torch.randn(128, batch, 512)
+
+    def run():
+        y, _ = lstm(x)
+        y.backward(g)
+        lstm.zero_grad()
+        x.grad = None
+    flops = 3 * 2 * 128 * batch * (512 + 512) * 4 * 512
+    return run, flops, "forward+backward", "GFLOP/s", 1e9
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("workloads", nargs="*", default=["W1", "W4", "K2_b1", "K2_b8", "K2_b64"])
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    makers = {"W1": w1, "W4": w4, "K2_b1": lambda: k2(1), "K2_b8": lambda: k2(8), "K2_b64": lambda: k2(64)}
+    for name in a.workloads:
+        fn, work, unit, tunit, scale = makers[name]()
+        fn()  # warm-up
+        times, total = [], 0.0
+        while total < a.seconds or len(times) < 3:
+            t0 = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t0
+            times.append(dt)
+            total += dt
+        med = statistics.median(times)
+        print(json.dumps({"workload": name, "seconds_per_unit": med, "throughput": work / med / scale,
+                          "unit": unit, "throughput_unit": tunit, "threads": torch.get_num_threads(),
+                          "runs": len(times), "torch": torch.__version__}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
