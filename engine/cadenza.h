@@ -16,3 +16,4 @@
 #include "audio/audio.h"
 #include "audio/audio_tensor.h"
 #include "audio/dataset.h"
+#include "midi/midi.h"
