@@ -11,6 +11,6 @@ seconds=${SECONDS_PER_WORKLOAD:-5}
 for w in W1 W4 K2_b1 K2_b8 K2_b64; do
   echo "{\"impl\":\"cadenza\",\"result\":$($cadenza bench $w --json --seconds "$seconds")}"
   for py in "${pythons[@]}"; do
-    echo "{\"impl\":\"$py\",\"result\":$("$py" "$root/benchmarks/pytorch_lstm.py" --seconds "$seconds" $w)}"
+    echo "{\"impl\":\"$py\",\"result\":$("$py" "$root/benchmarks/pytorch_lstm.py" --threads "$(nproc)" --seconds "$seconds" $w)}"
   done
 done

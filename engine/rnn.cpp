@@ -97,11 +97,15 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
   // act: pre-activations of all steps, turned into activations in place.
   Tensor act = Tensor::empty({T, B, G}, dt);
   fill_bias_rows(act, T * B, G, b_ih, b_hh);
-  gemm_nt(dt, T * B, G, I, X.raw_data(), Wih.raw_data(), act.raw_data(), 1.0);
+  // Few rows (sampling): the recurrent kernel projects the input per thread;
+  // otherwise one big GEMM does it for every step at once.
+  const bool fuse_input = T * B <= 16;
+  if (!fuse_input) gemm_nt(dt, T * B, G, I, X.raw_data(), Wih.raw_data(), act.raw_data(), 1.0);
   Tensor out = Tensor::empty({T + 1, B, H}, dt);  // h_1..h_T, then c_T
   Tensor cells = Tensor::empty({T, B, H}, dt);
   kernels::lstm_recurrent_forward(dt, T, B, H, act.raw_data(), Whh.raw_data(), h_init.raw_data(),
-                                  c_init.raw_data(), out.raw_data(), cells.raw_data());
+                                  c_init.raw_data(), out.raw_data(), cells.raw_data(),
+                                  fuse_input ? X.raw_data() : nullptr, fuse_input ? Wih.raw_data() : nullptr, I);
   std::memcpy(ptr(out, T * BH), ptr(cells, (T - 1) * BH), BH * dtype_size(dt));
 
   bool has_bih = b_ih.defined(), has_bhh = b_hh.defined();

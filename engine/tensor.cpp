@@ -2,7 +2,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -56,17 +58,78 @@ Shape contiguous_strides(const Shape& s) {
   return st;
 }
 
+namespace {
+
+// Freed blocks of 1 MiB and more are kept for reuse, keyed by their rounded
+// size: a training step allocates the same large buffers every time, and a
+// fresh mmap'd block costs a page fault per 4 KiB on first touch.
+class BlockCache {
+ public:
+  static constexpr size_t kMinCached = size_t(1) << 20;
+  static constexpr size_t kMaxCachedBytes = size_t(2) << 30;
+
+  static size_t round(size_t n) {
+    if (n < kMinCached) return ((n + 63) / 64) * 64;
+    return ((n + kMinCached - 1) / kMinCached) * kMinCached;
+  }
+  void* get(size_t rounded) {
+    if (rounded >= kMinCached) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(rounded);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= rounded;
+        return p;
+      }
+    }
+    return std::aligned_alloc(64, rounded);
+  }
+  void put(void* p, size_t rounded) {
+    if (rounded >= kMinCached) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cached_ + rounded <= kMaxCachedBytes) {
+        free_[rounded].push_back(p);
+        cached_ += rounded;
+        return;
+      }
+    }
+    std::free(p);
+  }
+  void clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& kv : free_)
+      for (void* p : kv.second) std::free(p);
+    free_.clear();
+    cached_ = 0;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
+// Never destroyed: storages freed during static destruction still find it.
+BlockCache& block_cache() {
+  static BlockCache* cache = new BlockCache();
+  return *cache;
+}
+
+}  // namespace
+
+void empty_cache() { block_cache().clear(); }
+
 Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
   if (dev.kind != Device::cpu)
     throw Error("Storage: device " + dev.str() + " is not available in this build");
   // 64-byte alignment for vector loads; at least one line so data is never null.
-  size_t bytes = ((n + 63) / 64) * 64;
-  if (bytes == 0) bytes = 64;
-  data = std::aligned_alloc(64, bytes);
+  capacity = BlockCache::round(n == 0 ? 1 : n);
+  data = block_cache().get(capacity);
   if (!data) throw Error("Storage: out of memory allocating " + std::to_string(n) + " bytes");
 }
 
-Storage::~Storage() { std::free(data); }
+Storage::~Storage() { block_cache().put(data, capacity); }
 
 // ---------------------------------------------------------------- factories
 

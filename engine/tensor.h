@@ -47,8 +47,12 @@ struct Storage {
   Storage& operator=(const Storage&) = delete;
   void* data = nullptr;
   size_t nbytes = 0;
+  size_t capacity = 0;  // bytes actually allocated (rounded up)
   Device device;
 };
+
+// Returns the large CPU blocks the allocator keeps for reuse to the system.
+void empty_cache();
 
 struct Node;
 struct TensorImpl;

@@ -1,6 +1,9 @@
 #include "kernels/cpu/matmul.h"
 
+#include <omp.h>
+
 #include <Eigen/Core>
+#include <algorithm>
 
 namespace cadenza::kernels {
 namespace {
@@ -34,6 +37,25 @@ void gemm_typed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
 
 void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const void* A,
           int64_t lda, const void* B, int64_t ldb, double beta, void* C, int64_t ldc) {
+  // Eigen runs matrix-vector products on one thread; for a few rows against
+  // a large matrix (sampling one token at a time) split the columns instead.
+  int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (M <= 4 && threads > 1 && N >= 64 * threads && N * K >= (int64_t(1) << 16)) {
+    const size_t es = dt == DType::f32 ? 4 : 8;
+#pragma omp parallel num_threads(threads)
+    {
+      int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      int64_t chunk = ((N + nt - 1) / nt + 7) / 8 * 8;
+      int64_t n0 = std::min(N, t * chunk), n1 = std::min(N, n0 + chunk);
+      if (n1 > n0) {
+        // Column n of op(B) starts at B + n * ldb (trans_b) or B + n (not).
+        const char* b = static_cast<const char*>(B) + (tb ? n0 * ldb : n0) * es;
+        char* c = static_cast<char*>(C) + n0 * es;
+        gemm(dt, ta, tb, M, n1 - n0, K, alpha, A, lda, b, ldb, beta, c, ldc);
+      }
+    }
+    return;
+  }
   if (dt == DType::f32)
     gemm_typed<float>(ta, tb, M, N, K, static_cast<float>(alpha), static_cast<const float*>(A), lda,
                       static_cast<const float*>(B), ldb, static_cast<float>(beta),

@@ -3,8 +3,10 @@
 // OpenMP region), so a step costs one barrier instead of a fork/join per GEMM.
 #include <omp.h>
 
+#include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
@@ -24,6 +26,38 @@ void unit_slice(int64_t H, int tid, int nt, int64_t& j0, int64_t& j1) {
   j1 = std::min(H, b1 * 8);
 }
 
+// The f32 cell over units [j0, j0 + n) of one batch row, with Eigen's
+// vectorised logistic and tanh (the f64 path and CUDA use kmath's scalar
+// formulas; the goldens hold both to PyTorch).
+using ArrF = Eigen::Array<float, Eigen::Dynamic, 1>;
+using MapF = Eigen::Map<ArrF>;
+using CMapF = Eigen::Map<const ArrF>;
+
+void lstm_cell_forward_vec(float* g, int64_t H, int64_t j0, int64_t n, const float* c_prev, float* c, float* h) {
+  MapF i(g + j0, n), f(g + H + j0, n), gg(g + 2 * H + j0, n), o(g + 3 * H + j0, n);
+  i = i.logistic();
+  f = f.logistic();
+  gg = gg.tanh();
+  o = o.logistic();
+  MapF cm(c + j0, n);
+  cm = f * CMapF(c_prev + j0, n) + i * gg;
+  MapF(h + j0, n) = o * cm.tanh();
+}
+
+void lstm_cell_backward_vec(const float* act, int64_t H, int64_t j0, int64_t n, const float* c_prev,
+                            const float* c, const float* dh_out, const float* dh_next, float* dc, float* dg) {
+  CMapF i(act + j0, n), f(act + H + j0, n), g(act + 2 * H + j0, n), o(act + 3 * H + j0, n);
+  ArrF tc = CMapF(c + j0, n).tanh();
+  ArrF dh = CMapF(dh_out + j0, n) + CMapF(dh_next + j0, n);
+  MapF dcm(dc + j0, n);
+  ArrF dct = dcm + dh * o * (1.0f - tc * tc);
+  MapF(dg + j0, n) = dct * g * i * (1.0f - i);
+  MapF(dg + H + j0, n) = dct * CMapF(c_prev + j0, n) * f * (1.0f - f);
+  MapF(dg + 2 * H + j0, n) = dct * i * (1.0f - g * g);
+  MapF(dg + 3 * H + j0, n) = dh * tc * o * (1.0f - o);
+  dcm = dct * f;
+}
+
 int team_size(int64_t B, int64_t H) {
   // Below this much work per step the barrier costs more than it saves.
   if (B * H * H < (int64_t(1) << 16)) return 1;
@@ -32,7 +66,7 @@ int team_size(int64_t B, int64_t H) {
 
 template <class T>
 void lstm_fwd(int64_t Tn, int64_t B, int64_t H, T* act, const T* w_hh, const T* h0, const T* c0, T* h_out,
-              T* cells) {
+              T* cells, const T* x, const T* w_ih, int64_t I) {
   const DType dt = sizeof(T) == 4 ? DType::f32 : DType::f64;
   const int64_t G = 4 * H;
 #pragma omp parallel num_threads(team_size(B, H))
@@ -45,14 +79,22 @@ void lstm_fwd(int64_t Tn, int64_t B, int64_t H, T* act, const T* w_hh, const T* 
       const T* cp = t == 0 ? c0 : cells + (t - 1) * B * H;
       T* a = act + t * B * G;
       if (jn > 0) {
+        if (x)
+          for (int gate = 0; gate < 4; ++gate)  // a[:, gate*H + j0 .. j1] += x_t W_ih[rows]^T
+            gemm(dt, false, true, B, jn, I, 1.0, x + t * B * I, I, w_ih + (gate * H + j0) * I, I, 1.0,
+                 a + gate * H + j0, G);
         for (int gate = 0; gate < 4; ++gate)  // a[:, gate*H + j0 .. j1] += h W_hh[rows]^T
           gemm(dt, false, true, B, jn, H, 1.0, hp, H, w_hh + (gate * H + j0) * H, H, 1.0,
                a + gate * H + j0, G);
         for (int64_t b = 0; b < B; ++b) {
           T* g = a + b * G;
-          for (int64_t j = j0; j < j1; ++j)
-            kmath::lstm_cell_forward(g, H, j, cp[b * H + j], cells[t * B * H + b * H + j],
-                                     h_out[t * B * H + b * H + j]);
+          T* c = cells + t * B * H + b * H;
+          T* h = h_out + t * B * H + b * H;
+          if constexpr (std::is_same_v<T, float>) {
+            lstm_cell_forward_vec(g, H, j0, jn, cp + b * H, c, h);
+          } else {
+            for (int64_t j = j0; j < j1; ++j) kmath::lstm_cell_forward(g, H, j, cp[b * H + j], c[j], h[j]);
+          }
         }
       }
 #pragma omp barrier
@@ -77,12 +119,18 @@ void lstm_bwd(int64_t Tn, int64_t B, int64_t H, const T* act, const T* w_hh, con
       T* dg = dgates + t * B * G;
       // Phase 1: the cell backward for this thread's units only reads and
       // writes its own columns of dh_next and dc.
-      for (int64_t b = 0; b < B; ++b)
-        for (int64_t j = j0; j < j1; ++j) {
-          int64_t k = b * H + j;
-          T dh = dh_out[t * B * H + k] + dh_next[k];
-          kmath::lstm_cell_backward(a + b * G, H, j, cp[k], cells[t * B * H + k], dh, dc[k], dg + b * G, dc[k]);
+      for (int64_t b = 0; b < B; ++b) {
+        if constexpr (std::is_same_v<T, float>) {
+          lstm_cell_backward_vec(a + b * G, H, j0, jn, cp + b * H, cells + t * B * H + b * H,
+                                 dh_out + t * B * H + b * H, dh_next.data() + b * H, dc + b * H, dg + b * G);
+        } else {
+          for (int64_t j = j0; j < j1; ++j) {
+            int64_t k = b * H + j;
+            T dh = dh_out[t * B * H + k] + dh_next[k];
+            kmath::lstm_cell_backward(a + b * G, H, j, cp[k], cells[t * B * H + k], dh, dc[k], dg + b * G, dc[k]);
+          }
         }
+      }
 #pragma omp barrier
       // Phase 2: dh_next[:, j0:j1] = dG_t (all units) @ W_hh[:, j0:j1].
       if (jn > 0) gemm(dt, false, false, B, jn, G, 1.0, dg, G, w_hh + j0, H, 0.0, dh_next.data() + j0, H);
@@ -165,10 +213,11 @@ void gru_bwd(int64_t Tn, int64_t B, int64_t H, const T* w_hh, const T* h0, const
   }
 
 void lstm_recurrent_forward(DType dt, int64_t Tn, int64_t B, int64_t H, void* act, const void* w_hh,
-                            const void* h0, const void* c0, void* h_out, void* cells) {
+                            const void* h0, const void* c0, void* h_out, void* cells, const void* x,
+                            const void* w_ih, int64_t I) {
   CADENZA_RNN_DISPATCH(lstm_fwd<T>, Tn, B, H, static_cast<T*>(act), static_cast<const T*>(w_hh),
                        static_cast<const T*>(h0), static_cast<const T*>(c0), static_cast<T*>(h_out),
-                       static_cast<T*>(cells))
+                       static_cast<T*>(cells), static_cast<const T*>(x), static_cast<const T*>(w_ih), I)
 }
 
 void lstm_recurrent_backward(DType dt, int64_t Tn, int64_t B, int64_t H, const void* act,

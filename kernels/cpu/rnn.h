@@ -15,8 +15,12 @@ namespace cadenza::kernels {
 // step. act: [T, B, 4H], holding x W_ih^T + b on entry and the gate
 // activations on return; w_hh: [4H, H]; h0, c0: [B, H]; h_out: [T, B, H]
 // (row-major, h_t at t*B*H); cells: [T, B, H].
+// When x (T, B, I) and w_ih (4H, I) are given, act holds only the biases on
+// entry and each thread adds its units' input projection itself: for short
+// sequences (sampling) that keeps the whole layer on all threads.
 void lstm_recurrent_forward(DType dt, int64_t T, int64_t B, int64_t H, void* act, const void* w_hh,
-                            const void* h0, const void* c0, void* h_out, void* cells);
+                            const void* h0, const void* c0, void* h_out, void* cells,
+                            const void* x = nullptr, const void* w_ih = nullptr, int64_t I = 0);
 // Backward through the recurrence. dh_out: [T, B, H] gradient into every h_t;
 // dc: [B, H] gradient into c_T on entry, into c0 on return; dh0: [B, H]
 // receives the gradient into h0; dgates: [T, B, 4H] the pre-activation
