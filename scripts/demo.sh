@@ -25,7 +25,7 @@ mkdir -p "$out"
 
 echo "== Training: 2-layer LSTM (256 units) on performance events, $steps steps"
 $cadenza train lstm --data "$data" --vocab performance --out "$run" \
-  --layers 2 --hidden 256 --embed 128 --dropout 0.1 --batch 16 --seq-len 128 \
+  --layers 2 --hidden 256 --embed 128 --dropout 0.25 --batch 16 --seq-len 128 \
   --steps "$steps" --warmup 50 --lr 3e-3 --eval-every 200 --log-every 50 \
   --val-tokens 16384 --transpose 3 --seed 1 | tee "$out/train.log"
 summary=$(tail -n 1 "$out/train.log")
@@ -33,7 +33,7 @@ summary=$(tail -n 1 "$out/train.log")
 echo "== Sampling three pieces"
 $cadenza sample lstm --checkpoint "$run/best.safetensors" --out "$out/sample.mid" \
   --wav "$out/sample.wav" --png "$out/sample.png" --count 3 --length 1500 \
-  --temperature 0.95 --top-p 0.98 --seed 7 --rate 16000 | tee "$out/samples.json"
+  --temperature 0.9 --top-p 0.95 --max-note-seconds 3 --seed 7 --rate 16000 | tee "$out/samples.json"
 
 python3 - "$summary" <<'PY'
 import json, sys

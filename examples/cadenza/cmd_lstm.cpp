@@ -1,4 +1,5 @@
 // cadenza train|sample|eval lstm: the LSTM/GRU model over MIDI event tokens.
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -29,6 +30,8 @@ const char* kSampleUsage =
     "usage: cadenza sample lstm --checkpoint C --out x.mid [--wav x.wav] [--png x.png]\n"
     "         [--length 1000] [--temperature 1.0] [--top-k 0] [--top-p 1.0]\n"
     "         [--primer primer.mid] [--seed 1] [--count 1] [--rate 16000]\n"
+    "         [--max-note-seconds 0]\n"
+    "--max-note-seconds S ends notes that the model left sounding longer than S (0: off).\n"
     "With --count N > 1, files are numbered: x-1.mid, x-2.mid, ...\n";
 
 const char* kEvalUsage =
@@ -36,6 +39,18 @@ const char* kEvalUsage =
     "Prints JSON: the NLL per predicted token (nats and bits) and the token count.\n";
 
 void on_sigint(int) { models::stop_requested().store(true); }
+
+// A sampled NOTE_ON whose NOTE_OFF never comes sounds to the end of the piece;
+// this ends such notes `seconds` after they start.
+void cap_note_lengths(midi::Score& score, double seconds) {
+  for (auto& track : score.tracks)
+    for (auto& n : track.notes) {
+      if (n.end - n.start <= seconds || n.end <= n.start) continue;
+      double ticks_per_second = static_cast<double>(n.end_tick - n.start_tick) / (n.end - n.start);
+      n.end = n.start + seconds;
+      n.end_tick = n.start_tick + std::max<int64_t>(1, std::llround(seconds * ticks_per_second));
+    }
+}
 
 std::string numbered(const std::string& path, int i, int count) {
   if (count <= 1) return path;
@@ -118,7 +133,7 @@ int train_lstm(const Args& a) {
 
 int sample_lstm(const Args& a) {
   a.allow_only({"checkpoint", "out", "wav", "png", "length", "temperature", "top-k", "top-p", "primer", "seed",
-                "count", "rate", "soundfont", "threads", "help"});
+                "count", "rate", "soundfont", "threads", "max-note-seconds", "help"});
   if (a.has("help")) {
     std::fputs(kSampleUsage, stdout);
     return 0;
@@ -130,6 +145,8 @@ int sample_lstm(const Args& a) {
   double temperature = a.get_double("temperature", 1.0), top_p = a.get_double("top-p", 1.0);
   int64_t top_k = a.get_int("top-k", 0);
   int count = static_cast<int>(a.get_int("count", 1));
+  double max_note = a.get_double("max-note-seconds", 0);
+  if (max_note < 0) throw UsageError("--max-note-seconds must be >= 0");
   if (length <= 0 || count <= 0) throw UsageError("--length and --count must be positive");
   if (temperature < 0 || !(top_p > 0 && top_p <= 1) || top_k < 0)
     throw UsageError("--temperature >= 0, --top-k >= 0 and --top-p in (0, 1] are required");
@@ -142,6 +159,7 @@ int sample_lstm(const Args& a) {
     auto toks = models::generate(*model, length, 0, [&] { return uniform_double(&gen); }, temperature, top_k,
                                  top_p, primer);
     midi::Score score = detokenize(toks, vocab);
+    if (max_note > 0) cap_note_lengths(score, max_note);
     std::string mid = numbered(out, i, count);
     midi::write(mid, score);
     nlohmann::json item = {{"midi", mid}, {"tokens", toks.size()}};
