@@ -228,6 +228,7 @@ TrainResult train_tokens(const SequenceModelConfig& cfg, const std::vector<Token
     saved.resume = true;
     saved.stop_at = o.stop_at;
     saved.quiet = o.quiet;
+    if (o.resume_steps > 0) saved.steps = o.resume_steps;  // extends (or shortens) the schedule
     o = saved;
     step = std::stoll(need("step"));
     epoch = std::stoll(need("epoch"));

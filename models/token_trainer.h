@@ -35,6 +35,7 @@ struct TokenTrainOptions {
   int64_t val_tokens = 65536;  // cap on validation tokens per evaluation
   int transpose = 0;           // random shift in [-transpose, transpose] per piece
   bool resume = false;
+  int64_t resume_steps = -1;   // with resume: train to this many steps instead of the saved count
   int64_t stop_at = -1;        // act as if interrupted after this step (tests)
   bool quiet = false;
 

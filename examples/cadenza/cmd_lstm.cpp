@@ -24,7 +24,8 @@ const char* kTrainUsage =
     "         [--seed 1] [--threads N] [--resume]\n"
     "Trains with truncated BPTT, Adam, global-norm clipping, warmup then cosine decay.\n"
     "Writes RUN/metrics.csv, TensorBoard events, RUN/latest.safetensors, RUN/best.safetensors\n"
-    "(by validation NLL) and RUN/loss.png. Ctrl-C saves a checkpoint; --resume continues it.\n";
+    "(by validation NLL) and RUN/loss.png. Ctrl-C saves a checkpoint; --resume continues it\n"
+    "with the run's saved settings (an explicit --steps extends the run).\n";
 
 const char* kSampleUsage =
     "usage: cadenza sample lstm --checkpoint C --out x.mid [--wav x.wav] [--png x.png]\n"
@@ -98,6 +99,8 @@ int train_lstm(const Args& a) {
   o.transpose = static_cast<int>(a.get_int("transpose", vocab == "performance" ? 3 : 0));
   o.seed = static_cast<uint64_t>(a.get_int("seed", 1));
   o.resume = a.has("resume");
+  // On --resume the run's saved options apply; an explicit --steps extends it.
+  if (o.resume && a.has("steps")) o.resume_steps = o.steps;
   o.stop_at = a.get_int("stop-at", -1);
   if (o.batch <= 0 || o.seq_len <= 0 || o.steps <= 0 || o.eval_every <= 0 || o.log_every <= 0)
     throw UsageError("--batch, --seq-len, --steps, --eval-every and --log-every must be positive");

@@ -30,6 +30,24 @@ cmp -s "$work/s-1.mid" "$work/again.mid" || fail "the same seed gave a different
 $cadenza eval lstm --checkpoint "$work/run/latest.safetensors" --data "$data/music000.mid" > "$work/eval.json"
 grep -q '"nll"' "$work/eval.json" || fail "eval printed no nll"
 
+# Ctrl-C: SIGINT during training saves latest.safetensors and exits 0; the
+# run then resumes from it.
+$cadenza train lstm --data "$data" --vocab performance --out "$work/int" --layers 1 --hidden 32 \
+  --embed 16 --batch 4 --seq-len 32 --steps 100000 --warmup 2 --eval-every 1000 --log-every 1 \
+  --val-tokens 1024 > "$work/int.log" &
+pid=$!
+for _ in $(seq 1 200); do
+  [ "$(grep -c '^' "$work/int/metrics.csv" 2>/dev/null || echo 0)" -ge 3 ] && break
+  sleep 0.1
+done
+kill -INT $pid
+wait $pid || fail "SIGINT: training exited with $?"
+grep -q '"interrupted":true' "$work/int.log" || fail "SIGINT: no interrupted run reported"
+[ -s "$work/int/latest.safetensors" ] || fail "SIGINT: no checkpoint saved"
+$cadenza train lstm --data "$data" --vocab performance --out "$work/int" --resume --steps 100000 \
+  --stop-at "$(( $(grep -o '"steps":[0-9]*' "$work/int.log" | cut -d: -f2) + 1 ))" > "$work/int2.log"
+grep -q '"interrupted":true' "$work/int2.log" || fail "resume after SIGINT did not run"
+
 # Bad input: the message names the problem and the exit code is non-zero.
 set +e
 out=$($cadenza train lstm --data "$data" --vocab jazz --out "$work/x" 2>&1); rc=$?
