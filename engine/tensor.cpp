@@ -66,7 +66,12 @@ namespace {
 class BlockCache {
  public:
   static constexpr size_t kMinCached = size_t(1) << 20;
+#if defined(__SANITIZE_ADDRESS__)
+  // Under AddressSanitizer every block goes back, so a use after free is seen.
+  static constexpr size_t kMaxCachedBytes = 0;
+#else
   static constexpr size_t kMaxCachedBytes = size_t(2) << 30;
+#endif
 
   static size_t round(size_t n) {
     if (n < kMinCached) return ((n + 63) / 64) * 64;
