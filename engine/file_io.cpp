@@ -1,6 +1,7 @@
 #include "engine/file_io.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,6 +24,17 @@ std::vector<uint8_t> read_file(const std::string& path) {
   std::fclose(f);
   if (bad) throw Error("error while reading '" + path + "'");
   return out;
+}
+
+void make_dirs(const std::string& dir) {
+  std::string acc;
+  for (size_t i = 0; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      if (!acc.empty() && ::mkdir(acc.c_str(), 0755) != 0 && errno != EEXIST)
+        throw Error("cannot create directory '" + acc + "': " + std::strerror(errno));
+    }
+    if (i < dir.size()) acc += dir[i];
+  }
 }
 
 void write_file_atomic(const std::string& path, const void* data, size_t size) {

@@ -10,6 +10,10 @@ namespace cadenza {
 // Reads a whole file; throws cadenza::Error naming the file when it cannot.
 std::vector<uint8_t> read_file(const std::string& path);
 
+// Creates `dir` and its missing parents (mkdir -p); throws cadenza::Error
+// naming the directory that cannot be made.
+void make_dirs(const std::string& dir);
+
 // Writes `size` bytes to `path` atomically.
 void write_file_atomic(const std::string& path, const void* data, size_t size);
 inline void write_file_atomic(const std::string& path, const std::string& bytes) {

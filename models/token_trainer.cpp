@@ -1,7 +1,5 @@
 #include "models/token_trainer.h"
 
-#include <sys/stat.h>
-
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -10,6 +8,7 @@
 
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
+#include "engine/file_io.h"
 #include "engine/optim.h"
 #include "engine/plot.h"
 #include "engine/progress.h"
@@ -45,17 +44,6 @@ void TokenTrainOptions::from_json(const std::string& text) {
 }
 
 namespace {
-
-void make_dir(const std::string& dir) {
-  std::string acc;
-  for (size_t i = 0; i <= dir.size(); ++i) {
-    if (i == dir.size() || dir[i] == '/') {
-      if (!acc.empty() && ::mkdir(acc.c_str(), 0755) != 0 && errno != EEXIST)
-        throw Error("cannot create directory '" + acc + "'");
-    }
-    if (i < dir.size()) acc += dir[i];
-  }
-}
 
 // The `batch` parallel token streams of one epoch.
 struct Streams {
@@ -205,7 +193,7 @@ TrainResult train_tokens(const SequenceModelConfig& cfg, const std::vector<Token
         if (t < 0 || t >= cfg.vocab_size)
           throw Error("train: token " + std::to_string(t) + " is outside the vocabulary of " +
                       std::to_string(cfg.vocab_size));
-  make_dir(o.out_dir);
+  make_dirs(o.out_dir);
   const std::string latest = o.out_dir + "/latest.safetensors", best = o.out_dir + "/best.safetensors";
 
   int64_t step = 0, epoch = 0, pos = 0;

@@ -208,8 +208,9 @@ int dispatch(int argc, char** argv, const char* verb, const char* usage, int (*l
     return argc < 3 ? 2 : 0;
   }
   std::string model = argv[2];
+  if (model == "poly") return run_poly(verb, Args(argc, argv, 3, {"resume", "help"}));
   if (model != "lstm")
-    throw UsageError(std::string("unknown model '") + model + "' for " + verb + " (available: lstm)");
+    throw UsageError(std::string("unknown model '") + model + "' for " + verb + " (available: lstm, poly)");
   return lstm(Args(argc, argv, 3, {"resume", "help"}));
 }
 
