@@ -1,6 +1,7 @@
 #include "models/poly_data.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -68,15 +69,16 @@ PolyDataset parse_poly_json(const std::string& text, const std::string& name, bo
           throw Error(where + ", frame " + std::to_string(f) + ": expected a list of MIDI note numbers");
         for (const auto& note : frame) {
           // Integral floats (MATLAB exports write 60.0) are accepted as notes.
-          bool integral = note.is_number_integer() ||
-                          (note.is_number_float() && note.get<double>() == static_cast<int64_t>(note.get<double>()));
-          if (!integral)
+          if (!note.is_number())
             throw Error(where + ", frame " + std::to_string(f) + ": note " + note.dump() +
                         " is not an integer MIDI note number");
-          double v = note.get<double>();
-          if (v < kPolyLowPitch || v >= kPolyLowPitch + kPolyKeys)
+          const double v = note.get<double>();
+          if (!(v >= kPolyLowPitch && v < kPolyLowPitch + kPolyKeys))
             throw Error(where + ", frame " + std::to_string(f) + ": note " + note.dump() +
                         " is outside the piano's 21..108");
+          if (v != std::floor(v))
+            throw Error(where + ", frame " + std::to_string(f) + ": note " + note.dump() +
+                        " is not an integer MIDI note number");
           uint8_t& k = out.keys[f * kPolyKeys + (static_cast<int64_t>(v) - kPolyLowPitch)];
           if (k) ++d.duplicate_notes;
           k = 1;
@@ -106,54 +108,6 @@ std::pair<int, int> key_range(const PolyPiece& piece) {
         if (k > hi) hi = k;
       }
   return {lo, hi};
-}
-
-PolyBatch make_poly_batch(const std::vector<PolyPiece>& pieces, const std::vector<int64_t>& index,
-                          int64_t start, int64_t max_len, const std::vector<int>& shifts) {
-  if (index.empty()) throw Error("make_poly_batch: no pieces");
-  if (!shifts.empty() && shifts.size() != index.size())
-    throw Error("make_poly_batch: " + std::to_string(shifts.size()) + " shifts for " + std::to_string(index.size()) +
-                " pieces");
-  int64_t T = 0;
-  for (int64_t i : index) {
-    if (i < 0 || i >= static_cast<int64_t>(pieces.size()))
-      throw Error("make_poly_batch: piece " + std::to_string(i) + " out of range");
-    T = std::max(T, pieces[i].predicted() - start);
-  }
-  if (max_len > 0) T = std::min(T, max_len);
-  T = std::max<int64_t>(T, 1);
-  const int64_t B = static_cast<int64_t>(index.size()), K = kPolyKeys;
-  PolyBatch b;
-  b.input = Tensor::zeros({B, T, K});
-  b.target = Tensor::zeros({B, T, K});
-  b.mask = Tensor::zeros({B, T});
-  float* pi = b.input.data<float>();
-  float* pt = b.target.data<float>();
-  float* pm = b.mask.data<float>();
-  for (int64_t r = 0; r < B; ++r) {
-    const PolyPiece& p = pieces[index[r]];
-    const int shift = shifts.empty() ? 0 : shifts[r];
-    if (shift != 0) {
-      auto [lo, hi] = key_range(p);
-      if (lo >= 0 && (lo + shift < 0 || hi + shift >= K))
-        throw Error("make_poly_batch: a shift of " + std::to_string(shift) + " moves piece " +
-                    std::to_string(index[r]) + " off the keyboard");
-    }
-    int64_t n = std::min(T, p.predicted() - start);
-    for (int64_t t = 0; t < n; ++t) {
-      const uint8_t* in = &p.keys[(start + t) * K];
-      const uint8_t* tg = &p.keys[(start + t + 1) * K];
-      float* di = pi + (r * T + t) * K + shift;
-      float* dt = pt + (r * T + t) * K + shift;
-      for (int64_t k = std::max<int64_t>(0, -shift); k < std::min<int64_t>(K, K - shift); ++k) {
-        di[k] = in[k];
-        dt[k] = tg[k];
-      }
-      pm[r * T + t] = 1;
-      ++b.frames;
-    }
-  }
-  return b;
 }
 
 }  // namespace cadenza::models

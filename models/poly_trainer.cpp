@@ -11,11 +11,11 @@
 #include "engine/checkpoint.h"
 #include "engine/file_io.h"
 #include "engine/optim.h"
-#include "engine/plot.h"
 #include "engine/progress.h"
 #include "engine/random.h"
 #include "engine/summary.h"
 #include "models/token_trainer.h"  // stop_requested()
+#include "models/trainer_io.h"
 
 namespace cadenza::models {
 
@@ -135,22 +135,6 @@ namespace {
 
 const char* kFormat = "cadenza.poly_model.v1";
 
-void save_poly_checkpoint(const std::string& path, const PolyModel& model,
-                          const std::vector<std::pair<std::string, Tensor>>& extra,
-                          std::map<std::string, std::string> metadata) {
-  auto tensors = model.state_dict();
-  tensors.insert(tensors.end(), extra.begin(), extra.end());
-  metadata["config"] = model.config.to_json();
-  metadata["format"] = kFormat;
-  save_safetensors(path, tensors, metadata);
-}
-
-std::string fmt_double(double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 }  // namespace
 
 std::unique_ptr<PolyModel> load_poly_model(const std::string& path) {
@@ -168,14 +152,7 @@ std::unique_ptr<PolyModel> load_poly_model(const std::string& path) {
     throw Error("'" + path + "': " + e.what());
   }
   auto model = std::make_unique<PolyModel>(cfg);
-  nn::StateDict sd;
-  for (auto& kv : f.tensors)
-    if (kv.first.rfind("optim.", 0) != 0 && kv.first.rfind("trainer.", 0) != 0) sd.push_back(kv);
-  try {
-    model->load_state_dict(sd);
-  } catch (const Error& e) {
-    throw Error("'" + path + "': " + e.what());
-  }
+  load_model_tensors(*model, f);
   model->eval();
   return model;
 }
@@ -196,11 +173,7 @@ PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, 
   LoadedTensors ck;
   if (o.resume) {
     ck = load_safetensors(latest);
-    auto need = [&](const char* k) {
-      auto it = ck.metadata.find(k);
-      if (it == ck.metadata.end()) throw Error("'" + latest + "' lacks '" + k + "' (not a poly trainer checkpoint)");
-      return it->second;
-    };
+    auto need = [&](const char* k) { return need_metadata(ck, k); };
     if (need("format") != kFormat) throw Error("'" + latest + "' is not a poly model checkpoint");
     model_cfg = PolyModelConfig::from_json(need("config"));
     PolyTrainOptions saved = o;
@@ -221,16 +194,8 @@ PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, 
   PolyModel model(model_cfg, &dropout_gen);
   optim::Adam opt(model.parameters(), o.lr);
   if (o.resume) {
-    nn::StateDict msd, osd;
-    for (auto& kv : ck.tensors) {
-      if (kv.first.rfind("optim.", 0) == 0)
-        osd.emplace_back(kv.first.substr(6), kv.second);
-      else if (kv.first.rfind("trainer.", 0) != 0)
-        msd.push_back(kv);
-    }
-    model.load_state_dict(msd);
-    opt.load_state_dict(osd);
-    dropout_gen.set_state(ck.at("trainer.rng"));
+    load_model_tensors(model, ck);
+    load_trainer_state(ck, opt, dropout_gen);
   }
   const int64_t per_epoch = (static_cast<int64_t>(data.train.size()) + o.batch - 1) / o.batch;
   const int64_t total_steps = per_epoch * o.epochs;
@@ -240,15 +205,12 @@ PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, 
   auto sched = optim::WarmupLR(
       std::make_shared<optim::CosineLR>(o.lr, std::max<int64_t>(1, total_steps - o.warmup), o.lr * 0.05), o.warmup);
   auto save = [&](const std::string& path) {
-    std::vector<std::pair<std::string, Tensor>> extra;
-    for (auto& kv : opt.state_dict()) extra.emplace_back("optim." + kv.first, kv.second);
-    extra.emplace_back("trainer.rng", dropout_gen.state());
-    save_poly_checkpoint(path, model, extra,
+    save_model_checkpoint(path, model, model.config.to_json(), kFormat, trainer_state_tensors(opt, dropout_gen),
                          {{"options", o.to_json()},
                           {"step", std::to_string(step)},
                           {"epoch", std::to_string(epoch)},
                           {"pos", std::to_string(pos)},
-                          {"best_val", fmt_double(best_val)},
+                          {"best_val", exact_double(best_val)},
                           {"best_epoch", std::to_string(best_epoch)}});
   };
 
@@ -368,21 +330,10 @@ PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, 
   res.best_epoch = best_epoch;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   tb.flush();
-  Series tr{"train nll", {}, {}, 31, 119, 180}, va{"validation nll", {}, {}, 214, 39, 40};
-  auto add_row = [&](const std::vector<double>& r) {
-    if (std::isfinite(r[2])) {
-      tr.x.push_back(r[0]);
-      tr.y.push_back(r[2]);
-    }
-    if (std::isfinite(r[4])) {
-      va.x.push_back(r[0]);
-      va.y.push_back(r[4]);
-    }
-  };
-  for (auto& r : csv.existing_rows()) add_row(r);
-  for (auto& r : new_rows) add_row(r);
-  plot_lines(o.out_dir + "/loss.png", "cadenza poly " + model_cfg.cell + " training", {tr, va}, "step",
-             "nats per frame");
+  std::vector<std::vector<double>> rows = csv.existing_rows();
+  rows.insert(rows.end(), new_rows.begin(), new_rows.end());
+  plot_training_curves(o.out_dir + "/loss.png", "cadenza poly " + model_cfg.cell + " training", rows, 0, 2, 4,
+                       "train nll", "nats per frame");
   return res;
 }
 

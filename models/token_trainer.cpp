@@ -10,9 +10,9 @@
 #include "engine/checkpoint.h"
 #include "engine/file_io.h"
 #include "engine/optim.h"
-#include "engine/plot.h"
 #include "engine/progress.h"
 #include "engine/summary.h"
+#include "models/trainer_io.h"
 
 namespace cadenza::models {
 
@@ -150,11 +150,8 @@ double unigram_nll(const std::vector<TokenSeq>& train, const std::vector<TokenSe
 void save_sequence_checkpoint(const std::string& path, const SequenceModel& model,
                               const std::vector<std::pair<std::string, Tensor>>& extra,
                               std::map<std::string, std::string> metadata) {
-  auto tensors = model.state_dict();
-  tensors.insert(tensors.end(), extra.begin(), extra.end());
-  metadata["config"] = model.config.to_json();
-  metadata["format"] = "cadenza.sequence_model.v1";
-  save_safetensors(path, tensors, metadata);
+  save_model_checkpoint(path, model, model.config.to_json(), "cadenza.sequence_model.v1", extra,
+                        std::move(metadata));
 }
 
 std::unique_ptr<SequenceModel> load_sequence_model(const std::string& path) {
@@ -169,14 +166,7 @@ std::unique_ptr<SequenceModel> load_sequence_model(const std::string& path) {
     throw Error("'" + path + "': " + e.what());
   }
   auto model = std::make_unique<SequenceModel>(cfg);
-  nn::StateDict sd;
-  for (auto& kv : f.tensors)
-    if (kv.first.rfind("optim.", 0) != 0 && kv.first.rfind("trainer.", 0) != 0) sd.push_back(kv);
-  try {
-    model->load_state_dict(sd);
-  } catch (const Error& e) {
-    throw Error("'" + path + "': " + e.what());
-  }
+  load_model_tensors(*model, f);
   model->eval();
   return model;
 }
@@ -204,11 +194,7 @@ TrainResult train_tokens(const SequenceModelConfig& cfg, const std::vector<Token
   LoadedTensors ck;
   if (o.resume) {
     ck = load_safetensors(latest);
-    auto need = [&](const char* k) {
-      auto it = ck.metadata.find(k);
-      if (it == ck.metadata.end()) throw Error("'" + latest + "' lacks '" + k + "' (not a trainer checkpoint)");
-      return it->second;
-    };
+    auto need = [&](const char* k) { return need_metadata(ck, k); };
     model_cfg = SequenceModelConfig::from_json(need("config"));
     TokenTrainOptions saved = o;
     saved.from_json(need("options"));
@@ -227,16 +213,8 @@ TrainResult train_tokens(const SequenceModelConfig& cfg, const std::vector<Token
   optim::Adam opt(model.parameters(), o.lr);
   RecurrentState state;
   if (o.resume) {
-    nn::StateDict msd, osd;
-    for (auto& kv : ck.tensors) {
-      if (kv.first.rfind("optim.", 0) == 0)
-        osd.emplace_back(kv.first.substr(6), kv.second);
-      else if (kv.first.rfind("trainer.", 0) != 0)
-        msd.push_back(kv);
-    }
-    model.load_state_dict(msd);
-    opt.load_state_dict(osd);
-    dropout_gen.set_state(ck.at("trainer.rng"));
+    load_model_tensors(model, ck);
+    load_trainer_state(ck, opt, dropout_gen);
     if (ck.contains("trainer.h")) state.h = ck.at("trainer.h");
     if (ck.contains("trainer.c")) state.c = ck.at("trainer.c");
   }
@@ -244,17 +222,13 @@ TrainResult train_tokens(const SequenceModelConfig& cfg, const std::vector<Token
                                                                  o.lr * 0.05),
                                o.warmup);
   auto save = [&](const std::string& path) {
-    std::vector<std::pair<std::string, Tensor>> extra;
-    for (auto& kv : opt.state_dict()) extra.emplace_back("optim." + kv.first, kv.second);
-    extra.emplace_back("trainer.rng", dropout_gen.state());
+    NamedTensors extra = trainer_state_tensors(opt, dropout_gen);
     if (state.h.defined()) extra.emplace_back("trainer.h", state.h.contiguous());
     if (state.c.defined()) extra.emplace_back("trainer.c", state.c.contiguous());
-    char best_buf[64];
-    std::snprintf(best_buf, sizeof best_buf, "%.17g", best_val);
     save_sequence_checkpoint(path, model, extra,
                              {{"options", o.to_json()}, {"step", std::to_string(step)},
                               {"epoch", std::to_string(epoch)}, {"pos", std::to_string(pos)},
-                              {"best_val", best_buf}});
+                              {"best_val", exact_double(best_val)}});
   };
 
   const std::vector<std::string> cols{"step", "loss", "lr", "val_nll", "val_bits", "tokens_per_s", "elapsed_s"};
@@ -368,19 +342,10 @@ TrainResult train_tokens(const SequenceModelConfig& cfg, const std::vector<Token
   res.best_val_nll = best_val;
   tb.flush();
   // The loss curve from the whole history (rows of earlier runs included).
-  Series tr{"train loss", {}, {}, 31, 119, 180}, va{"validation nll", {}, {}, 214, 39, 40};
-  auto add_row = [&](const std::vector<double>& r) {
-    tr.x.push_back(r[0]);
-    tr.y.push_back(r[1]);
-    if (std::isfinite(r[3])) {
-      va.x.push_back(r[0]);
-      va.y.push_back(r[3]);
-    }
-  };
-  for (auto& r : csv.existing_rows()) add_row(r);
-  for (auto& r : new_rows) add_row(r);
-  plot_lines(o.out_dir + "/loss.png", "cadenza " + model_cfg.cell + " training", {tr, va}, "step",
-             "nats per token");
+  std::vector<std::vector<double>> rows = csv.existing_rows();
+  rows.insert(rows.end(), new_rows.begin(), new_rows.end());
+  plot_training_curves(o.out_dir + "/loss.png", "cadenza " + model_cfg.cell + " training", rows, 0, 1, 3,
+                       "train loss", "nats per token");
   return res;
 }
 

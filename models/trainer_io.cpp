@@ -1,0 +1,85 @@
+#include "models/trainer_io.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "engine/plot.h"
+
+namespace cadenza::models {
+
+namespace {
+bool is_model_tensor(const std::string& name) {
+  return name.rfind("optim.", 0) != 0 && name.rfind("trainer.", 0) != 0;
+}
+}  // namespace
+
+void save_model_checkpoint(const std::string& path, const nn::Module& model, const std::string& config_json,
+                           const std::string& format, const NamedTensors& extra,
+                           std::map<std::string, std::string> metadata) {
+  NamedTensors tensors = model.state_dict();
+  tensors.insert(tensors.end(), extra.begin(), extra.end());
+  metadata["config"] = config_json;
+  metadata["format"] = format;
+  save_safetensors(path, tensors, metadata);
+}
+
+NamedTensors trainer_state_tensors(const optim::Optimizer& opt, const Generator& gen) {
+  NamedTensors out;
+  for (auto& kv : opt.state_dict()) out.emplace_back("optim." + kv.first, kv.second);
+  out.emplace_back("trainer.rng", gen.state());
+  return out;
+}
+
+void load_model_tensors(nn::Module& model, const LoadedTensors& ck) {
+  nn::StateDict sd;
+  for (auto& kv : ck.tensors)
+    if (is_model_tensor(kv.first)) sd.push_back(kv);
+  try {
+    model.load_state_dict(sd);
+  } catch (const Error& e) {
+    throw Error("'" + ck.path + "': " + e.what());
+  }
+}
+
+void load_trainer_state(const LoadedTensors& ck, optim::Optimizer& opt, Generator& gen) {
+  nn::StateDict osd;
+  for (auto& kv : ck.tensors)
+    if (kv.first.rfind("optim.", 0) == 0) osd.emplace_back(kv.first.substr(6), kv.second);
+  try {
+    opt.load_state_dict(osd);
+    gen.set_state(ck.at("trainer.rng"));
+  } catch (const Error& e) {
+    throw Error("'" + ck.path + "': " + e.what());
+  }
+}
+
+std::string need_metadata(const LoadedTensors& ck, const std::string& key) {
+  auto it = ck.metadata.find(key);
+  if (it == ck.metadata.end()) throw Error("'" + ck.path + "' lacks '" + key + "' (not a trainer checkpoint)");
+  return it->second;
+}
+
+std::string exact_double(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+void plot_training_curves(const std::string& path, const std::string& title,
+                          const std::vector<std::vector<double>>& rows, size_t x_col, size_t train_col,
+                          size_t val_col, const std::string& train_label, const std::string& y_label) {
+  Series tr{train_label, {}, {}, 31, 119, 180}, va{"validation nll", {}, {}, 214, 39, 40};
+  for (auto& r : rows) {
+    if (std::isfinite(r[train_col])) {
+      tr.x.push_back(r[x_col]);
+      tr.y.push_back(r[train_col]);
+    }
+    if (std::isfinite(r[val_col])) {
+      va.x.push_back(r[x_col]);
+      va.y.push_back(r[val_col]);
+    }
+  }
+  plot_lines(path, title, {tr, va}, "step", y_label);
+}
+
+}  // namespace cadenza::models
