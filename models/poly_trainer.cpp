@@ -21,7 +21,8 @@ namespace cadenza::models {
 
 std::string PolyTrainOptions::to_json() const {
   nlohmann::json j = {{"batch", batch}, {"epochs", epochs}, {"lr", lr},     {"clip", clip},
-                      {"warmup", warmup}, {"seed", seed}, {"patience", patience}, {"transpose", transpose}};
+                      {"warmup", warmup}, {"seed", seed}, {"patience", patience}, {"transpose", transpose},
+                      {"marginal_bias", marginal_bias}};
   return j.dump();
 }
 
@@ -35,6 +36,24 @@ void PolyTrainOptions::from_json(const std::string& text) {
   seed = j.at("seed");
   patience = j.at("patience");
   transpose = j.at("transpose");
+  marginal_bias = j.at("marginal_bias");
+}
+
+std::vector<float> key_log_odds(const std::vector<PolyPiece>& pieces) {
+  std::vector<double> on(kPolyKeys, 0);
+  int64_t frames = 0;
+  for (const PolyPiece& p : pieces)
+    for (int64_t t = 1; t < p.frames; ++t) {
+      for (int64_t k = 0; k < kPolyKeys; ++k) on[k] += p.keys[t * kPolyKeys + k];
+      ++frames;
+    }
+  std::vector<float> out(kPolyKeys, 0.f);
+  if (frames == 0) return out;
+  for (int64_t k = 0; k < kPolyKeys; ++k) {
+    double q = std::clamp(on[k] / static_cast<double>(frames), 1e-4, 1 - 1e-4);
+    out[k] = static_cast<float>(std::log(q / (1 - q)));
+  }
+  return out;
 }
 
 std::vector<int> poly_epoch_shifts(const std::vector<PolyPiece>& pieces, int max_shift, uint64_t seed,
@@ -192,6 +211,11 @@ PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, 
     best_epoch = std::stoll(need("best_epoch"));
   }
   PolyModel model(model_cfg, &dropout_gen);
+  if (!o.resume && o.marginal_bias) {
+    NoGradGuard ng;
+    auto odds = key_log_odds(data.train);
+    std::copy(odds.begin(), odds.end(), model.output->bias.data<float>());
+  }
   optim::Adam opt(model.parameters(), o.lr);
   if (o.resume) {
     load_model_tensors(model, ck);

@@ -31,6 +31,11 @@ struct PolyTrainOptions {
   double clip = 1.0;
   int64_t warmup = 0;    // steps
   uint64_t seed = 1;
+  // Start the output bias at the log-odds of each key's frequency in the
+  // training targets instead of PyTorch's uniform init: the model then
+  // starts from the marginal distribution rather than spending its first
+  // epochs learning that most keys are silent.
+  bool marginal_bias = true;
   int transpose = 0;     // each epoch, shift each training piece by up to this many semitones
   int64_t patience = 0;  // stop after this many epochs without a better validation NLL (0: never)
   int64_t log_every = 10;
@@ -78,6 +83,10 @@ double evaluate_poly(PolyModel& model, const std::vector<PolyPiece>& pieces, int
 // `uniform` (numbers in [0, 1)) as the only randomness. -> [frames, 88] keys.
 std::vector<uint8_t> sample_poly(PolyModel& model, int64_t frames, const std::vector<int>& primer,
                                  double temperature, const std::function<double()>& uniform);
+
+// Per key, log(p / (1 - p)) of the fraction p of predicted frames in which
+// it sounds (p clamped to [1e-4, 1 - 1e-4]). -> [88]
+std::vector<float> key_log_odds(const std::vector<PolyPiece>& pieces);
 
 // Loads a PolyModel and its config from a checkpoint (in eval mode).
 std::unique_ptr<PolyModel> load_poly_model(const std::string& path);

@@ -204,7 +204,10 @@ int eval_lstm(const Args& a) {
 
 int dispatch(int argc, char** argv, const char* verb, const char* usage, int (*lstm)(const Args&)) {
   if (argc < 3 || std::string(argv[2]) == "--help") {
-    std::fputs(usage, argc < 3 ? stderr : stdout);
+    FILE* out = argc < 3 ? stderr : stdout;
+    std::fprintf(out, "models: lstm (MIDI event tokens), poly (the polyphonic piano-roll benchmark; "
+                      "cadenza %s poly --help)\n\n", verb);
+    std::fputs(usage, out);
     return argc < 3 ? 2 : 0;
   }
   std::string model = argv[2];

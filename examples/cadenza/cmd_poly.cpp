@@ -23,14 +23,16 @@ const char* kTrainUsage =
     "usage: cadenza train poly --data FILE.json --out RUN\n"
     "         [--cell lstm|gru] [--layers 2] [--hidden 200] [--dropout 0.2]\n"
     "         [--batch 8] [--epochs 100] [--lr 1e-3] [--clip 1.0] [--warmup 0]\n"
-    "         [--patience 0] [--transpose 0] [--frame-beats B] [--seed 1] [--threads N] [--resume]\n"
+    "         [--patience 0] [--transpose 0] [--bias-init marginal|default] [--frame-beats B] [--seed 1] [--threads N] [--resume]\n"
     "FILE.json holds {\"train\", \"valid\", \"test\"}: lists of pieces, each a list of frames,\n"
     "each the MIDI notes (21..108) sounding in it (shared/data/polyphonic/*.json).\n"
     "Each piece is one sequence from a zero state; the loss is the per-frame sum over the 88\n"
     "keys of binary cross-entropy. Adam, global-norm clipping, warmup then cosine decay;\n"
     "validation NLL after every epoch picks RUN/best.safetensors. --patience N stops after N\n"
     "epochs without improvement. --transpose N shifts each training piece by a random\n"
-    "-N..N semitones per epoch (kept on the keyboard). --frame-beats: a frame's length in quarter notes for MIDI\n"
+    "-N..N semitones per epoch (kept on the keyboard). --bias-init marginal (the default)\n"
+    "starts the output bias at each key's log-odds in the training data; default keeps\n"
+    "PyTorch's initialisation. --frame-beats: a frame's length in quarter notes for MIDI\n"
     "output (default 1 for JSB Chorales, else 0.5). Writes RUN/metrics.csv, TensorBoard events,\n"
     "RUN/latest.safetensors and RUN/loss.png. Ctrl-C saves a checkpoint; --resume continues\n"
     "it with the run's saved settings (an explicit --epochs extends the run).\n";
@@ -59,7 +61,7 @@ std::string file_stem(const std::string& path) {
 
 int train(const Args& a) {
   a.allow_only({"data", "out", "cell", "layers", "hidden", "dropout", "batch", "epochs", "lr", "clip", "warmup",
-                "patience", "transpose", "frame-beats", "seed", "threads", "resume", "stop-at", "log-every", "help"});
+                "patience", "transpose", "bias-init", "frame-beats", "seed", "threads", "resume", "stop-at", "log-every", "help"});
   if (a.has("help")) {
     std::fputs(kTrainUsage, stdout);
     return 0;
@@ -88,6 +90,10 @@ int train(const Args& a) {
   o.warmup = a.get_int("warmup", 0);
   o.patience = a.get_int("patience", 0);
   o.transpose = static_cast<int>(a.get_int("transpose", 0));
+  std::string bias_init = a.get("bias-init", "marginal");
+  if (bias_init != "marginal" && bias_init != "default")
+    throw UsageError("--bias-init must be marginal or default, got '" + bias_init + "'");
+  o.marginal_bias = bias_init == "marginal";
   if (o.transpose < 0 || o.transpose > 12) throw UsageError("--transpose must be in 0..12");
   o.seed = static_cast<uint64_t>(a.get_int("seed", 1));
   o.log_every = a.get_int("log-every", 10);

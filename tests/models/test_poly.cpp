@@ -328,3 +328,22 @@ TEST_CASE("poly: transposition keeps every piece on the keyboard", "[models][pol
   REQUIRE(b.target.data<float>()[64 - 3 - kPolyLowPitch] == 1);
   REQUIRE_THROWS_WITH(make_poly_batch(d.train, {1}, 0, 0, {1}), Catch::Contains("off the keyboard"));
 }
+
+TEST_CASE("poly: the marginal output-bias init is each key's log-odds over predicted frames", "[models][poly]") {
+  // Predicted frames (all but each piece's first): {60}, {60, 64}, {} -> p(60) = 2/3, p(64) = 1/3.
+  auto d = parse_poly_json(R"({"train": [[[72], [60], [60, 64]], [[72], []]], "valid": [], "test": []})", "m");
+  auto odds = key_log_odds(d.train);
+  REQUIRE(std::abs(odds[60 - kPolyLowPitch] - std::log(2.0)) < 1e-6);
+  REQUIRE(std::abs(odds[64 - kPolyLowPitch] + std::log(2.0)) < 1e-6);
+  REQUIRE(std::abs(odds[72 - kPolyLowPitch] - std::log(1e-4 / (1 - 1e-4))) < 1e-3);  // only in first frames
+  // A constant model with that bias scores the training data at its unigram NLL.
+  PolyModelConfig cfg;
+  cfg.hidden = 4;
+  cfg.layers = 1;
+  cfg.dropout = 0;
+  PolyModel m(cfg);
+  make_constant(m, odds);
+  const double h = -(2.0 / 3) * std::log(2.0 / 3) - (1.0 / 3) * std::log(1.0 / 3);  // entropy of a 1/3 key
+  const double rest = 86 * -std::log(1 - 1e-4);
+  REQUIRE(std::abs(evaluate_poly(m, d.train) - (2 * h + rest)) < 1e-3);
+}
