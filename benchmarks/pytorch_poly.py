@@ -6,13 +6,14 @@ Same model (nn.LSTM/nn.GRU(88, H, L, batch_first, dropout) -> dropout ->
 nn.Linear(H, 88)), same batching (pieces shuffled, sorted by length within
 windows of 16 batches, padded and masked), same loss (per-frame sum over 88
 keys of binary cross-entropy, mean over the batch's frames), Adam, global-norm
-clipping, linear warmup then cosine decay to 5%, optional transposition,
+clipping, linear warmup then cosine decay to 5%, the output bias started at
+each key's log-odds, optional transposition,
 validation after every epoch, test NLL of the best-validation model scored as
 the TCN repository does (every predicted frame weighted equally).
 
 usage: pytorch_poly.py DATA.json [--cell lstm] [--layers 2] [--hidden 200]
          [--dropout 0.2] [--batch 8] [--epochs 100] [--lr 1e-3] [--clip 1.0]
-         [--warmup 0] [--transpose 0] [--seed 1] [--threads 2]
+         [--warmup 0] [--transpose 0] [--bias-init marginal] [--seed 1] [--threads 2]
 Prints one JSON line: seconds (training + validation), seconds_per_epoch,
 best_val_nll, best_epoch, test_nll, torch version.
 """
@@ -97,6 +98,7 @@ def main():
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--warmup", type=int, default=0)
     ap.add_argument("--transpose", type=int, default=0)
+    ap.add_argument("--bias-init", default="marginal", choices=["marginal", "default"])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--verbose", action="store_true", help="print the validation NLL after every epoch")
@@ -111,6 +113,12 @@ def main():
         keys = p.sum(0).nonzero()
         ranges.append((int(keys.min()), int(keys.max())) if len(keys) else None)
     model = PolyModel(a.hidden, a.layers, a.cell, a.dropout)
+    if a.bias_init == "marginal":  # as cadenza: each key's log-odds over the predicted training frames
+        on = sum(p[1:].sum(0) for p in train)
+        frames = sum(len(p) - 1 for p in train)
+        q = (on / frames).clamp(1e-4, 1 - 1e-4)
+        with torch.no_grad():
+            model.output.bias.copy_(torch.log(q / (1 - q)))
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     per_epoch = math.ceil(len(train) / a.batch)
     total_steps = per_epoch * a.epochs

@@ -139,8 +139,8 @@ std::vector<uint8_t> sample_poly(PolyModel& model, int64_t frames, const std::ve
   for (int64_t t = 1; t < frames; ++t) {
     float* px = x.data<float>();
     for (int64_t k = 0; k < K; ++k) px[k] = out[(t - 1) * K + k];
-    Tensor logits = model.forward_frames(x, &state);
-    const float* pl = logits.contiguous().data<float>();
+    Tensor logits = model.forward_frames(x, &state).contiguous();
+    const float* pl = logits.data<float>();
     for (int64_t k = 0; k < K; ++k) {
       double p = 1.0 / (1.0 + std::exp(-static_cast<double>(pl[k]) / temperature));
       out[t * K + k] = uniform() < p ? 1 : 0;
