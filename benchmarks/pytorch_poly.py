@@ -108,6 +108,7 @@ def main():
     rng = random.Random(a.seed)
     d = json.load(open(a.data))
     train, valid, test = rolls(d["train"]), rolls(d["valid"]), rolls(d["test"])
+    train = [p for p in train if len(p) > 1]  # as cadenza: pieces that predict nothing are left out
     ranges = []
     for p in train:
         keys = p.sum(0).nonzero()
@@ -115,7 +116,7 @@ def main():
     model = PolyModel(a.hidden, a.layers, a.cell, a.dropout)
     if a.bias_init == "marginal":  # as cadenza: each key's log-odds over the predicted training frames
         on = sum(p[1:].sum(0) for p in train)
-        frames = sum(len(p) - 1 for p in train)
+        frames = sum(max(0, len(p) - 1) for p in train)
         q = (on / frames).clamp(1e-4, 1 - 1e-4)
         with torch.no_grad():
             model.output.bias.copy_(torch.log(q / (1 - q)))

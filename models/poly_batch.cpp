@@ -42,11 +42,11 @@ PolyBatch make_poly_batch(const std::vector<PolyPiece>& pieces, const std::vecto
     for (int64_t t = 0; t < n; ++t) {
       const uint8_t* in = &p.keys[(start + t) * K];
       const uint8_t* tg = &p.keys[(start + t + 1) * K];
-      float* di = pi + (r * T + t) * K + shift;
-      float* dt = pt + (r * T + t) * K + shift;
+      float* di = pi + (r * T + t) * K;
+      float* dt = pt + (r * T + t) * K;
       for (int64_t k = std::max<int64_t>(0, -shift); k < std::min<int64_t>(K, K - shift); ++k) {
-        di[k] = in[k];
-        dt[k] = tg[k];
+        di[k + shift] = in[k];
+        dt[k + shift] = tg[k];
       }
       pm[r * T + t] = 1;
       ++b.frames;

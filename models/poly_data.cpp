@@ -35,6 +35,16 @@ std::string PolyDataset::summary() const {
   return s.str();
 }
 
+namespace {
+// A bad note as the message shows it: the value if it is a scalar, else its
+// kind (a nested value could be megabytes, or deep enough to overflow dump()).
+std::string describe(const nlohmann::json& v) {
+  if (v.is_structured()) return std::string("(a JSON ") + v.type_name() + ")";
+  std::string s = v.dump();
+  return s.size() > 40 ? s.substr(0, 40) + "..." : s;
+}
+}  // namespace
+
 PolyDataset parse_poly_json(const std::string& text, const std::string& name, bool require_all) {
   nlohmann::json j;
   try {
@@ -70,14 +80,14 @@ PolyDataset parse_poly_json(const std::string& text, const std::string& name, bo
         for (const auto& note : frame) {
           // Integral floats (MATLAB exports write 60.0) are accepted as notes.
           if (!note.is_number())
-            throw Error(where + ", frame " + std::to_string(f) + ": note " + note.dump() +
+            throw Error(where + ", frame " + std::to_string(f) + ": note " + describe(note) +
                         " is not an integer MIDI note number");
           const double v = note.get<double>();
           if (!(v >= kPolyLowPitch && v < kPolyLowPitch + kPolyKeys))
-            throw Error(where + ", frame " + std::to_string(f) + ": note " + note.dump() +
+            throw Error(where + ", frame " + std::to_string(f) + ": note " + describe(note) +
                         " is outside the piano's 21..108");
           if (v != std::floor(v))
-            throw Error(where + ", frame " + std::to_string(f) + ": note " + note.dump() +
+            throw Error(where + ", frame " + std::to_string(f) + ": note " + describe(note) +
                         " is not an integer MIDI note number");
           uint8_t& k = out.keys[f * kPolyKeys + (static_cast<int64_t>(v) - kPolyLowPitch)];
           if (k) ++d.duplicate_notes;

@@ -1,6 +1,7 @@
 #include "models/poly_model.h"
 
 #include <nlohmann/json.hpp>
+#include <type_traits>
 
 #include "engine/ops.h"
 
@@ -21,11 +22,15 @@ PolyModelConfig PolyModelConfig::from_json(const std::string& text) {
     throw Error(std::string("poly model config is not valid JSON: ") + e.what());
   }
   if (!j.is_object()) throw Error("poly model config is not a JSON object");
-  if (j.value("model", std::string()) != "poly")
-    throw Error("model config is not a poly model's (model = '" + j.value("model", std::string("?")) + "')");
+  if (!j.contains("model") || !j["model"].is_string() || j["model"].get<std::string>() != "poly")
+    throw Error("model config is not a poly model's (its \"model\" field is not \"poly\")");
   PolyModelConfig c;
   auto get = [&](const char* key, auto& field) {
     if (!j.contains(key)) throw Error(std::string("poly model config has no field '") + key + "'");
+    if constexpr (std::is_integral_v<std::decay_t<decltype(field)>>) {
+      if (!j.at(key).is_number_integer())
+        throw Error(std::string("poly model config field '") + key + "' must be an integer");
+    }
     try {
       j.at(key).get_to(field);
     } catch (const std::exception&) {
@@ -51,6 +56,7 @@ PolyModelConfig PolyModelConfig::from_json(const std::string& text) {
 void PolyModelConfig::validate() const {
   if (cell != "lstm" && cell != "gru") throw Error("poly model config: cell must be lstm or gru, got '" + cell + "'");
   if (hidden <= 0 || layers <= 0) throw Error("poly model config: hidden and layers must be positive");
+  if (hidden > 65536 || layers > 64) throw Error("poly model config: hidden must be <= 65536 and layers <= 64");
   if (!(dropout >= 0 && dropout < 1)) throw Error("poly model config: dropout must be in [0, 1)");
   if (!(frame_beats > 0 && frame_beats <= 16)) throw Error("poly model config: frame_beats must be in (0, 16]");
 }

@@ -176,8 +176,15 @@ std::unique_ptr<PolyModel> load_poly_model(const std::string& path) {
   return model;
 }
 
-PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, PolyTrainOptions o) {
+PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data_in, PolyTrainOptions o) {
   cfg.validate();
+  // Pieces of 0 or 1 frames predict nothing; a batch of only those would
+  // divide by zero frames.
+  PolyDataset data;
+  data.path = data_in.path;
+  data.valid = data_in.valid;
+  for (const PolyPiece& p : data_in.train)
+    if (p.predicted() > 0) data.train.push_back(p);
   if (predicted_frames(data.train) == 0) throw Error("train poly: no training frames to predict");
   if (predicted_frames(data.valid) == 0) throw Error("train poly: no validation frames to predict");
   if (o.batch <= 0 || o.epochs <= 0) throw Error("train poly: batch and epochs must be positive");
@@ -194,9 +201,23 @@ PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, 
     ck = load_safetensors(latest);
     auto need = [&](const char* k) { return need_metadata(ck, k); };
     if (need("format") != kFormat) throw Error("'" + latest + "' is not a poly model checkpoint");
-    model_cfg = PolyModelConfig::from_json(need("config"));
     PolyTrainOptions saved = o;
-    saved.from_json(need("options"));
+    try {
+      model_cfg = PolyModelConfig::from_json(need("config"));
+      saved.from_json(need("options"));
+      step = std::stoll(need("step"));
+      epoch = std::stoll(need("epoch"));
+      pos = std::stoll(need("pos"));
+      best_val = std::stod(need("best_val"));
+      best_epoch = std::stoll(need("best_epoch"));
+      if (std::stoll(need("train_pieces")) != static_cast<int64_t>(data.train.size()))
+        throw Error("it was trained on " + need("train_pieces") + " pieces, this data has " +
+                    std::to_string(data.train.size()) + " (resume with the same --data)");
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Error("'" + latest + "': bad trainer state in its metadata (" + e.what() + ")");
+    }
     saved.out_dir = o.out_dir;
     saved.resume = true;
     saved.stop_at = o.stop_at;
@@ -204,11 +225,6 @@ PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, 
     saved.log_every = o.log_every;
     if (o.resume_epochs > 0) saved.epochs = o.resume_epochs;
     o = saved;
-    step = std::stoll(need("step"));
-    epoch = std::stoll(need("epoch"));
-    pos = std::stoll(need("pos"));
-    best_val = std::stod(need("best_val"));
-    best_epoch = std::stoll(need("best_epoch"));
   }
   PolyModel model(model_cfg, &dropout_gen);
   if (!o.resume && o.marginal_bias) {
@@ -235,7 +251,8 @@ PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, 
                           {"epoch", std::to_string(epoch)},
                           {"pos", std::to_string(pos)},
                           {"best_val", exact_double(best_val)},
-                          {"best_epoch", std::to_string(best_epoch)}});
+                          {"best_epoch", std::to_string(best_epoch)},
+                          {"train_pieces", std::to_string(data.train.size())}});
   };
 
   const std::vector<std::string> cols{"step", "epoch", "loss", "lr", "val_nll", "frames_per_s", "elapsed_s"};
@@ -251,6 +268,12 @@ PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, 
   double loss_sum = 0;
   int64_t loss_frames = 0;
   auto batches = poly_epoch_batches(data.train, o.batch, o.seed, epoch);
+  if (pos < 0 || pos >= static_cast<int64_t>(batches.size()))
+    throw Error("'" + latest + "': position " + std::to_string(pos) + " is outside the epoch's " +
+                std::to_string(batches.size()) + " batches");
+  // A run that patience ended stays ended when resumed with the same epochs.
+  bool finished_early = o.resume && o.patience > 0 && pos == 0 && epoch - best_epoch >= o.patience;
+  if (finished_early) res.stopped_early = true;
   auto shifts = poly_epoch_shifts(data.train, o.transpose, o.seed, epoch);
   auto log_row = [&](double val) {
     auto now = std::chrono::steady_clock::now();
@@ -285,7 +308,7 @@ PolyTrainResult train_poly(const PolyModelConfig& cfg, const PolyDataset& data, 
   };
 
   model.train();
-  while (epoch < o.epochs) {
+  while (epoch < o.epochs && !finished_early) {
     const auto& idx = batches[pos];
     std::vector<int> row_shifts;
     if (o.transpose > 0)

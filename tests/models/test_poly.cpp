@@ -150,6 +150,8 @@ TEST_CASE("poly: the JSON reader names the file, split, piece and frame of bad i
   REQUIRE_THROWS_WITH(bad(R"({"train": [[["60"]]], "valid": [], "test": []})"),
                       Catch::Contains("note \"60\" is not an integer"));
   REQUIRE_THROWS_WITH(bad(R"({"train": [[[60.5]]], "valid": [], "test": []})"), Catch::Contains("not an integer"));
+  REQUIRE_THROWS_WITH(bad(R"({"train": [[[[[[60]]]]]], "valid": [], "test": []})"),
+                      Catch::Contains("note (a JSON array) is not an integer"));
   REQUIRE_THROWS_WITH(load_poly_json("/nonexistent/poly.json"), Catch::Contains("cannot open poly dataset '/nonexistent/poly.json'"));
   // Lenient where real exports differ: integral floats, a repeated note, empty frames.
   auto d = bad(R"({"train": [[[60.0, 60], []]], "valid": [], "test": []})");
@@ -254,6 +256,10 @@ TEST_CASE("poly: training learns, and resume reproduces an uninterrupted run", "
       REQUIRE(joined == full.losses);
       REQUIRE(second.best_val_nll == full.best_val_nll);
 
+      // Resuming on other data is refused by name.
+      auto other = pattern_dataset(7, 9);
+      REQUIRE_THROWS_WITH(train_poly(small_poly(cell), other, o), Catch::Contains("resume with the same --data"));
+
       auto model = load_poly_model(o.out_dir + "/best.safetensors");
       REQUIRE(model->config.cell == cell);
       REQUIRE(std::abs(evaluate_poly(*model, data.valid) - full.best_val_nll) < 1e-9);
@@ -346,4 +352,23 @@ TEST_CASE("poly: the marginal output-bias init is each key's log-odds over predi
   const double h = -(2.0 / 3) * std::log(2.0 / 3) - (1.0 / 3) * std::log(1.0 / 3);  // entropy of a 1/3 key
   const double rest = 86 * -std::log(1 - 1e-4);
   REQUIRE(std::abs(evaluate_poly(m, d.train) - (2 * h + rest)) < 1e-3);
+}
+
+TEST_CASE("poly: a run that patience stopped stays stopped on resume", "[models][poly]") {
+  auto data = pattern_dataset(6, 8);
+  PolyTrainOptions o;
+  o.batch = 3;
+  o.epochs = 200;
+  o.lr = 0.3;  // diverges from the best epoch quickly, so patience ends it
+  o.patience = 2;
+  o.quiet = true;
+  o.out_dir = poly_tmpdir("poly_patience");
+  auto first = train_poly(small_poly("lstm"), data, o);
+  REQUIRE(first.stopped_early);
+  REQUIRE(first.epochs_done < 200);
+  o.resume = true;
+  auto again = train_poly(small_poly("lstm"), data, o);
+  REQUIRE(again.stopped_early);
+  REQUIRE(again.losses.empty());
+  REQUIRE(again.best_val_nll == first.best_val_nll);
 }
