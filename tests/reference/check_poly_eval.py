@@ -23,7 +23,7 @@ class PolyModel(torch.nn.Module):
     def __init__(self, hidden, layers, cell, dropout):
         super().__init__()
         rnn = torch.nn.LSTM if cell == "lstm" else torch.nn.GRU
-        self.rnn = rnn(88, hidden, layers, batch_first=True, dropout=dropout)
+        self.rnn = rnn(88, hidden, layers, batch_first=True, dropout=dropout if layers > 1 else 0.0)
         self.output = torch.nn.Linear(hidden, 88)
         self.dropout = dropout
 
