@@ -32,19 +32,25 @@ PolyBatch make_poly_batch(const std::vector<PolyPiece>& pieces, const std::vecto
   for (int64_t r = 0; r < B; ++r) {
     const PolyPiece& p = pieces[index[r]];
     const int shift = shifts.empty() ? 0 : shifts[r];
-    if (shift != 0) {
-      auto [lo, hi] = key_range(p);
-      if (lo >= 0 && (lo + shift < 0 || hi + shift >= K))
-        throw Error("make_poly_batch: a shift of " + std::to_string(shift) + " moves piece " +
-                    std::to_string(index[r]) + " off the keyboard");
-    }
+    // Keys [k0, k1) stay on the keyboard after the shift; a sounding key
+    // outside them is an error, found while copying rather than by a
+    // separate scan of the piece.
+    const int64_t k0 = std::max<int64_t>(0, -shift), k1 = std::min<int64_t>(K, K - shift);
     int64_t n = std::min(T, p.predicted() - start);
     for (int64_t t = 0; t < n; ++t) {
       const uint8_t* in = &p.keys[(start + t) * K];
       const uint8_t* tg = &p.keys[(start + t + 1) * K];
+      auto sounds = [&](int64_t a, int64_t b) {
+        for (int64_t k = a; k < b; ++k)
+          if (in[k] || tg[k]) return true;
+        return false;
+      };
+      if (sounds(0, k0) || sounds(k1, K))
+        throw Error("make_poly_batch: a shift of " + std::to_string(shift) + " moves piece " +
+                    std::to_string(index[r]) + " off the keyboard");
       float* di = pi + (r * T + t) * K;
       float* dt = pt + (r * T + t) * K;
-      for (int64_t k = std::max<int64_t>(0, -shift); k < std::min<int64_t>(K, K - shift); ++k) {
+      for (int64_t k = k0; k < k1; ++k) {
         di[k + shift] = in[k];
         dt[k + shift] = tg[k];
       }
