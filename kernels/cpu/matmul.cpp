@@ -1,5 +1,7 @@
 #include "kernels/cpu/matmul.h"
 
+#include "kernels/cpu/panel_gemm.h"
+
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -54,6 +56,15 @@ void gemm(DType dt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double al
         gemm(dt, ta, tb, M, n1 - n0, K, alpha, A, lda, b, ldb, beta, c, ldc);
       }
     }
+    return;
+  }
+  // f32 with enough rows to amortise packing op(B): the panel kernel (1.3-1.6x
+  // Eigen's GEMM on the LSTM shapes, benchmarks/RESULTS.md). f64 (gradient
+  // checks) and short products stay on Eigen.
+  if (dt == DType::f32 && M >= 16) {
+    panel_sgemm(ta, tb, M, N, K, static_cast<float>(alpha), static_cast<const float*>(A), lda,
+                static_cast<const float*>(B), ldb, static_cast<float>(beta), static_cast<float*>(C), ldc,
+                threads);
     return;
   }
   if (dt == DType::f32)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/panel_gemm.h"
 #include "kernels/cpu/rnn.h"
 #include "kernels/math.h"
 
@@ -58,6 +59,30 @@ void lstm_cell_backward_vec(const float* act, int64_t H, int64_t j0, int64_t n, 
   dcm = dct * f;
 }
 
+// f32 recurrences pack their thread's columns of W_hh into panels once per
+// call (kernels/cpu/panel_gemm.h); f64 (the gradient checks) uses Eigen.
+template <class T>
+constexpr bool kPanels = std::is_same_v<T, float>;
+
+// Packs rows [gate * H + j0, + jn) of w [gates * H, H] for every gate, as the
+// columns of w^T with output column = row (the forward recurrent GEMM).
+template <class T>
+void pack_gate_rows(PanelMatrix& P, const T* w, int64_t H, int gates, int64_t j0, int64_t jn) {
+  if constexpr (kPanels<T>) {
+    P.reset(H);
+    for (int gate = 0; gate < gates; ++gate) pack_panels(P, w, H, true, gate * H + j0, jn, gate * H + j0);
+  }
+}
+
+// Packs columns [j0, j0 + jn) of w [gates * H, H] (the backward GEMM dG W).
+template <class T>
+void pack_unit_columns(PanelMatrix& P, const T* w, int64_t H, int gates, int64_t j0, int64_t jn) {
+  if constexpr (kPanels<T>) {
+    P.reset(gates * H);
+    pack_panels(P, w, H, false, j0, jn, j0);
+  }
+}
+
 int team_size(int64_t B, int64_t H) {
   // Below this much work per step the barrier costs more than it saves.
   if (B * H * H < (int64_t(1) << 16)) return 1;
@@ -74,6 +99,11 @@ void lstm_fwd(int64_t Tn, int64_t B, int64_t H, T* act, const T* w_hh, const T* 
     int64_t j0, j1;
     unit_slice(H, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
     const int64_t jn = j1 - j0;
+    // Short inputs (sampling, x given) keep Eigen: packing would cost more
+    // than the few steps it serves.
+    const bool panels = kPanels<T> && !x && jn > 0;
+    PanelMatrix P;
+    if (panels) pack_gate_rows(P, w_hh, H, 4, j0, jn);
     for (int64_t t = 0; t < Tn; ++t) {
       const T* hp = t == 0 ? h0 : h_out + (t - 1) * B * H;
       const T* cp = t == 0 ? c0 : cells + (t - 1) * B * H;
@@ -83,9 +113,13 @@ void lstm_fwd(int64_t Tn, int64_t B, int64_t H, T* act, const T* w_hh, const T* 
           for (int gate = 0; gate < 4; ++gate)  // a[:, gate*H + j0 .. j1] += x_t W_ih[rows]^T
             gemm(dt, false, true, B, jn, I, 1.0, x + t * B * I, I, w_ih + (gate * H + j0) * I, I, 1.0,
                  a + gate * H + j0, G);
-        for (int gate = 0; gate < 4; ++gate)  // a[:, gate*H + j0 .. j1] += h W_hh[rows]^T
-          gemm(dt, false, true, B, jn, H, 1.0, hp, H, w_hh + (gate * H + j0) * H, H, 1.0,
-               a + gate * H + j0, G);
+        if constexpr (kPanels<T>) {
+          if (panels) panel_gemm(B, hp, H, P, a, G, true);
+        }
+        if (!panels)
+          for (int gate = 0; gate < 4; ++gate)  // a[:, gate*H + j0 .. j1] += h W_hh[rows]^T
+            gemm(dt, false, true, B, jn, H, 1.0, hp, H, w_hh + (gate * H + j0) * H, H, 1.0,
+                 a + gate * H + j0, G);
         for (int64_t b = 0; b < B; ++b) {
           T* g = a + b * G;
           T* c = cells + t * B * H + b * H;
@@ -113,6 +147,8 @@ void lstm_bwd(int64_t Tn, int64_t B, int64_t H, const T* act, const T* w_hh, con
     int64_t j0, j1;
     unit_slice(H, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
     const int64_t jn = j1 - j0;
+    PanelMatrix P;
+    if (jn > 0) pack_unit_columns(P, w_hh, H, 4, j0, jn);
     for (int64_t t = Tn - 1; t >= 0; --t) {
       const T* cp = t == 0 ? c0 : cells + (t - 1) * B * H;
       const T* a = act + t * B * G;
@@ -133,7 +169,12 @@ void lstm_bwd(int64_t Tn, int64_t B, int64_t H, const T* act, const T* w_hh, con
       }
 #pragma omp barrier
       // Phase 2: dh_next[:, j0:j1] = dG_t (all units) @ W_hh[:, j0:j1].
-      if (jn > 0) gemm(dt, false, false, B, jn, G, 1.0, dg, G, w_hh + j0, H, 0.0, dh_next.data() + j0, H);
+      if (jn > 0) {
+        if constexpr (kPanels<T>)
+          panel_gemm(B, dg, G, P, dh_next.data(), H, false);
+        else
+          gemm(dt, false, false, B, jn, G, 1.0, dg, G, w_hh + j0, H, 0.0, dh_next.data() + j0, H);
+      }
       // No barrier: the next phase 1 reads only this thread's columns, and
       // the next phase 2 waits at the next barrier for every dG row.
     }
@@ -152,15 +193,19 @@ void gru_fwd(int64_t Tn, int64_t B, int64_t H, const T* gx, const T* w_hh, const
     int64_t j0, j1;
     unit_slice(H, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
     const int64_t jn = j1 - j0;
+    PanelMatrix P;
+    if (jn > 0) pack_gate_rows(P, w_hh, H, 3, j0, jn);
     for (int64_t t = 0; t < Tn; ++t) {
       const T* hp = t == 0 ? h0 : h_out + (t - 1) * B * H;
       if (jn > 0) {
         for (int gate = 0; gate < 3; ++gate) {
           for (int64_t b = 0; b < B; ++b)
             for (int64_t j = j0; j < j1; ++j) gh[b * G + gate * H + j] = b_hh ? b_hh[gate * H + j] : T(0);
-          gemm(dt, false, true, B, jn, H, 1.0, hp, H, w_hh + (gate * H + j0) * H, H, 1.0,
-               gh.data() + gate * H + j0, G);
+          if constexpr (!kPanels<T>)
+            gemm(dt, false, true, B, jn, H, 1.0, hp, H, w_hh + (gate * H + j0) * H, H, 1.0,
+                 gh.data() + gate * H + j0, G);
         }
+        if constexpr (kPanels<T>) panel_gemm(B, hp, H, P, gh.data(), G, true);
         for (int64_t b = 0; b < B; ++b)
           for (int64_t j = j0; j < j1; ++j)
             kmath::gru_cell_forward(gx + t * B * G + b * G, gh.data() + b * G, H, j, hp[b * H + j],
@@ -182,6 +227,8 @@ void gru_bwd(int64_t Tn, int64_t B, int64_t H, const T* w_hh, const T* h0, const
     int64_t j0, j1;
     unit_slice(H, omp_get_thread_num(), omp_get_num_threads(), j0, j1);
     const int64_t jn = j1 - j0;
+    PanelMatrix P;
+    if (jn > 0) pack_unit_columns(P, w_hh, H, 3, j0, jn);
     for (int64_t t = Tn - 1; t >= 0; --t) {
       const T* hp = t == 0 ? h0 : h_out + (t - 1) * B * H;
       for (int64_t b = 0; b < B; ++b)
@@ -194,8 +241,12 @@ void gru_bwd(int64_t Tn, int64_t B, int64_t H, const T* w_hh, const T* h0, const
           dh_next[k] = direct;
         }
 #pragma omp barrier
-      if (jn > 0)
-        gemm(dt, false, false, B, jn, G, 1.0, dgh + t * B * G, G, w_hh + j0, H, 1.0, dh_next.data() + j0, H);
+      if (jn > 0) {
+        if constexpr (kPanels<T>)
+          panel_gemm(B, dgh + t * B * G, G, P, dh_next.data(), H, true);
+        else
+          gemm(dt, false, false, B, jn, G, 1.0, dgh + t * B * G, G, w_hh + j0, H, 1.0, dh_next.data() + j0, H);
+      }
     }
   }
   std::memcpy(dh0, dh_next.data(), sizeof(T) * B * H);
