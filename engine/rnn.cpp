@@ -85,12 +85,58 @@ Tensor bias_grad(const Tensor& dG, int64_t R, int64_t G) {
 
 }  // namespace
 
+namespace {
+
+// The recurrence of an LSTM layer on pre-activations `act` [T, B, 4H] (input
+// projection and biases, turned into the activations in place), shared by
+// lstm_layer and lstm_layer_gates. X / Wih are given only for the fused short
+// input path. Returns [T + 1, B, H] (h_1..h_T, then c_T) and fills `cells`.
+Tensor lstm_recur(Tensor& act, Tensor& cells, int64_t T, int64_t B, int64_t H, const Tensor& Whh,
+                  const Tensor& h_init, const Tensor& c_init, const Tensor& X, const Tensor& Wih, int64_t I) {
+  const DType dt = act.dtype();
+  const int64_t BH = B * H;
+  Tensor out = Tensor::empty({T + 1, B, H}, dt);
+  cells = Tensor::empty({T, B, H}, dt);
+  kernels::lstm_recurrent_forward(dt, T, B, H, act.raw_data(), Whh.raw_data(), h_init.raw_data(),
+                                  c_init.raw_data(), out.raw_data(), cells.raw_data(),
+                                  X.defined() ? X.raw_data() : nullptr, Wih.defined() ? Wih.raw_data() : nullptr, I);
+  std::memcpy(ptr(out, T * BH), ptr(cells, (T - 1) * BH), BH * dtype_size(dt));
+  return out;
+}
+
+// Backward through the recurrence: the pre-activation gradients dG
+// [T, B, 4H], dW_hh, and the gradients into h0 and c0.
+struct LstmRecurGrads {
+  Tensor dG, dWhh, dh0, dc0;
+};
+LstmRecurGrads lstm_recur_backward(const Tensor& g, const Tensor& act, const Tensor& cells, const Tensor& outs,
+                                   int64_t T, int64_t B, int64_t H, const Tensor& Whh, const Tensor& h_init,
+                                   const Tensor& c_init) {
+  const DType dt = act.dtype();
+  const int64_t G = 4 * H, BH = B * H, BG = B * G;
+  Tensor gc = g.detach().contiguous();
+  LstmRecurGrads r;
+  r.dG = Tensor::empty({T, B, G}, dt);
+  r.dh0 = Tensor::empty({B, H}, dt);
+  r.dc0 = Tensor::empty({B, H}, dt);
+  std::memcpy(r.dc0.raw_data(), ptr(gc, T * BH), BH * dtype_size(dt));
+  kernels::lstm_recurrent_backward(dt, T, B, H, act.raw_data(), Whh.raw_data(), c_init.raw_data(),
+                                   cells.raw_data(), gc.raw_data(), r.dc0.raw_data(), r.dh0.raw_data(),
+                                   r.dG.raw_data());
+  r.dWhh = Tensor::empty({G, H}, dt);
+  gemm_tn(dt, G, H, B, r.dG.raw_data(), h_init.raw_data(), r.dWhh.raw_data(), 0.0);
+  if (T > 1) gemm_tn(dt, G, H, (T - 1) * B, ptr(r.dG, BG), outs.raw_data(), r.dWhh.raw_data(), 1.0);
+  return r;
+}
+
+}  // namespace
+
 Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Tensor& w_ih,
                   const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
   int64_t T, B, I, H;
   check_rnn_args("lstm_layer", 4, x, h0, c0, w_ih, w_hh, b_ih, b_hh, T, B, I, H);
   const DType dt = x.dtype();
-  const int64_t G = 4 * H, BH = B * H, BG = B * G;
+  const int64_t G = 4 * H;
   Tensor X = x.detach().contiguous();
   Tensor Wih = w_ih.detach().contiguous(), Whh = w_hh.detach().contiguous();
   Tensor h_init = state_or_zeros(h0, B, H, dt), c_init = state_or_zeros(c0, B, H, dt);
@@ -101,43 +147,105 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
   // otherwise one big GEMM does it for every step at once.
   const bool fuse_input = T * B <= 16;
   if (!fuse_input) gemm_nt(dt, T * B, G, I, X.raw_data(), Wih.raw_data(), act.raw_data(), 1.0);
-  Tensor out = Tensor::empty({T + 1, B, H}, dt);  // h_1..h_T, then c_T
-  Tensor cells = Tensor::empty({T, B, H}, dt);
-  kernels::lstm_recurrent_forward(dt, T, B, H, act.raw_data(), Whh.raw_data(), h_init.raw_data(),
-                                  c_init.raw_data(), out.raw_data(), cells.raw_data(),
-                                  fuse_input ? X.raw_data() : nullptr, fuse_input ? Wih.raw_data() : nullptr, I);
-  std::memcpy(ptr(out, T * BH), ptr(cells, (T - 1) * BH), BH * dtype_size(dt));
+  Tensor cells;
+  Tensor out = lstm_recur(act, cells, T, B, H, Whh, h_init, c_init, fuse_input ? X : Tensor(),
+                          fuse_input ? Wih : Tensor(), I);
 
   bool has_bih = b_ih.defined(), has_bhh = b_hh.defined();
   bool need_h0 = h0.defined(), need_c0 = c0.defined();
   Tensor outs = out.detach();
   return record(out, "lstm_layer", {x, h0, c0, w_ih, w_hh, b_ih, b_hh},
                 [=](const Tensor& g) {
-    Tensor gc = g.detach().contiguous();
-    Tensor dG = Tensor::empty({T, B, G}, dt);
-    Tensor dh_next = Tensor::empty({B, H}, dt), dc = Tensor::empty({B, H}, dt);
-    std::memcpy(dc.raw_data(), ptr(gc, T * BH), BH * dtype_size(dt));
-    kernels::lstm_recurrent_backward(dt, T, B, H, act.raw_data(), Whh.raw_data(), c_init.raw_data(),
-                                     cells.raw_data(), gc.raw_data(), dc.raw_data(), dh_next.raw_data(),
-                                     dG.raw_data());
+    LstmRecurGrads r = lstm_recur_backward(g, act, cells, outs, T, B, H, Whh, h_init, c_init);
     Tensor dX = Tensor::empty({T, B, I}, dt), dWih = Tensor::empty({G, I}, dt);
-    Tensor dWhh = Tensor::empty({G, H}, dt);
-    gemm_nn(dt, T * B, I, G, dG.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
-    gemm_tn(dt, G, I, T * B, dG.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
-    gemm_tn(dt, G, H, B, dG.raw_data(), h_init.raw_data(), dWhh.raw_data(), 0.0);
-    if (T > 1) gemm_tn(dt, G, H, (T - 1) * B, ptr(dG, BG), outs.raw_data(), dWhh.raw_data(), 1.0);
-    Tensor db = (has_bih || has_bhh) ? bias_grad(dG, T * B, G) : Tensor();
-    return std::vector<Tensor>{dX, need_h0 ? dh_next : Tensor(), need_c0 ? dc : Tensor(), dWih, dWhh,
+    gemm_nn(dt, T * B, I, G, r.dG.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
+    gemm_tn(dt, G, I, T * B, r.dG.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
+    Tensor db = (has_bih || has_bhh) ? bias_grad(r.dG, T * B, G) : Tensor();
+    return std::vector<Tensor>{dX, need_h0 ? r.dh0 : Tensor(), need_c0 ? r.dc0 : Tensor(), dWih, r.dWhh,
                                has_bih ? db : Tensor(), has_bhh ? db : Tensor()};
   });
 }
+
+Tensor lstm_layer_gates(const Tensor& gx, const Tensor& h0, const Tensor& c0, const Tensor& w_hh) {
+  check_defined(gx, "lstm_layer_gates", "gates");
+  check_defined(w_hh, "lstm_layer_gates", "weight_hh");
+  detail::check_floating(gx, "lstm_layer_gates");
+  if (w_hh.dim() != 2 || w_hh.shape()[0] != 4 * w_hh.shape()[1])
+    throw Error("lstm_layer_gates: weight_hh must be [4H, H], got " + w_hh.str());
+  const int64_t H = w_hh.shape()[1], G = 4 * H;
+  if (gx.dim() != 3 || gx.shape()[2] != G)
+    throw Error("lstm_layer_gates: gates must be [T, B, " + std::to_string(G) + "] for weight_hh " + w_hh.str() +
+                ", got " + gx.str());
+  const int64_t T = gx.shape()[0], B = gx.shape()[1];
+  if (T == 0) throw Error("lstm_layer_gates: input has no time steps");
+  for (const Tensor* s : {&h0, &c0})
+    if (s->defined() && s->shape() != Shape{B, H})
+      throw Error("lstm_layer_gates: initial state " + s->str() + " should be [" + std::to_string(B) + ", " +
+                  std::to_string(H) + "]");
+  for (const Tensor* t : {&h0, &c0, &w_hh})
+    if (t->defined()) detail::check_same_dtype(gx, *t, "lstm_layer_gates");
+  const DType dt = gx.dtype();
+  Tensor Whh = w_hh.detach().contiguous();
+  Tensor h_init = state_or_zeros(h0, B, H, dt), c_init = state_or_zeros(c0, B, H, dt);
+  Tensor act = Tensor::empty({T, B, G}, dt);  // a copy: the kernel overwrites it
+  {
+    Tensor src = gx.detach().contiguous();
+    std::memcpy(act.raw_data(), src.raw_data(), act.numel() * dtype_size(dt));
+  }
+  Tensor cells;
+  Tensor out = lstm_recur(act, cells, T, B, H, Whh, h_init, c_init, Tensor(), Tensor(), 0);
+  bool need_h0 = h0.defined(), need_c0 = c0.defined();
+  Tensor outs = out.detach();
+  return record(out, "lstm_layer_gates", {gx, h0, c0, w_hh}, [=](const Tensor& g) {
+    LstmRecurGrads r = lstm_recur_backward(g, act, cells, outs, T, B, H, Whh, h_init, c_init);
+    return std::vector<Tensor>{r.dG, need_h0 ? r.dh0 : Tensor(), need_c0 ? r.dc0 : Tensor(), r.dWhh};
+  });
+}
+
+namespace {
+
+// The GRU recurrence on the input projection gx [T, B, 3H] (with b_ih):
+// returns h_1..h_T [T, B, H] and fills `save` (see gru_recurrent_forward).
+Tensor gru_recur(const Tensor& gx, Tensor& save, int64_t T, int64_t B, int64_t H, const Tensor& Whh,
+                 const Tensor& bhh, const Tensor& h_init) {
+  const DType dt = gx.dtype();
+  save = Tensor::empty({T, B, 4 * H}, dt);
+  Tensor out = Tensor::empty({T, B, H}, dt);
+  kernels::gru_recurrent_forward(dt, T, B, H, gx.raw_data(), Whh.raw_data(),
+                                 bhh.defined() ? bhh.raw_data() : nullptr, h_init.raw_data(), out.raw_data(),
+                                 save.raw_data());
+  return out;
+}
+
+struct GruRecurGrads {
+  Tensor dGx, dGh, dWhh, dh0;
+};
+GruRecurGrads gru_recur_backward(const Tensor& g, const Tensor& save, const Tensor& outs, int64_t T, int64_t B,
+                                 int64_t H, const Tensor& Whh, const Tensor& h_init) {
+  const DType dt = outs.dtype();
+  const int64_t G = 3 * H, BG = B * G;
+  Tensor gc = g.detach().contiguous();
+  GruRecurGrads r;
+  r.dGx = Tensor::empty({T, B, G}, dt);
+  r.dGh = Tensor::empty({T, B, G}, dt);
+  r.dh0 = Tensor::empty({B, H}, dt);
+  kernels::gru_recurrent_backward(dt, T, B, H, Whh.raw_data(), h_init.raw_data(), outs.raw_data(),
+                                  save.raw_data(), gc.raw_data(), r.dGx.raw_data(), r.dGh.raw_data(),
+                                  r.dh0.raw_data());
+  r.dWhh = Tensor::empty({G, H}, dt);
+  gemm_tn(dt, G, H, B, r.dGh.raw_data(), h_init.raw_data(), r.dWhh.raw_data(), 0.0);
+  if (T > 1) gemm_tn(dt, G, H, (T - 1) * B, ptr(r.dGh, BG), outs.raw_data(), r.dWhh.raw_data(), 1.0);
+  return r;
+}
+
+}  // namespace
 
 Tensor gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                  const Tensor& b_ih, const Tensor& b_hh) {
   int64_t T, B, I, H;
   check_rnn_args("gru_layer", 3, x, h0, Tensor(), w_ih, w_hh, b_ih, b_hh, T, B, I, H);
   const DType dt = x.dtype();
-  const int64_t G = 3 * H, BG = B * G;
+  const int64_t G = 3 * H;
   Tensor X = x.detach().contiguous();
   Tensor Wih = w_ih.detach().contiguous(), Whh = w_hh.detach().contiguous();
   Tensor h_init = state_or_zeros(h0, B, H, dt);
@@ -145,29 +253,52 @@ Tensor gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Te
   fill_bias_rows(gx, T * B, G, b_ih, Tensor());
   gemm_nt(dt, T * B, G, I, X.raw_data(), Wih.raw_data(), gx.raw_data(), 1.0);
   Tensor bhh = b_hh.defined() ? b_hh.detach().contiguous() : Tensor();
-  Tensor save = Tensor::empty({T, B, 4 * H}, dt);
-  Tensor out = Tensor::empty({T, B, H}, dt);
-  kernels::gru_recurrent_forward(dt, T, B, H, gx.raw_data(), Whh.raw_data(),
-                                 bhh.defined() ? bhh.raw_data() : nullptr, h_init.raw_data(),
-                                 out.raw_data(), save.raw_data());
+  Tensor save;
+  Tensor out = gru_recur(gx, save, T, B, H, Whh, bhh, h_init);
   bool has_bih = b_ih.defined(), has_bhh = b_hh.defined(), need_h0 = h0.defined();
   Tensor outs = out.detach();
   return record(out, "gru_layer", {x, h0, w_ih, w_hh, b_ih, b_hh}, [=](const Tensor& g) {
-    Tensor gc = g.detach().contiguous();
-    Tensor dGx = Tensor::empty({T, B, G}, dt), dGh = Tensor::empty({T, B, G}, dt);
-    Tensor dh_next = Tensor::empty({B, H}, dt);
-    kernels::gru_recurrent_backward(dt, T, B, H, Whh.raw_data(), h_init.raw_data(), outs.raw_data(),
-                                    save.raw_data(), gc.raw_data(), dGx.raw_data(), dGh.raw_data(),
-                                    dh_next.raw_data());
+    GruRecurGrads r = gru_recur_backward(g, save, outs, T, B, H, Whh, h_init);
     Tensor dX = Tensor::empty({T, B, I}, dt), dWih = Tensor::empty({G, I}, dt);
-    Tensor dWhh = Tensor::empty({G, H}, dt);
-    gemm_nn(dt, T * B, I, G, dGx.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
-    gemm_tn(dt, G, I, T * B, dGx.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
-    gemm_tn(dt, G, H, B, dGh.raw_data(), h_init.raw_data(), dWhh.raw_data(), 0.0);
-    if (T > 1) gemm_tn(dt, G, H, (T - 1) * B, ptr(dGh, BG), outs.raw_data(), dWhh.raw_data(), 1.0);
-    return std::vector<Tensor>{dX, need_h0 ? dh_next : Tensor(), dWih, dWhh,
-                               has_bih ? bias_grad(dGx, T * B, G) : Tensor(),
-                               has_bhh ? bias_grad(dGh, T * B, G) : Tensor()};
+    gemm_nn(dt, T * B, I, G, r.dGx.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
+    gemm_tn(dt, G, I, T * B, r.dGx.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
+    return std::vector<Tensor>{dX, need_h0 ? r.dh0 : Tensor(), dWih, r.dWhh,
+                               has_bih ? bias_grad(r.dGx, T * B, G) : Tensor(),
+                               has_bhh ? bias_grad(r.dGh, T * B, G) : Tensor()};
+  });
+}
+
+Tensor gru_layer_gates(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const Tensor& b_hh) {
+  check_defined(gx, "gru_layer_gates", "gates");
+  check_defined(w_hh, "gru_layer_gates", "weight_hh");
+  detail::check_floating(gx, "gru_layer_gates");
+  if (w_hh.dim() != 2 || w_hh.shape()[0] != 3 * w_hh.shape()[1])
+    throw Error("gru_layer_gates: weight_hh must be [3H, H], got " + w_hh.str());
+  const int64_t H = w_hh.shape()[1], G = 3 * H;
+  if (gx.dim() != 3 || gx.shape()[2] != G)
+    throw Error("gru_layer_gates: gates must be [T, B, " + std::to_string(G) + "] for weight_hh " + w_hh.str() +
+                ", got " + gx.str());
+  const int64_t T = gx.shape()[0], B = gx.shape()[1];
+  if (T == 0) throw Error("gru_layer_gates: input has no time steps");
+  if (h0.defined() && h0.shape() != Shape{B, H})
+    throw Error("gru_layer_gates: initial state " + h0.str() + " should be [" + std::to_string(B) + ", " +
+                std::to_string(H) + "]");
+  if (b_hh.defined() && b_hh.shape() != Shape{G})
+    throw Error("gru_layer_gates: bias " + b_hh.str() + " should be [" + std::to_string(G) + "]");
+  for (const Tensor* t : {&h0, &w_hh, &b_hh})
+    if (t->defined()) detail::check_same_dtype(gx, *t, "gru_layer_gates");
+  const DType dt = gx.dtype();
+  Tensor G_in = gx.detach().contiguous(), Whh = w_hh.detach().contiguous();
+  Tensor h_init = state_or_zeros(h0, B, H, dt);
+  Tensor bhh = b_hh.defined() ? b_hh.detach().contiguous() : Tensor();
+  Tensor save;
+  Tensor out = gru_recur(G_in, save, T, B, H, Whh, bhh, h_init);
+  bool has_bhh = b_hh.defined(), need_h0 = h0.defined();
+  Tensor outs = out.detach();
+  return record(out, "gru_layer_gates", {gx, h0, w_hh, b_hh}, [=](const Tensor& g) {
+    GruRecurGrads r = gru_recur_backward(g, save, outs, T, B, H, Whh, h_init);
+    return std::vector<Tensor>{r.dGx, need_h0 ? r.dh0 : Tensor(), r.dWhh,
+                               has_bhh ? bias_grad(r.dGh, T * B, G) : Tensor()};
   });
 }
 
@@ -201,7 +332,18 @@ RNNOutput RNNBase::forward_rnn(const Tensor& x, const Tensor& h0, const Tensor& 
   if (x.dim() != 3)
     throw Error(type_name() + ": input must be " + (batch_first ? "[B, T, in]" : "[T, B, in]") +
                 ", got " + x.str());
-  Tensor seq = batch_first ? transpose(x, 0, 1) : x;
+  return run_layers(batch_first ? transpose(x, 0, 1) : x, false, h0, c0);
+}
+
+RNNOutput RNNBase::forward_rnn_gates(const Tensor& gates0, const Tensor& h0, const Tensor& c0) {
+  const int64_t G = (mode == "lstm" ? 4 : 3) * hidden_size;
+  if (gates0.dim() != 3 || gates0.shape()[2] != G)
+    throw Error(type_name() + ": layer-0 gates must be " + (batch_first ? "[B, T, " : "[T, B, ") +
+                std::to_string(G) + "], got " + gates0.str());
+  return run_layers(batch_first ? transpose(gates0, 0, 1) : gates0, true, h0, c0);
+}
+
+RNNOutput RNNBase::run_layers(Tensor seq, bool gates0, const Tensor& h0, const Tensor& c0) {
   int64_t B = seq.shape()[1];
   Shape state{num_layers, B, hidden_size};
   if (h0.defined() && h0.shape() != state)
@@ -212,15 +354,18 @@ RNNOutput RNNBase::forward_rnn(const Tensor& x, const Tensor& h0, const Tensor& 
   std::vector<Tensor> hs, cs;
   for (int64_t k = 0; k < num_layers; ++k) {
     Tensor hk = h0.defined() ? select(h0, 0, k) : Tensor();
+    const bool given = gates0 && k == 0;
     if (mode == "lstm") {
       Tensor ck = c0.defined() ? select(c0, 0, k) : Tensor();
-      Tensor packed = lstm_layer(seq, hk, ck, w_ih[k], w_hh[k], b_ih[k], b_hh[k]);
+      Tensor packed = given ? lstm_layer_gates(seq, hk, ck, w_hh[k])
+                            : lstm_layer(seq, hk, ck, w_ih[k], w_hh[k], b_ih[k], b_hh[k]);
       int64_t T = seq.shape()[0];
       seq = narrow(packed, 0, 0, T);
       hs.push_back(select(packed, 0, T - 1));
       cs.push_back(select(packed, 0, T));
     } else {
-      seq = gru_layer(seq, hk, w_ih[k], w_hh[k], b_ih[k], b_hh[k]);
+      seq = given ? gru_layer_gates(seq, hk, w_hh[k], b_hh[k])
+                  : gru_layer(seq, hk, w_ih[k], w_hh[k], b_ih[k], b_hh[k]);
       hs.push_back(select(seq, 0, seq.shape()[0] - 1));
     }
     if (k + 1 < num_layers && dropout_p > 0 && is_training()) seq = dropout(seq, dropout_p, true, gen_);

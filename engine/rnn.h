@@ -24,6 +24,13 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
 Tensor gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Tensor& w_hh,
                  const Tensor& b_ih, const Tensor& b_hh);
 
+// The same layers with the input projection already done: gates
+// [T, B, 4H] = x W_ih^T + b_ih + b_hh (LSTM), or [T, B, 3H] = x W_ih^T + b_ih
+// (GRU, whose b_hh stays inside the n gate). A model whose input is an
+// embedding can fold W_ih into a per-token table this way (SequenceModel).
+Tensor lstm_layer_gates(const Tensor& gates, const Tensor& h0, const Tensor& c0, const Tensor& w_hh);
+Tensor gru_layer_gates(const Tensor& gates, const Tensor& h0, const Tensor& w_hh, const Tensor& b_hh);
+
 namespace nn {
 
 struct RNNOutput {
@@ -43,6 +50,10 @@ class RNNBase : public Module {
           DType dtype = DType::f32, Generator* dropout_gen = nullptr);
   // x: [B, T, in] (batch_first) or [T, B, in]; h0 / c0: [layers, B, H] or undefined.
   RNNOutput forward_rnn(const Tensor& x, const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor());
+  // As forward_rnn, with layer 0's input projection given (lstm_layer_gates):
+  // gates0 is [B, T, G] (batch_first) or [T, B, G]; weight_ih_l0 and, for an
+  // LSTM, both layer-0 biases are then the caller's business.
+  RNNOutput forward_rnn_gates(const Tensor& gates0, const Tensor& h0 = Tensor(), const Tensor& c0 = Tensor());
   Tensor forward(const Tensor& x) override { return forward_rnn(x).output; }
 
   std::string mode;
@@ -52,6 +63,7 @@ class RNNBase : public Module {
   std::vector<Tensor> w_ih, w_hh, b_ih, b_hh;
 
  private:
+  RNNOutput run_layers(Tensor seq, bool gates0, const Tensor& h0, const Tensor& c0);
   Generator* gen_;
 };
 

@@ -100,6 +100,47 @@ void panel_rows(int64_t m0, int64_t m1, bool ta, const float* A, int64_t lda, in
   }
 }
 
+// Rows [m0, m1) of op(A) = A^T at depth [k0, k0 + kn), packed as tiles of
+// kMR rows, each k-major (kMR floats per k). Read in place, A^T's rows are
+// lda apart, and with lda a multiple of 4 KB every k of a tile lands in the
+// same L1 set.
+// Tiles are padded by one cache line so that the kMR tiles written side by
+// side do not fall into the same cache sets.
+inline int64_t a_tile_stride(int64_t kn) { return kn * kMR + 16; }
+
+void pack_a_transposed(const float* A, int64_t lda, int64_t m0, int64_t m1, int64_t k0, int64_t kn,
+                       std::vector<float>& out) {
+  const int64_t tiles = (m1 - m0 + kMR - 1) / kMR, full = (m1 - m0) / kMR;
+  const int64_t stride = a_tile_stride(kn);
+  out.resize(tiles * stride);
+  float* dst = out.data();
+  // k outermost: each source row is read once, front to back.
+  for (int64_t k = 0; k < kn; ++k) {
+    const float* src = A + (k0 + k) * lda + m0;
+    for (int64_t t = 0; t < full; ++t) std::memcpy(dst + t * stride + k * kMR, src + t * kMR, kMR * sizeof(float));
+    if (full < tiles) {
+      const int64_t rows = (m1 - m0) - full * kMR;
+      float* d = dst + full * stride + k * kMR;
+      for (int64_t i = 0; i < rows; ++i) d[i] = src[full * kMR + i];
+      for (int64_t i = rows; i < kMR; ++i) d[i] = 0.f;
+    }
+  }
+}
+
+// Rows [m0, m1) of C against every panel of P, from op(A) packed by
+// pack_a_transposed.
+void panel_rows_packed(int64_t m0, int64_t m1, const float* Ap, const PanelMatrix& P, float* C, int64_t ldc,
+                       bool accumulate) {
+  for (int64_t p = 0; p < P.panels(); ++p) {
+    const float* B = P.panel(p);
+    float* Cp = C + P.c_col[p];
+    for (int64_t m = m0, t = 0; m < m1; m += kMR, ++t) {
+      const int rows = static_cast<int>(std::min<int64_t>(kMR, m1 - m));
+      kMicroT[rows - 1](P.K, Ap + t * a_tile_stride(P.K), kMR, B, Cp + m * ldc, ldc, P.width[p], accumulate);
+    }
+  }
+}
+
 }  // namespace
 
 void PanelMatrix::Free::operator()(float* p) const { std::free(p); }
@@ -176,14 +217,20 @@ void panel_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
     return;
   }
   // Depth blocks of at most kKc keep a panel (kKc x kPanelWidth floats, 64 KB)
-  // in L2; row blocks of kMc keep that many rows of op(A) there too.
-  constexpr int64_t kKc = 512, kMc = 64;
+  // in L2; row blocks of kMc keep that many rows of op(A) there too. A
+  // transposed op(A) is packed per row block, and longer blocks read more of
+  // each of its source rows at once (those rows are a page or more apart).
+  constexpr int64_t kKc = 512;
+  const int64_t kMc = ta ? 256 : 64;
   const int64_t kblocks = (K + kKc - 1) / kKc, kc = (K + kblocks - 1) / kblocks;
   const int64_t panels = (N + kPanelWidth - 1) / kPanelWidth;
   const int64_t mtiles = (M + kMR - 1) / kMR;
-  // Threads split the panels when there are enough of them, else the rows.
+  // Threads split the panels or the rows. Each thread packs all of the
+  // operand it does not split: op(B) is always packed, op(A) only when
+  // transposed, so split the side whose packing would otherwise repeat.
   int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, std::max(panels, mtiles))));
-  const bool split_panels = panels >= 2 * nt || panels >= mtiles;
+  const bool split_panels = ta ? (panels >= mtiles * kMR / kPanelWidth && panels >= nt) || mtiles < nt
+                               : panels >= 2 * nt || panels >= mtiles;
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num(), n_threads = omp_get_num_threads();
@@ -198,6 +245,7 @@ void panel_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
     // Kept per thread between calls: a fresh multi-megabyte buffer per call
     // would be mapped and faulted in every time.
     thread_local PanelMatrix P;
+    thread_local std::vector<float> Ap;
     if (q1 > q0 && m1 > m0) {
       const int64_t n0 = q0 * kPanelWidth, n = std::min(N, q1 * kPanelWidth) - n0;
       for (int64_t kb = 0; kb < kblocks; ++kb) {
@@ -205,8 +253,15 @@ void panel_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
         P.reset(kn);
         pack_panels(P, tb ? B + k0 : B + k0 * ldb, ldb, tb, n0, n, n0, alpha);
         const bool accumulate = kb > 0 || beta != 0.f;
-        for (int64_t r = m0; r < m1; r += kMc)
-          panel_rows(r, std::min(m1, r + kMc), ta, A, lda, k0, P, 0, P.panels(), C, ldc, accumulate);
+        for (int64_t r = m0; r < m1; r += kMc) {
+          const int64_t r1 = std::min(m1, r + kMc);
+          if (ta) {
+            pack_a_transposed(A, lda, r, r1, k0, kn, Ap);
+            panel_rows_packed(r, r1, Ap.data(), P, C, ldc, accumulate);
+          } else {
+            panel_rows(r, r1, false, A, lda, k0, P, 0, P.panels(), C, ldc, accumulate);
+          }
+        }
       }
     }
   }

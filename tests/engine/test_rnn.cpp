@@ -28,6 +28,33 @@ TEST_CASE("rnn: gru_layer gradients, with initial state", "[grad][rnn]") {
   gradcheck([](const V& v) { return gru_layer(v[0], v[1], v[2], v[3], v[4], v[5]); }, {x, h0, wi, wh, bi, bh});
 }
 
+TEST_CASE("rnn: the layers with given gate inputs, gradients and agreement", "[grad][rnn]") {
+  const int64_t T = 4, B = 3, H = 5;
+  Tensor g4 = leaf({T, B, 4 * H}, -1, 1, 31), g3 = leaf({T, B, 3 * H}, -1, 1, 32);
+  Tensor h0 = leaf({B, H}, -1, 1, 33), c0 = leaf({B, H}, -1, 1, 34);
+  Tensor wh4 = leaf({4 * H, H}, -0.5, 0.5, 35), wh3 = leaf({3 * H, H}, -0.5, 0.5, 36);
+  Tensor bh3 = leaf({3 * H}, -0.5, 0.5, 37);
+  gradcheck([](const V& v) { return lstm_layer_gates(v[0], v[1], v[2], v[3]); }, {g4, h0, c0, wh4});
+  gradcheck([](const V& v) { return lstm_layer_gates(v[0], Tensor(), Tensor(), v[1]); }, {g4, wh4});
+  gradcheck([](const V& v) { return gru_layer_gates(v[0], v[1], v[2], v[3]); }, {g3, h0, wh3, bh3});
+  gradcheck([](const V& v) { return gru_layer_gates(v[0], Tensor(), v[1], Tensor()); }, {g3, wh3});
+
+  // With gates = x W_ih^T + biases they are the full layers.
+  const int64_t I = 6;
+  Tensor x = leaf({T, B, I}, -1, 1, 38), wi4 = leaf({4 * H, I}, -0.5, 0.5, 39), wi3 = leaf({3 * H, I}, -0.5, 0.5, 40);
+  Tensor bi4 = leaf({4 * H}, -0.5, 0.5, 41), bh4 = leaf({4 * H}, -0.5, 0.5, 42), bi3 = leaf({3 * H}, -0.5, 0.5, 43);
+  auto close = [](const Tensor& a, const Tensor& b) {
+    auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+    REQUIRE(va.size() == vb.size());
+    for (size_t i = 0; i < va.size(); ++i) REQUIRE(va[i] == Approx(vb[i]).epsilon(1e-12).margin(1e-14));
+  };
+  close(lstm_layer_gates(matmul(x, transpose(wi4, 0, 1)) + bi4 + bh4, h0, c0, wh4),
+        lstm_layer(x, h0, c0, wi4, wh4, bi4, bh4));
+  close(gru_layer_gates(matmul(x, transpose(wi3, 0, 1)) + bi3, h0, wh3, bh3), gru_layer(x, h0, wi3, wh3, bi3, bh3));
+  REQUIRE_THROWS_WITH(lstm_layer_gates(g3, h0, c0, wh4), Catch::Contains("gates must be [T, B, 20]"));
+  REQUIRE_THROWS_WITH(gru_layer_gates(g3, narrow(c0, 1, 0, 4), wh3, bh3), Catch::Contains("initial state"));
+}
+
 TEST_CASE("rnn: two-layer LSTM and GRU modules, batch-first, gradients of all outputs", "[grad][rnn]") {
   for (std::string mode : {"lstm", "gru"}) {
     manual_seed(5);

@@ -68,6 +68,47 @@ TEST_CASE("sequence model: state_dict names follow the PyTorch module", "[models
   REQUIRE(logits.shape() == Shape{2, 5, 12});
 }
 
+TEST_CASE("sequence model: the folded embedding projection equals embedding then LSTM/GRU", "[models]") {
+  // B T >= vocab_size takes the folded path (a [V, G] gate table); the
+  // reference runs the same parameters through the unfolded layers.
+  for (std::string cell : {"lstm", "gru"}) {
+    INFO(cell);
+    SequenceModelConfig c;
+    c.vocab_size = 19;
+    c.embed = 11;
+    c.hidden = 13;
+    c.layers = 2;
+    c.cell = cell;
+    manual_seed(3);
+    SequenceModel m(c);
+    Generator g(4);
+    Tensor ids = randint(0, 19, {3, 9}, &g);
+    REQUIRE(ids.numel() >= c.vocab_size);
+    RecurrentState st;
+    Tensor folded = m.forward_tokens(ids, &st);
+    Tensor w = randn(folded.shape(), DType::f32, &g);
+    sum(folded * w).backward();
+    std::vector<std::vector<float>> grads;
+    for (auto& p : m.parameters()) {
+      grads.push_back(p.grad().to_vector<float>());
+      p.zero_grad();
+    }
+    auto out = m.rnn->forward_rnn(m.embedding->forward(ids));
+    Tensor plain = m.output->forward(out.output);
+    sum(plain * w).backward();
+    auto a = folded.to_vector<float>(), b = plain.to_vector<float>();
+    for (size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == Approx(b[i]).margin(1e-5));
+    auto hs = st.h.to_vector<float>(), hp = out.h_n.to_vector<float>();
+    for (size_t i = 0; i < hs.size(); ++i) REQUIRE(hs[i] == Approx(hp[i]).margin(1e-6));
+    auto params = m.parameters();
+    for (size_t k = 0; k < params.size(); ++k) {
+      auto gp = params[k].grad().to_vector<float>();
+      REQUIRE(gp.size() == grads[k].size());
+      for (size_t i = 0; i < gp.size(); ++i) REQUIRE(grads[k][i] == Approx(gp[i]).margin(1e-5));
+    }
+  }
+}
+
 TEST_CASE("sampling: temperature, top-k and top-p with given uniforms", "[models]") {
   std::vector<float> l{0.0f, 2.0f, 1.0f, -1.0f};
   REQUIRE(sample_token(l.data(), 4, 0.0, 0, 1.0, 0.99) == 1);  // greedy
