@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "engine/optim.h"
+#include "models/decoder.h"
 
 namespace cadenza::models {
 
@@ -37,26 +38,8 @@ std::function<void()> make_w1_step(uint64_t seed) {
 std::vector<int32_t> generate(SequenceModel& model, int64_t tokens, int32_t first,
                               const std::function<double()>& u, double temperature, int64_t top_k,
                               double top_p, const std::vector<int32_t>& primer) {
-  NoGradGuard ng;
-  model.eval();
-  const int64_t V = model.config.vocab_size;
-  RecurrentState state;
-  std::vector<int32_t> out;
-  Tensor ids = Tensor::empty({1, 1}, DType::i64);
-  int32_t cur = first;
-  // The primer is fed through the model first (its tokens are not output).
-  for (size_t i = 0; i + 1 < primer.size(); ++i) {
-    ids.data<int64_t>()[0] = primer[i];
-    model.forward_tokens(ids, &state);
-  }
-  if (!primer.empty()) cur = primer.back();
-  for (int64_t i = 0; i < tokens; ++i) {
-    ids.data<int64_t>()[0] = cur;
-    Tensor logits = model.forward_tokens(ids, &state).contiguous();
-    cur = static_cast<int32_t>(sample_token(logits.data<float>(), V, temperature, top_k, top_p, u()));
-    out.push_back(cur);
-  }
-  return out;
+  Decoder decoder(model);
+  return decoder.generate(tokens, first, u, temperature, top_k, top_p, primer);
 }
 
 std::function<void()> make_w4_sample(uint64_t seed) {

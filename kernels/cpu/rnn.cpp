@@ -254,6 +254,11 @@ void gru_bwd(int64_t Tn, int64_t B, int64_t H, const T* w_hh, const T* h0, const
 
 }  // namespace
 
+void lstm_cell_forward_f32(float* gates, int64_t H, int64_t j0, int64_t n, const float* c_prev, float* c,
+                           float* h) {
+  lstm_cell_forward_vec(gates, H, j0, n, c_prev, c, h);
+}
+
 #define CADENZA_RNN_DISPATCH(FN, ...)  \
   if (dt == DType::f32) {              \
     using T = float;                   \

@@ -29,6 +29,12 @@ void lstm_recurrent_backward(DType dt, int64_t T, int64_t B, int64_t H, const vo
                              const void* w_hh, const void* c0, const void* cells, const void* dh_out,
                              void* dc, void* dh0, void* dgates);
 
+// The f32 LSTM cell over units [j0, j0 + n) of one batch row, vectorised:
+// gates [4H] (pre-activations in, activations out), c_prev, c, h [H]; c may
+// be c_prev.
+void lstm_cell_forward_f32(float* gates, int64_t H, int64_t j0, int64_t n, const float* c_prev, float* c,
+                           float* h);
+
 // GRU: gx: [T, B, 3H] (x W_ih^T + b_ih); b_hh: [3H] or null; h_out: [T, B, H];
 // save: [T, B, 4H] (r, z, n, W_hn h + b_hn per step).
 void gru_recurrent_forward(DType dt, int64_t T, int64_t B, int64_t H, const void* gx, const void* w_hh,

@@ -5,8 +5,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
 #include "engine/checkpoint.h"
+#include "engine/threading.h"
+#include "models/decoder.h"
 #include "models/sequence_model.h"
 #include "models/token_trainer.h"
 
@@ -192,4 +195,72 @@ TEST_CASE("checkpoints: truncated or foreign files give clear errors", "[models]
   save_safetensors(d + "/plain.safetensors", {{"x", Tensor::zeros({2})}});
   REQUIRE_THROWS_WITH(load_sequence_model(d + "/plain.safetensors"), Catch::Contains("no model config"));
   REQUIRE_THROWS_WITH(load_sequence_model(d + "/missing.safetensors"), Catch::Contains("missing.safetensors"));
+}
+
+TEST_CASE("decoder: batch-1 steps give the logits of forward_tokens, LSTM and GRU, 1 and 2 threads",
+          "[models][decoder]") {
+  for (std::string cell : {"lstm", "gru"})
+    for (int threads : {1, 2}) {
+      INFO(cell << " threads=" << threads);
+      SequenceModelConfig c;
+      c.vocab_size = 29;
+      c.embed = 24;
+      c.hidden = 208;  // large enough that two threads split the units
+      c.layers = 2;
+      c.cell = cell;
+      manual_seed(7);
+      SequenceModel m(c);
+      m.eval();
+      int before = get_num_threads();
+      set_num_threads(threads);
+      Decoder d(m);
+      REQUIRE(d.threads() == threads);
+      RecurrentState st;
+      Tensor ids = Tensor::empty({1, 1}, DType::i64);
+      const std::vector<int32_t> seq = {3, 0, 28, 17, 17, 5, 9, 11};
+      for (int32_t t : seq) {
+        ids.data<int64_t>()[0] = t;
+        auto want = m.forward_tokens(ids, &st).contiguous().to_vector<float>();
+        const auto& got = d.step(t);
+        REQUIRE(got.size() == want.size());
+        for (size_t i = 0; i < want.size(); ++i) REQUIRE(got[i] == Approx(want[i]).margin(2e-5));
+      }
+      // generate() is step() and sample_token() in a loop, primer included.
+      const std::vector<int32_t> primer = {4, 8, 15};
+      auto uniforms = [] {
+        auto n = std::make_shared<int>(0);
+        return [n] { return std::fmod(0.37 * ++*n, 1.0); };
+      };
+      d.reset();
+      auto gen = d.generate(12, 0, uniforms(), 0.9, 5, 0.95, primer);
+      d.reset();
+      auto u = uniforms();
+      for (size_t i = 0; i + 1 < primer.size(); ++i) d.step(primer[i]);
+      int32_t cur = primer.back();
+      std::vector<int32_t> loop;
+      for (int i = 0; i < 12; ++i) {
+        const auto& l = d.step(cur);
+        cur = static_cast<int32_t>(sample_token(l.data(), c.vocab_size, 0.9, 5, 0.95, u()));
+        loop.push_back(cur);
+      }
+      REQUIRE(gen == loop);
+      REQUIRE_THROWS_WITH(d.step(29), Catch::Contains("token 29 is outside the vocabulary [0, 29)"));
+      REQUIRE_THROWS_WITH(d.generate(3, -1, uniforms(), 1.0, 0, 1.0, {}), Catch::Contains("token -1"));
+      set_num_threads(before);
+    }
+}
+
+TEST_CASE("sampling: the order of equal and negative logits is that of a stable sort", "[models]") {
+  // Ties keep the lower id first, -0 ties with +0, and a NaN is never chosen
+  // ahead of a number.
+  std::vector<float> l = {-1.f, 2.f, -0.f, 2.f, 0.f, -3.5f, std::nanf("")};
+  // Greedy-through-top-k: top-1 is the first 2 (id 1), top-2 splits between ids 1 and 3.
+  REQUIRE(sample_token(l.data(), 7, 1.0, 1, 1.0, 0.999) == 1);
+  REQUIRE(sample_token(l.data(), 7, 1.0, 2, 1.0, 0.49) == 1);
+  REQUIRE(sample_token(l.data(), 7, 1.0, 2, 1.0, 0.51) == 3);
+  // Top-4 adds the zeros in id order: 2 (the -0) before 4.
+  double p2 = std::exp(2.0), p0 = 1.0, s = 2 * p2 + 2 * p0;
+  REQUIRE(sample_token(l.data(), 7, 1.0, 4, 1.0, (2 * p2 + 0.5 * p0) / s) == 2);
+  REQUIRE(sample_token(l.data(), 7, 1.0, 4, 1.0, (2 * p2 + 1.5 * p0) / s) == 4);
+  REQUIRE(sample_token(l.data(), 6, 1.0, 0, 1.0, 0.999999) == 5);  // lowest logit last
 }

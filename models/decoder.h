@@ -1,0 +1,59 @@
+#pragma once
+// Batch-1 autoregressive decoding of a SequenceModel (W4, `cadenza sample`).
+//
+// The layer ops are built for training: every token through them allocates
+// tensors, forks a thread team per layer and repacks nothing useful. Here the
+// weights are read in place (PyTorch's row-major [G, K]), the embedding is
+// folded into layer 0's gates as a [V, G] table computed once, and one thread
+// team lives for the whole generation: each thread owns a slice of the hidden
+// units of every layer (all gates of those units, so the cell needs no
+// exchange) and a slice of the output rows, and the team meets at one
+// barrier per layer, one after the logits and one after the sample.
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "models/sequence_model.h"
+
+namespace cadenza::models {
+
+class Decoder {
+ public:
+  // Snapshots the model's parameters: later changes to the model are not seen.
+  explicit Decoder(const SequenceModel& model);
+
+  // Feeds one token (batch 1) and returns the logits [vocab] it predicts.
+  const std::vector<float>& step(int32_t token);
+  // Forgets the state (h, c = 0).
+  void reset();
+
+  // Feeds `primer` (all but its last token silently), then samples `tokens`
+  // tokens, starting from the primer's last token or from `first`. The same
+  // as calling step() and sample_token() in a loop, in one thread team.
+  std::vector<int32_t> generate(int64_t tokens, int32_t first, const std::function<double()>& u,
+                                double temperature, int64_t top_k, double top_p,
+                                const std::vector<int32_t>& primer);
+
+  int threads() const { return threads_; }
+
+ private:
+  // Runs one token through every layer (and the logits when asked) as member
+  // `tid` of a team of `nt`; every member must call it.
+  void team_step(int tid, int nt, int32_t token, bool logits);
+  void check_token(int32_t token) const;
+
+  int64_t V_, H_, L_, G_;
+  bool lstm_;
+  int threads_;
+  std::vector<float> table_;  // [V, G]: embedding W_ih0^T + b_ih0 (+ b_hh0 for an LSTM)
+  std::vector<std::vector<float>> w_ih_, w_hh_, b_x_, b_h_;  // per layer (w_ih_[0] unused)
+  std::vector<float> w_out_, b_out_;
+  // State, double-buffered per layer: h_[l][cur_] is read while
+  // h_[l][1 - cur_] is written; c_ is updated per unit in place.
+  std::vector<std::vector<float>> h_[2], c_;
+  std::vector<std::vector<float>> gx_, gh_;  // per layer pre-activations [G]
+  std::vector<float> logits_;
+  int cur_ = 0;
+};
+
+}  // namespace cadenza::models
