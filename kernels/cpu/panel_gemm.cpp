@@ -170,12 +170,18 @@ void pack_panels(PanelMatrix& P, const float* W, int64_t ldw, bool trans, int64_
     const int w = static_cast<int>(std::min<int64_t>(kPanelWidth, n0 + n - j0));
     float* dst = P.data.get() + (first + q) * K * kPanelWidth;
     if (trans) {
-      // op(W)[k][j] = W[j * ldw + k]: each source row is one column.
-      for (int64_t k = 0; k < K; ++k)
-        for (int c = w; c < kPanelWidth; ++c) dst[k * kPanelWidth + c] = 0.f;
-      for (int c = 0; c < w; ++c) {
-        const float* src = W + (j0 + c) * ldw;
-        for (int64_t k = 0; k < K; ++k) dst[k * kPanelWidth + c] = scale * src[k];
+      // op(W)[k][j] = W[j * ldw + k]: each source row is one column. Blocks
+      // of 16 k keep the panel rows being filled (2 KB) in L1 while one cache
+      // line of each of the w source rows is read.
+      constexpr int64_t kBlock = 16;
+      for (int64_t kb = 0; kb < K; kb += kBlock) {
+        const int64_t ke = std::min(K, kb + kBlock);
+        for (int c = 0; c < w; ++c) {
+          const float* src = W + (j0 + c) * ldw;
+          for (int64_t k = kb; k < ke; ++k) dst[k * kPanelWidth + c] = scale * src[k];
+        }
+        for (int64_t k = kb; k < ke; ++k)
+          for (int c = w; c < kPanelWidth; ++c) dst[k * kPanelWidth + c] = 0.f;
       }
     } else {
       for (int64_t k = 0; k < K; ++k) {
