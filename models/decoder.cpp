@@ -83,32 +83,53 @@ void Decoder::check_token(int32_t token) const {
                 std::to_string(V_) + ")");
 }
 
-void Decoder::team_step(int tid, int nt, int32_t token, bool logits) {
-  const int cur = cur_, nxt = 1 - cur_;
+void Decoder::team_pre(int tid, int nt, int cur) {
+  const int64_t H = H_;
+  int64_t j0, j1;
+  share(H, 16, tid, nt, j0, j1);
+  if (j1 <= j0) return;
+  for (int64_t l = 0; l < L_; ++l) {
+    const float* hp = h_[cur][l].data();
+    for (int q = 0; q < (lstm_ ? 4 : 3); ++q) {
+      const int64_t r0 = q * H + j0, r1 = q * H + j1;
+      const size_t bytes = (r1 - r0) * sizeof(float);
+      if (lstm_) {  // gx = b + W_hh h (layer 0's bias is in the table)
+        float* gx = gx_[l].data();
+        if (l == 0)
+          std::memset(gx + r0, 0, bytes);
+        else
+          std::memcpy(gx + r0, b_x_[l].data() + r0, bytes);
+        kernels::gemv_rows(w_hh_[l].data(), H, H, hp, gx, r0, r1, true);
+      } else {  // gh = b_hh + W_hh h; gx = b_ih
+        float* gh = gh_[l].data();
+        std::memcpy(gh + r0, b_h_[l].data() + r0, bytes);
+        kernels::gemv_rows(w_hh_[l].data(), H, H, hp, gh, r0, r1, true);
+        if (l > 0) std::memcpy(gx_[l].data() + r0, b_x_[l].data() + r0, bytes);
+      }
+    }
+  }
+}
+
+void Decoder::team_post(int tid, int nt, int cur, int32_t token, bool logits) {
+  const int nxt = 1 - cur;
   const int64_t H = H_;
   int64_t j0, j1;
   share(H, 16, tid, nt, j0, j1);
   for (int64_t l = 0; l < L_; ++l) {
-    const float* x = l == 0 ? nullptr : h_[nxt][l - 1].data();
     const float* hp = h_[cur][l].data();
     float* hn = h_[nxt][l].data();
     float* gx = gx_[l].data();
-    float* gh = gh_[l].data();
     if (j1 > j0) {
       for (int q = 0; q < (lstm_ ? 4 : 3); ++q) {
         const int64_t r0 = q * H + j0, r1 = q * H + j1;
-        const size_t bytes = (r1 - r0) * sizeof(float);
         if (l == 0) {
-          std::memcpy(gx + r0, table_.data() + token * G_ + r0, bytes);
+          const float* t = table_.data() + token * G_;
+          if (lstm_)
+            for (int64_t r = r0; r < r1; ++r) gx[r] += t[r];
+          else
+            std::memcpy(gx + r0, t + r0, (r1 - r0) * sizeof(float));
         } else {
-          std::memcpy(gx + r0, b_x_[l].data() + r0, bytes);
-          kernels::gemv_rows(w_ih_[l].data(), H, H, x, gx, r0, r1, true);
-        }
-        if (lstm_) {
-          kernels::gemv_rows(w_hh_[l].data(), H, H, hp, gx, r0, r1, true);
-        } else {
-          std::memcpy(gh + r0, b_h_[l].data() + r0, bytes);
-          kernels::gemv_rows(w_hh_[l].data(), H, H, hp, gh, r0, r1, true);
+          kernels::gemv_rows(w_ih_[l].data(), H, H, h_[nxt][l - 1].data(), gx, r0, r1, true);
         }
       }
       float* c = c_[l].data();
@@ -117,6 +138,7 @@ void Decoder::team_step(int tid, int nt, int32_t token, bool logits) {
       } else {
         // The cell reads unit j's pre-activations before it saves r, z, n
         // and gh_n over them (gx has 4H floats), and nothing reads them later.
+        const float* gh = gh_[l].data();
         for (int64_t j = j0; j < j1; ++j) kmath::gru_cell_forward(gx, gh, H, j, hp[j], gx, hn[j]);
       }
     }
@@ -135,8 +157,13 @@ void Decoder::team_step(int tid, int nt, int32_t token, bool logits) {
 
 const std::vector<float>& Decoder::step(int32_t token) {
   check_token(token);
+  const int cur = cur_;
 #pragma omp parallel num_threads(threads_)
-  team_step(omp_get_thread_num(), omp_get_num_threads(), token, true);
+  {
+    const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    team_pre(tid, nt, cur);
+    team_post(tid, nt, cur, token, true);
+  }
   cur_ = 1 - cur_;
   return logits_;
 }
@@ -152,20 +179,23 @@ std::vector<int32_t> Decoder::generate(int64_t tokens, int32_t first, const std:
   const int64_t feed = primer.empty() ? 0 : static_cast<int64_t>(primer.size()) - 1;
   bool failed = false;
   std::string error;
+  const int cur0 = cur_;
 #pragma omp parallel num_threads(threads_)
   {
     const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+    int cur = cur0;  // each member flips its own copy: no shared write to wait for
     for (int64_t i = 0; i < feed; ++i) {
-      team_step(tid, nt, primer[i], false);
-#pragma omp master
-      cur_ = 1 - cur_;
-#pragma omp barrier
+      team_pre(tid, nt, cur);
+      team_post(tid, nt, cur, primer[i], false);  // ends at a barrier
+      cur = 1 - cur;
     }
-    for (int64_t i = 0; i < tokens && !failed; ++i) {
-      team_step(tid, nt, token, true);
-#pragma omp master
-      {
-        cur_ = 1 - cur_;
+    team_pre(tid, nt, cur);
+    for (int64_t i = 0; i < tokens; ++i) {
+      team_post(tid, nt, cur, token, true);
+      cur = 1 - cur;
+      // While the master samples, the others already run the next token's
+      // recurrent products, which need only the state.
+      if (tid == 0 && !failed) {
         try {
           token = static_cast<int32_t>(sample_token(logits_.data(), V_, temperature, top_k, top_p, u()));
           out.push_back(token);
@@ -174,9 +204,12 @@ std::vector<int32_t> Decoder::generate(int64_t tokens, int32_t first, const std:
           error = e.what();
         }
       }
+      if (i + 1 < tokens) team_pre(tid, nt, cur);
 #pragma omp barrier
+      if (failed) break;  // read by all after the barrier, so all leave together
     }
   }
+  cur_ = (feed + tokens) % 2 == 0 ? cur0 : 1 - cur0;
   if (failed) throw Error("Decoder: sampling failed: " + error);
   return out;
 }

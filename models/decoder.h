@@ -37,9 +37,13 @@ class Decoder {
   int threads() const { return threads_; }
 
  private:
-  // Runs one token through every layer (and the logits when asked) as member
-  // `tid` of a team of `nt`; every member must call it.
-  void team_step(int tid, int nt, int32_t token, bool logits);
+  // One token as member `tid` of a team of `nt` (every member calls both):
+  // team_pre computes this member's recurrent products from the state
+  // h[cur], which needs no token; team_post adds the token's gates, runs the
+  // cells into h[1 - cur] and the logits when asked, with a barrier after
+  // each layer and after the logits.
+  void team_pre(int tid, int nt, int cur);
+  void team_post(int tid, int nt, int cur, int32_t token, bool logits);
   void check_token(int32_t token) const;
 
   int64_t V_, H_, L_, G_;
