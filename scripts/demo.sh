@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # cadenza's main job: train an LSTM over performance events on real MIDI
 # (Debian's openttd-openmsx and planetblupi-music-midi), then sample three
-# pieces to demo-out/ as .mid, .wav and a piano-roll .png each. Training takes
-# about 75 s on 2 cores of a Zen 5 (measured 2026-12-01); validation NLL stops improving after ~600 of the 1200 steps, so longer runs
-# or a larger model only overfit this 540k-token corpus.
+# pieces to demo-out/ as .mid, .wav and a piano-roll .png each. Training
+# takes about 75 s on 2 cores of a Zen 5 (measured 2026-12-01); validation
+# NLL stops improving after ~600 of the 1200 steps, so longer runs or a
+# larger model (hidden 512 was tried) only overfit this 540k-token corpus.
 #   CADENZA_DEMO_STEPS=N   training steps (default 1200)
 #   CADENZA_DEMO_DATA=...  comma-separated MIDI files or directories
 set -euo pipefail
