@@ -29,9 +29,11 @@ Score tiny_score(int pitch, int notes) {
   return s;
 }
 
-// root/ with nested songs, a broken file, an empty one, a high one and a text file.
-std::string make_tree() {
-  std::string root = midi_test::temp_dir("dataset");
+// root/ with nested songs, a broken file, an empty one, a high one and a text
+// file. Each test case names its own tree: ctest runs the cases as parallel
+// processes, and a shared one was removed under another case's feet.
+std::string make_tree(const std::string& name) {
+  std::string root = midi_test::temp_dir("dataset-" + name);
   fs::create_directories(root + "/a/b");
   fs::create_directories(root + "/c");
   for (int i = 0; i < 12; ++i) {
@@ -49,7 +51,7 @@ std::string make_tree() {
 }  // namespace
 
 TEST_CASE("dataset: files are found recursively, sorted, relative to the root", "[midi][dataset]") {
-  std::string root = make_tree();
+  std::string root = make_tree("recursive");
   std::vector<std::string> files = find_midi_files(root);
   CHECK(files.size() == 15);
   CHECK(std::is_sorted(files.begin(), files.end()));
@@ -74,7 +76,7 @@ TEST_CASE("dataset: the split is a deterministic hash of the path", "[midi][data
 
 TEST_CASE("dataset: performance tokens with transposition and a summary of drops",
           "[midi][dataset]") {
-  std::string root = make_tree();
+  std::string root = make_tree("performance");
   DatasetOptions o;
   o.valid_fraction = 0.25;
   o.test_fraction = 0.25;
@@ -123,7 +125,7 @@ TEST_CASE("dataset: performance tokens with transposition and a summary of drops
 }
 
 TEST_CASE("dataset: melodies and piano rolls", "[midi][dataset]") {
-  std::string root = make_tree();
+  std::string root = make_tree("melody");
   DatasetOptions o;
   o.representation = Representation::kMelody;
   MidiDataset m = MidiDataset::load(root, o);
