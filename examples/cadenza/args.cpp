@@ -1,5 +1,6 @@
 #include "args.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 namespace cadenza::cli {
@@ -32,6 +33,23 @@ std::string Args::positional_at(size_t i, const char* what) const {
 }
 
 bool Args::has(const std::string& flag) const { return flags_.count(flag) > 0; }
+
+std::vector<std::string> Args::given_except(const std::set<std::string>& kept) const {
+  std::vector<std::string> out;
+  for (const auto& kv : flags_)
+    if (!kept.count(kv.first) && (out.empty() || out.back() != kv.first)) out.push_back(kv.first);
+  return out;
+}
+
+void warn_ignored_on_resume(const Args& a, const std::set<std::string>& kept) {
+  if (!a.has("resume")) return;
+  std::vector<std::string> ignored = a.given_except(kept);
+  if (ignored.empty()) return;
+  std::string list;
+  for (const auto& f : ignored) list += (list.empty() ? "--" : ", --") + f;
+  std::fprintf(stderr, "cadenza: --resume continues with the options saved in the run; not used: %s\n",
+               list.c_str());
+}
 
 std::string Args::get(const std::string& flag, const std::string& fallback) const {
   auto it = flags_.find(flag);

@@ -28,10 +28,17 @@ class Args {
   std::vector<std::string> get_all(const std::string& flag) const;  // repeated flag
   // Throws UsageError if any flag given is not in `known`.
   void allow_only(const std::set<std::string>& known) const;
+  // The flags given that are not in `kept`, in order, each once.
+  std::vector<std::string> given_except(const std::set<std::string>& kept) const;
 
  private:
   std::vector<std::string> positional_;
   std::multimap<std::string, std::string> flags_;
 };
+
+// On --resume a trainer continues with the options saved in the run; this
+// tells stderr which of the flags given are therefore not used (a silent
+// --lr 3e-4 next to --resume would look like it took effect).
+void warn_ignored_on_resume(const Args& a, const std::set<std::string>& kept);
 
 }  // namespace cadenza::cli

@@ -70,6 +70,8 @@ int train_lstm(const Args& a) {
     std::fputs(kTrainUsage, stdout);
     return 0;
   }
+  // --data and --vocab still read the corpus; --steps extends the schedule.
+  warn_ignored_on_resume(a, {"data", "vocab", "out", "steps", "threads", "resume", "stop-at", "help"});
   if (a.has("threads")) set_num_threads(static_cast<int>(a.get_int("threads", 1)));
   std::string vocab = a.get("vocab", "performance");
   models::SequenceModelConfig cfg;

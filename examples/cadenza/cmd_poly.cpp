@@ -66,6 +66,8 @@ int train(const Args& a) {
     std::fputs(kTrainUsage, stdout);
     return 0;
   }
+  // --data is read again (and checked against the run); --epochs extends it.
+  warn_ignored_on_resume(a, {"data", "out", "epochs", "threads", "resume", "stop-at", "log-every", "help"});
   if (a.has("threads")) set_num_threads(static_cast<int>(a.get_int("threads", 1)));
   std::string path = a.require("data");
   models::PolyModelConfig cfg;

@@ -13,8 +13,14 @@ $cadenza train lstm --data "$data" --vocab performance --out "$work/run" --layer
   --embed 16 --batch 4 --seq-len 32 --steps 8 --warmup 2 --eval-every 4 --val-tokens 2048 \
   --stop-at 4 > "$work/train1.log"
 grep -q '"interrupted":true' "$work/train1.log" || fail "first run did not stop at step 4"
-$cadenza train lstm --data "$data" --vocab performance --out "$work/run" --resume > "$work/train2.log"
+$cadenza train lstm --data "$data" --vocab performance --out "$work/run" --resume > "$work/train2.log" \
+  2> "$work/train2.err"
 grep -q '"steps":8' "$work/train2.log" || fail "resumed run did not reach step 8"
+grep -q "not used" "$work/train2.err" && fail "resume warned about flags that it uses: $(cat "$work/train2.err")"
+# Flags that --resume does not use are named on stderr, and the run goes on.
+$cadenza train lstm --data "$data" --vocab performance --out "$work/run" --resume --lr 0.5 --batch 2 \
+  > "$work/train3.log" 2> "$work/train3.err"
+grep -q 'not used: --batch, --lr' "$work/train3.err" || fail "resume did not name the flags it ignores: $(cat "$work/train3.err")"
 for f in latest.safetensors best.safetensors metrics.csv loss.png; do
   [ -s "$work/run/$f" ] || fail "missing $f"
 done

@@ -27,8 +27,9 @@ for cell in lstm gru; do
   $cadenza train poly --data "$d" --out "$work/$cell" --cell $cell --layers 2 --hidden 16 --batch 4 \
     --epochs 3 --lr 1e-2 --stop-at 8 > "$work/$cell-1.log"
   grep -q '"interrupted":true' "$work/$cell-1.log" || fail "$cell: first run did not stop at step 8"
-  $cadenza train poly --data "$d" --out "$work/$cell" --resume > "$work/$cell-2.log"
+  $cadenza train poly --data "$d" --out "$work/$cell" --resume --hidden 64 > "$work/$cell-2.log" 2> "$work/$cell-2.err"
   grep -q '"steps":18' "$work/$cell-2.log" || fail "$cell: resumed run did not reach step 18 (3 epochs x 6)"
+  grep -q 'not used: --hidden' "$work/$cell-2.err" || fail "$cell: resume did not name --hidden as unused"
   for f in latest.safetensors best.safetensors metrics.csv loss.png; do
     [ -s "$work/$cell/$f" ] || fail "$cell: missing $f"
   done
