@@ -73,6 +73,33 @@ void check_rnn_args(const char* op, int64_t gates, const Tensor& x, const Tensor
   if (T == 0) throw Error(std::string(op) + ": input has no time steps");
 }
 
+// The *_layer_gates ops: gates [T, B, gates*H] given, weight_hh [gates*H, H],
+// initial states [B, H] and a hidden bias [gates*H] optional.
+void check_gates_args(const char* op, int64_t gates, const Tensor& gx, const Tensor& h0, const Tensor& c0,
+                      const Tensor& w_hh, const Tensor& b_hh, int64_t& T, int64_t& B, int64_t& H) {
+  check_defined(gx, op, "gates");
+  check_defined(w_hh, op, "weight_hh");
+  detail::check_floating(gx, op);
+  if (w_hh.dim() != 2 || w_hh.shape()[0] != gates * w_hh.shape()[1])
+    throw Error(std::string(op) + ": weight_hh must be [" + std::to_string(gates) + "H, H], got " + w_hh.str());
+  H = w_hh.shape()[1];
+  const int64_t G = gates * H;
+  if (gx.dim() != 3 || gx.shape()[2] != G)
+    throw Error(std::string(op) + ": gates must be [T, B, " + std::to_string(G) + "] for weight_hh " +
+                w_hh.str() + ", got " + gx.str());
+  T = gx.shape()[0];
+  B = gx.shape()[1];
+  if (T == 0) throw Error(std::string(op) + ": input has no time steps");
+  for (const Tensor* s : {&h0, &c0})
+    if (s->defined() && s->shape() != Shape{B, H})
+      throw Error(std::string(op) + ": initial state " + s->str() + " should be [" + std::to_string(B) + ", " +
+                  std::to_string(H) + "]");
+  if (b_hh.defined() && b_hh.shape() != Shape{G})
+    throw Error(std::string(op) + ": bias " + b_hh.str() + " should be [" + std::to_string(G) + "]");
+  for (const Tensor* t : {&h0, &c0, &w_hh, &b_hh})
+    if (t->defined()) detail::check_same_dtype(gx, *t, op);
+}
+
 Tensor state_or_zeros(const Tensor& s, int64_t B, int64_t H, DType dt) {
   return s.defined() ? s.detach().contiguous() : Tensor::zeros({B, H}, dt);
 }
@@ -167,23 +194,9 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
 }
 
 Tensor lstm_layer_gates(const Tensor& gx, const Tensor& h0, const Tensor& c0, const Tensor& w_hh) {
-  check_defined(gx, "lstm_layer_gates", "gates");
-  check_defined(w_hh, "lstm_layer_gates", "weight_hh");
-  detail::check_floating(gx, "lstm_layer_gates");
-  if (w_hh.dim() != 2 || w_hh.shape()[0] != 4 * w_hh.shape()[1])
-    throw Error("lstm_layer_gates: weight_hh must be [4H, H], got " + w_hh.str());
-  const int64_t H = w_hh.shape()[1], G = 4 * H;
-  if (gx.dim() != 3 || gx.shape()[2] != G)
-    throw Error("lstm_layer_gates: gates must be [T, B, " + std::to_string(G) + "] for weight_hh " + w_hh.str() +
-                ", got " + gx.str());
-  const int64_t T = gx.shape()[0], B = gx.shape()[1];
-  if (T == 0) throw Error("lstm_layer_gates: input has no time steps");
-  for (const Tensor* s : {&h0, &c0})
-    if (s->defined() && s->shape() != Shape{B, H})
-      throw Error("lstm_layer_gates: initial state " + s->str() + " should be [" + std::to_string(B) + ", " +
-                  std::to_string(H) + "]");
-  for (const Tensor* t : {&h0, &c0, &w_hh})
-    if (t->defined()) detail::check_same_dtype(gx, *t, "lstm_layer_gates");
+  int64_t T, B, H;
+  check_gates_args("lstm_layer_gates", 4, gx, h0, c0, w_hh, Tensor(), T, B, H);
+  const int64_t G = 4 * H;
   const DType dt = gx.dtype();
   Tensor Whh = w_hh.detach().contiguous();
   Tensor h_init = state_or_zeros(h0, B, H, dt), c_init = state_or_zeros(c0, B, H, dt);
@@ -269,24 +282,9 @@ Tensor gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Te
 }
 
 Tensor gru_layer_gates(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, const Tensor& b_hh) {
-  check_defined(gx, "gru_layer_gates", "gates");
-  check_defined(w_hh, "gru_layer_gates", "weight_hh");
-  detail::check_floating(gx, "gru_layer_gates");
-  if (w_hh.dim() != 2 || w_hh.shape()[0] != 3 * w_hh.shape()[1])
-    throw Error("gru_layer_gates: weight_hh must be [3H, H], got " + w_hh.str());
-  const int64_t H = w_hh.shape()[1], G = 3 * H;
-  if (gx.dim() != 3 || gx.shape()[2] != G)
-    throw Error("gru_layer_gates: gates must be [T, B, " + std::to_string(G) + "] for weight_hh " + w_hh.str() +
-                ", got " + gx.str());
-  const int64_t T = gx.shape()[0], B = gx.shape()[1];
-  if (T == 0) throw Error("gru_layer_gates: input has no time steps");
-  if (h0.defined() && h0.shape() != Shape{B, H})
-    throw Error("gru_layer_gates: initial state " + h0.str() + " should be [" + std::to_string(B) + ", " +
-                std::to_string(H) + "]");
-  if (b_hh.defined() && b_hh.shape() != Shape{G})
-    throw Error("gru_layer_gates: bias " + b_hh.str() + " should be [" + std::to_string(G) + "]");
-  for (const Tensor* t : {&h0, &w_hh, &b_hh})
-    if (t->defined()) detail::check_same_dtype(gx, *t, "gru_layer_gates");
+  int64_t T, B, H;
+  check_gates_args("gru_layer_gates", 3, gx, h0, Tensor(), w_hh, b_hh, T, B, H);
+  const int64_t G = 3 * H;
   const DType dt = gx.dtype();
   Tensor G_in = gx.detach().contiguous(), Whh = w_hh.detach().contiguous();
   Tensor h_init = state_or_zeros(h0, B, H, dt);

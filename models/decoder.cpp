@@ -39,10 +39,7 @@ Decoder::Decoder(const SequenceModel& model) {
   const nn::RNNBase& rnn = *model.rnn;
   if (model.embedding->weight.dtype() != DType::f32)
     throw Error("Decoder: the model must be f32, got " + model.embedding->weight.str());
-  Tensor table = matmul(model.embedding->weight.detach(), transpose(rnn.w_ih[0].detach(), 0, 1));
-  if (rnn.b_ih[0].defined()) table = table + rnn.b_ih[0].detach();
-  if (lstm_ && rnn.b_hh[0].defined()) table = table + rnn.b_hh[0].detach();
-  table_ = table.contiguous().to_vector<float>();
+  table_ = model.gate_table().contiguous().to_vector<float>();
   w_ih_.resize(L_);
   w_hh_.resize(L_);
   b_x_.resize(L_);

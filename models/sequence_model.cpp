@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
-#include <numeric>
 
 namespace cadenza::models {
 
@@ -68,9 +67,7 @@ Tensor SequenceModel::forward_tokens(const Tensor& ids, RecurrentState* state) {
     // of the token: project the vocabulary once (V rows) instead of every
     // token (B T rows), and look the gates up. The same parameters and
     // gradients; 12% fewer FLOPs in a W1 training step.
-    Tensor table = matmul(embedding->weight, transpose(rnn->w_ih[0], 0, 1));
-    if (rnn->b_ih[0].defined()) table = table + rnn->b_ih[0];
-    if (config.cell == "lstm" && rnn->b_hh[0].defined()) table = table + rnn->b_hh[0];
+    Tensor table = gate_table();
     // Looked up time-major ([T, B, G], the layout the recurrence runs in), so
     // the batch-first view handed over is transposed back without a copy.
     Tensor gates = cadenza::embedding(table, transpose(ids, 0, 1));
@@ -80,6 +77,13 @@ Tensor SequenceModel::forward_tokens(const Tensor& ids, RecurrentState* state) {
   }
   if (state) *state = {out.h_n, out.c_n};
   return output->forward(out.output);
+}
+
+Tensor SequenceModel::gate_table() const {
+  Tensor table = matmul(embedding->weight, transpose(rnn->w_ih[0], 0, 1));
+  if (rnn->b_ih[0].defined()) table = table + rnn->b_ih[0];
+  if (config.cell == "lstm" && rnn->b_hh[0].defined()) table = table + rnn->b_hh[0];
+  return table;
 }
 
 int64_t sample_token(const float* logits, int64_t V, double temperature, int64_t top_k, double top_p,

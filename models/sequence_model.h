@@ -47,6 +47,11 @@ class SequenceModel : public nn::Module {
   // and replaced by the final state.
   Tensor forward_tokens(const Tensor& ids, RecurrentState* state = nullptr);
   Tensor forward(const Tensor& ids) override { return forward_tokens(ids); }
+  // Layer 0's gate inputs for every token, [vocab, G]: embedding W_ih0^T +
+  // b_ih0, plus b_hh0 for an LSTM (a GRU keeps b_hh inside its n gate).
+  // forward_tokens looks tokens up in it when a batch has at least vocab
+  // tokens; the decoder looks up every sampled token.
+  Tensor gate_table() const;
 
   SequenceModelConfig config;
   std::shared_ptr<nn::Embedding> embedding;

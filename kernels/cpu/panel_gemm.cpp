@@ -85,25 +85,20 @@ constexpr auto micro_table(std::integer_sequence<int, Rs...>) {
 constexpr auto kMicro = micro_table<false>(std::make_integer_sequence<int, kMR>{});
 constexpr auto kMicroT = micro_table<true>(std::make_integer_sequence<int, kMR>{});
 
-// Rows [m0, m1) of C against every panel of P, reading op(A) at depth k0.
-void panel_rows(int64_t m0, int64_t m1, bool ta, const float* A, int64_t lda, int64_t k0,
-                const PanelMatrix& P, int64_t p0, int64_t p1, float* C, int64_t ldc, bool accumulate) {
-  const auto& fns = ta ? kMicroT : kMicro;
-  for (int64_t p = p0; p < p1; ++p) {
+// Rows [m0, m1) of C against every panel of P, reading A (not transposed) in
+// place at depth k0.
+void panel_rows(int64_t m0, int64_t m1, const float* A, int64_t lda, int64_t k0, const PanelMatrix& P,
+                float* C, int64_t ldc, bool accumulate) {
+  for (int64_t p = 0; p < P.panels(); ++p) {
     const float* B = P.panel(p);
     float* Cp = C + P.c_col[p];
     for (int64_t m = m0; m < m1; m += kMR) {
       const int rows = static_cast<int>(std::min<int64_t>(kMR, m1 - m));
-      const float* a = ta ? A + k0 * lda + m : A + m * lda + k0;
-      fns[rows - 1](P.K, a, lda, B, Cp + m * ldc, ldc, P.width[p], accumulate);
+      kMicro[rows - 1](P.K, A + m * lda + k0, lda, B, Cp + m * ldc, ldc, P.width[p], accumulate);
     }
   }
 }
 
-// Rows [m0, m1) of op(A) = A^T at depth [k0, k0 + kn), packed as tiles of
-// kMR rows, each k-major (kMR floats per k). Read in place, A^T's rows are
-// lda apart, and with lda a multiple of 4 KB every k of a tile lands in the
-// same L1 set.
 // Tiles are padded by one cache line so that the kMR tiles written side by
 // side do not fall into the same cache sets.
 inline int64_t a_tile_stride(int64_t kn) { return kn * kMR + 16; }
@@ -209,7 +204,7 @@ void panel_gemm(int64_t M, const float* A, int64_t lda, const PanelMatrix& P, fl
         for (int64_t m = 0; m < M; ++m) std::memset(C + m * ldc + P.c_col[p], 0, P.width[p] * sizeof(float));
     return;
   }
-  panel_rows(0, M, false, A, lda, 0, P, 0, P.panels(), C, ldc, accumulate);
+  panel_rows(0, M, A, lda, 0, P, C, ldc, accumulate);
 }
 
 void panel_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -266,7 +261,7 @@ void panel_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
             pack_a_transposed(A, lda, r, r1, k0, kn, Ap);
             panel_rows_packed(r, r1, Ap.data(), P, C, ldc, accumulate);
           } else {
-            panel_rows(r, r1, false, A, lda, k0, P, 0, P.panels(), C, ldc, accumulate);
+            panel_rows(r, r1, A, lda, k0, P, C, ldc, accumulate);
           }
         }
       }
