@@ -5,6 +5,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/dtype.h"
@@ -38,6 +39,14 @@ Shape contiguous_strides(const Shape& s);
 // devices, names. The message names the op and what was found.
 struct Error : std::runtime_error {
   using std::runtime_error::runtime_error;
+};
+
+// An error in the value of one option or config field. `option` is the
+// field's name ("warmup", "seq_len"), so a front end can name its own
+// spelling of it: the command line adds the flag.
+struct OptionError : Error {
+  OptionError(std::string option_name, const std::string& what) : Error(what), option(std::move(option_name)) {}
+  std::string option;
 };
 
 struct Storage {

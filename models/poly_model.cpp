@@ -54,11 +54,15 @@ PolyModelConfig PolyModelConfig::from_json(const std::string& text) {
 }
 
 void PolyModelConfig::validate() const {
-  if (cell != "lstm" && cell != "gru") throw Error("poly model config: cell must be lstm or gru, got '" + cell + "'");
-  if (hidden <= 0 || layers <= 0) throw Error("poly model config: hidden and layers must be positive");
-  if (hidden > 65536 || layers > 64) throw Error("poly model config: hidden must be <= 65536 and layers <= 64");
-  if (!(dropout >= 0 && dropout < 1)) throw Error("poly model config: dropout must be in [0, 1)");
-  if (!(frame_beats > 0 && frame_beats <= 16)) throw Error("poly model config: frame_beats must be in (0, 16]");
+  auto bad = [](const char* field, const std::string& what) {
+    throw OptionError(field, std::string("poly model config: ") + field + " " + what);
+  };
+  if (cell != "lstm" && cell != "gru") bad("cell", "must be lstm or gru, got '" + cell + "'");
+  if (hidden <= 0 || hidden > 65536) bad("hidden", "must be in 1..65536, got " + std::to_string(hidden));
+  if (layers <= 0 || layers > 64) bad("layers", "must be in 1..64, got " + std::to_string(layers));
+  if (!(dropout >= 0 && dropout < 1)) bad("dropout", "must be in [0, 1), got " + std::to_string(dropout));
+  if (!(frame_beats > 0 && frame_beats <= 16))
+    bad("frame_beats", "must be in (0, 16], got " + std::to_string(frame_beats));
 }
 
 PolyModel::PolyModel(const PolyModelConfig& cfg, Generator* gen)

@@ -42,10 +42,15 @@ SequenceModelConfig SequenceModelConfig::from_json(const std::string& text) {
 }
 
 void SequenceModelConfig::validate() const {
-  if (cell != "lstm" && cell != "gru") throw Error("model config: cell must be lstm or gru, got '" + cell + "'");
-  if (vocab_size <= 1) throw Error("model config: vocab_size must be > 1");
-  if (embed <= 0 || hidden <= 0 || layers <= 0) throw Error("model config: embed, hidden and layers must be positive");
-  if (!(dropout >= 0 && dropout < 1)) throw Error("model config: dropout must be in [0, 1)");
+  auto bad = [](const char* field, const std::string& what) {
+    throw OptionError(field, std::string("model config: ") + field + " " + what);
+  };
+  if (cell != "lstm" && cell != "gru") bad("cell", "must be lstm or gru, got '" + cell + "'");
+  if (vocab_size <= 1) bad("vocab_size", "must be > 1, got " + std::to_string(vocab_size));
+  if (embed <= 0) bad("embed", "must be positive, got " + std::to_string(embed));
+  if (hidden <= 0) bad("hidden", "must be positive, got " + std::to_string(hidden));
+  if (layers <= 0) bad("layers", "must be positive, got " + std::to_string(layers));
+  if (!(dropout >= 0 && dropout < 1)) bad("dropout", "must be in [0, 1), got " + std::to_string(dropout));
 }
 
 SequenceModel::SequenceModel(const SequenceModelConfig& cfg, Generator* gen)
