@@ -1,5 +1,6 @@
 #pragma once
-// Training, evaluation and sampling of the polyphonic PolyModel.
+// Training, evaluation and sampling of the polyphonic PolyModel. Training is
+// a task of the one training loop (models/trainer.h).
 //
 // Training follows the benchmark's protocol: every piece is one sequence,
 // predicted frame by frame from a zero state, with the loss the per-frame sum
@@ -20,44 +21,39 @@
 
 #include "models/poly_data.h"
 #include "models/poly_model.h"
+#include "models/trainer.h"
 
 namespace cadenza::models {
 
-struct PolyTrainOptions {
-  std::string out_dir;
+// The loop's options (models/trainer.h: epochs, lr, clip, warmup, seed,
+// patience, resume, ...) and the poly trainer's own.
+struct PolyTrainOptions : LoopOptions {
   int64_t batch = 8;     // pieces per step
-  int64_t epochs = 100;
-  double lr = 1e-3;
-  double clip = 1.0;
-  int64_t warmup = 0;    // steps
-  uint64_t seed = 1;
   // Start the output bias at the log-odds of each key's frequency in the
   // training targets instead of PyTorch's uniform init: the model then
   // starts from the marginal distribution rather than spending its first
   // epochs learning that most keys are silent.
   bool marginal_bias = true;
   int transpose = 0;     // each epoch, shift each training piece by up to this many semitones
-  int64_t patience = 0;  // stop after this many epochs without a better validation NLL (0: never)
-  int64_t log_every = 10;
-  bool resume = false;
-  int64_t resume_epochs = -1;  // with resume: train to this many epochs instead of the saved count
-  int64_t stop_at = -1;        // act as if interrupted after this step (tests)
-  bool quiet = false;
-
-  std::string to_json() const;
-  void from_json(const std::string& json);  // the fields that shape the run
+  PolyTrainOptions() { epochs = 100; }
 };
 
-struct PolyTrainResult {
-  int64_t steps_done = 0, epochs_done = 0;
-  int64_t best_epoch = 0;
-  double best_val_nll = 0;  // nats per predicted frame
-  double final_val_nll = 0;
-  double seconds = 0;       // wall-clock of this call's training and evaluation
-  bool interrupted = false;
-  bool stopped_early = false;          // patience ran out
-  std::vector<double> losses;          // training loss (nats per frame) of every step run in this call
+// The best recipe known for a dataset of the benchmark (by its file name:
+// jsb_chorales, nottingham, musedata, piano_midi; others get JSB's), as
+// measured in benchmarks/POLYPHONIC.md. Regularisation is part of it:
+// transposition and early stopping where they help.
+struct PolyRecipe {
+  std::string dataset;  // which row applied ("jsb_chorales", ...; "default" otherwise)
+  int64_t layers = 2, hidden = 200;
+  double dropout = 0.2;
+  int64_t batch = 4, epochs = 150, patience = 40;
+  double lr = 3e-3;
+  int transpose = 6;
+  double frame_beats = 0.5;  // a frame's length in quarter notes, for MIDI output
 };
+PolyRecipe poly_recipe(const std::string& dataset_name);
+
+using PolyTrainResult = TrainResult;
 
 // Batches of piece indices for one epoch, a function of (seed, epoch) only:
 // a random permutation, sorted by length within windows of 16 batches, the

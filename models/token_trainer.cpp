@@ -1,47 +1,16 @@
 #include "models/token_trainer.h"
 
-#include <chrono>
+#include <algorithm>
 #include <cmath>
-#include <limits>
-#include <map>
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
 #include "engine/file_io.h"
 #include "engine/optim.h"
-#include "engine/progress.h"
-#include "engine/summary.h"
 #include "models/trainer_io.h"
 
 namespace cadenza::models {
-
-std::atomic<bool>& stop_requested() {
-  static std::atomic<bool> flag{false};
-  return flag;
-}
-
-std::string TokenTrainOptions::to_json() const {
-  nlohmann::json j = {{"batch", batch},   {"seq_len", seq_len}, {"steps", steps},
-                      {"lr", lr},         {"clip", clip},       {"warmup", warmup},
-                      {"seed", seed},     {"eval_every", eval_every},
-                      {"val_tokens", val_tokens}, {"transpose", transpose}};
-  return j.dump();
-}
-
-void TokenTrainOptions::from_json(const std::string& text) {
-  auto j = nlohmann::json::parse(text);
-  batch = j.at("batch");
-  seq_len = j.at("seq_len");
-  steps = j.at("steps");
-  lr = j.at("lr");
-  clip = j.at("clip");
-  warmup = j.at("warmup");
-  seed = j.at("seed");
-  eval_every = j.at("eval_every");
-  val_tokens = j.at("val_tokens");
-  transpose = j.at("transpose");
-}
 
 namespace {
 
@@ -73,9 +42,9 @@ Streams build_streams(const std::vector<TokenSeq>& train, const TokenTrainOption
   Streams s;
   s.row_len = static_cast<int64_t>(all.size()) / o.batch;
   if (s.row_len < o.seq_len + 1)
-    throw Error("training data too small: " + std::to_string(all.size()) + " tokens cannot fill " +
-                std::to_string(o.batch) + " streams of " + std::to_string(o.seq_len + 1) +
-                " tokens; lower --batch or --seq-len, or add data");
+    throw OptionError("batch", "training data too small: " + std::to_string(all.size()) + " tokens cannot fill " +
+                                   std::to_string(o.batch) + " streams (batch) of " + std::to_string(o.seq_len + 1) +
+                                   " tokens (seq_len + 1); use fewer or shorter streams, or add data");
   for (int64_t b = 0; b < o.batch; ++b)
     s.rows.emplace_back(all.begin() + b * s.row_len, all.begin() + (b + 1) * s.row_len);
   return s;
@@ -155,25 +124,134 @@ void save_sequence_checkpoint(const std::string& path, const SequenceModel& mode
 }
 
 std::unique_ptr<SequenceModel> load_sequence_model(const std::string& path) {
-  LoadedTensors f = load_safetensors(path);
-  auto it = f.metadata.find("config");
-  if (it == f.metadata.end())
-    throw Error("'" + path + "' has no model config in its metadata (not a cadenza sequence model checkpoint)");
-  SequenceModelConfig cfg;
-  try {
-    cfg = SequenceModelConfig::from_json(it->second);
-  } catch (const Error& e) {
-    throw Error("'" + path + "': " + e.what());
-  }
-  auto model = std::make_unique<SequenceModel>(cfg);
-  load_model_tensors(*model, f);
-  model->eval();
-  return model;
+  return load_checkpoint_model<SequenceModel>(path, "cadenza.sequence_model.v1", "sequence model", false);
 }
 
+namespace {
+
+const char* kTokenFormat = "cadenza.sequence_model.v1";
+
+// The token model as a task of the training loop.
+class TokenTask : public TrainTask {
+ public:
+  TokenTask(const SequenceModelConfig& cfg, const std::vector<TokenSeq>& train, const std::vector<TokenSeq>& valid,
+            TokenTrainOptions& o, const TransposeFn& transpose)
+      : cfg_(cfg), train_(train), valid_(valid), o_(o), transpose_(transpose) {}
+
+  LoopOptions& options() override { return o_; }
+  std::string format() const override { return kTokenFormat; }
+  std::string config_json() const override { return cfg_.to_json(); }
+  std::vector<OptionField> option_fields() override {
+    return {{"batch", &o_.batch}, {"seq_len", &o_.seq_len}, {"val_tokens", &o_.val_tokens},
+            {"transpose", &o_.transpose}};
+  }
+  void config_from_json(const std::string& json) override {
+    SequenceModelConfig saved = SequenceModelConfig::from_json(json);
+    if (saved.vocab != cfg_.vocab || saved.vocab_size != cfg_.vocab_size)
+      throw OptionError("vocab", "the run was trained on the '" + saved.vocab + "' vocabulary (" +
+                                     std::to_string(saved.vocab_size) + " tokens), not '" + cfg_.vocab + "' (" +
+                                     std::to_string(cfg_.vocab_size) + ")");
+    cfg_ = saved;
+  }
+  std::set<std::string> resume_reads() const override { return {"vocab", "vocab_size"}; }
+  int64_t default_warmup() const override { return kTokenDefaultWarmup; }
+
+  void build(bool fresh) override {
+    if (o_.batch < 0) o_.batch = fitting_batch();
+    gen_ = std::make_unique<Generator>(o_.seed ^ 0xD1B54A32D192ED03ull);
+    model_ = std::make_unique<SequenceModel>(cfg_, gen_.get());
+    opt_ = std::make_unique<optim::Adam>(model_->parameters(), o_.lr);
+    if (fresh) streams_ = build_streams(train_, o_, epoch_, transpose_);
+  }
+  std::vector<std::pair<std::string, nn::Module*>> modules() override { return {{"", model_.get()}}; }
+  std::vector<std::pair<std::string, optim::Optimizer*>> optimizers() override { return {{"optim.", opt_.get()}}; }
+
+  void save_state(NamedTensors& tensors, Metadata& meta) const override {
+    tensors.emplace_back("trainer.rng", gen_->state());
+    if (state_.h.defined()) tensors.emplace_back("trainer.h", state_.h.contiguous());
+    if (state_.c.defined()) tensors.emplace_back("trainer.c", state_.c.contiguous());
+    meta["epoch"] = std::to_string(epoch_);
+    meta["pos"] = std::to_string(pos_);
+  }
+  void load_state(const LoadedTensors& ck) override {
+    gen_->set_state(ck.at("trainer.rng"));
+    if (ck.contains("trainer.h")) state_.h = ck.at("trainer.h");
+    if (ck.contains("trainer.c")) state_.c = ck.at("trainer.c");
+    epoch_ = std::stoll(need_metadata(ck, "epoch"));
+    pos_ = std::stoll(need_metadata(ck, "pos"));
+    streams_ = build_streams(train_, o_, epoch_, transpose_);
+    if (pos_ < 0 || pos_ > streams_.row_len)
+      throw Error("stream position " + std::to_string(pos_) + " is outside the epoch's " +
+                  std::to_string(streams_.row_len) + " tokens per stream");
+  }
+
+  StepOutcome train_step(const StepContext& ctx) override {
+    const int64_t B = o_.batch, T = o_.seq_len, V = cfg_.vocab_size;
+    if (pos_ + T + 1 > streams_.row_len) {
+      ++epoch_;
+      pos_ = 0;
+      streams_ = build_streams(train_, o_, epoch_, transpose_);
+      state_ = RecurrentState{};
+    }
+    Tensor inp = Tensor::empty({B, T}, DType::i64), tgt = Tensor::empty({B, T}, DType::i64);
+    int64_t* pi = inp.data<int64_t>();
+    int64_t* pt = tgt.data<int64_t>();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t) {
+        pi[b * T + t] = streams_.rows[b][pos_ + t];
+        pt[b * T + t] = streams_.rows[b][pos_ + t + 1];
+      }
+    Tensor logits = model_->forward_tokens(inp, &state_);
+    Tensor loss = cross_entropy(reshape(logits, {B * T, V}), reshape(tgt, {B * T}));
+    ctx.update(*opt_, loss);
+    state_ = state_.detached();
+    pos_ += T;
+    return {loss.item(), 1.0, B * T, {}};
+  }
+  double evaluate() override { return evaluate_nll(*model_, valid_, o_.seq_len, o_.val_tokens); }
+  void train_mode() override { model_->train(); }
+
+  LogSpec log_spec() const override {
+    return {"cadenza " + cfg_.cell + " training", "nats per token", "tokens_per_s", "tok/s",
+            {"step", "loss", "lr", "val_nll", "val_bits", "tokens_per_s", "elapsed_s"}};
+  }
+  std::string format_val(double val, double) const override {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.4f nats (%.3f bits)", val, to_bits(val));
+    return buf;
+  }
+  std::vector<std::pair<std::string, double>> eval_cells(double val) const override {
+    return {{"val_bits", to_bits(val)}};
+  }
+  std::vector<std::pair<std::string, double>> eval_scalars(double val) const override {
+    return {{"valid/bits_per_token", to_bits(val)}};
+  }
+
+ private:
+  // The most streams (up to 32) of seq_len + 1 tokens the training data fills.
+  int64_t fitting_batch() const {
+    int64_t tokens = 0;
+    for (auto& p : train_) tokens += static_cast<int64_t>(p.size());
+    return std::clamp<int64_t>(tokens / (o_.seq_len + 1), 1, 32);
+  }
+
+  SequenceModelConfig cfg_;
+  const std::vector<TokenSeq>& train_;
+  const std::vector<TokenSeq>& valid_;
+  TokenTrainOptions& o_;
+  TransposeFn transpose_;
+  std::unique_ptr<Generator> gen_;
+  std::unique_ptr<SequenceModel> model_;
+  std::unique_ptr<optim::Adam> opt_;
+  RecurrentState state_;
+  Streams streams_;
+  int64_t epoch_ = 0, pos_ = 0;
+};
+
+}  // namespace
+
 TrainResult train_tokens(const SequenceModelConfig& cfg, const std::vector<TokenSeq>& train,
-                         const std::vector<TokenSeq>& valid, TokenTrainOptions o,
-                         const TransposeFn& transpose) {
+                         const std::vector<TokenSeq>& valid, TokenTrainOptions o, const TransposeFn& transpose) {
   cfg.validate();
   if (train.empty()) throw Error("train: no training pieces");
   if (valid.empty()) throw Error("train: no validation pieces");
@@ -183,170 +261,13 @@ TrainResult train_tokens(const SequenceModelConfig& cfg, const std::vector<Token
         if (t < 0 || t >= cfg.vocab_size)
           throw Error("train: token " + std::to_string(t) + " is outside the vocabulary of " +
                       std::to_string(cfg.vocab_size));
-  make_dirs(o.out_dir);
-  const std::string latest = o.out_dir + "/latest.safetensors", best = o.out_dir + "/best.safetensors";
-
-  int64_t step = 0, epoch = 0, pos = 0;
-  double best_val = std::numeric_limits<double>::infinity();
-  Generator dropout_gen(o.seed ^ 0xD1B54A32D192ED03ull);
-  manual_seed(o.seed);  // parameter initialisation
-  SequenceModelConfig model_cfg = cfg;
-  LoadedTensors ck;
-  if (o.resume) {
-    ck = load_safetensors(latest);
-    auto need = [&](const char* k) { return need_metadata(ck, k); };
-    model_cfg = SequenceModelConfig::from_json(need("config"));
-    TokenTrainOptions saved = o;
-    saved.from_json(need("options"));
-    saved.out_dir = o.out_dir;
-    saved.resume = true;
-    saved.stop_at = o.stop_at;
-    saved.quiet = o.quiet;
-    if (o.resume_steps > 0) saved.steps = o.resume_steps;  // extends (or shortens) the schedule
-    o = saved;
-    step = std::stoll(need("step"));
-    epoch = std::stoll(need("epoch"));
-    pos = std::stoll(need("pos"));
-    best_val = std::stod(need("best_val"));
-  }
-  SequenceModel model(model_cfg, &dropout_gen);
-  optim::Adam opt(model.parameters(), o.lr);
-  RecurrentState state;
-  if (o.resume) {
-    load_model_tensors(model, ck);
-    load_trainer_state(ck, opt, dropout_gen);
-    if (ck.contains("trainer.h")) state.h = ck.at("trainer.h");
-    if (ck.contains("trainer.c")) state.c = ck.at("trainer.c");
-  }
-  auto sched = optim::WarmupLR(std::make_shared<optim::CosineLR>(o.lr, std::max<int64_t>(1, o.steps - o.warmup),
-                                                                 o.lr * 0.05),
-                               o.warmup);
-  auto save = [&](const std::string& path) {
-    NamedTensors extra = trainer_state_tensors(opt, dropout_gen);
-    if (state.h.defined()) extra.emplace_back("trainer.h", state.h.contiguous());
-    if (state.c.defined()) extra.emplace_back("trainer.c", state.c.contiguous());
-    save_sequence_checkpoint(path, model, extra,
-                             {{"options", o.to_json()}, {"step", std::to_string(step)},
-                              {"epoch", std::to_string(epoch)}, {"pos", std::to_string(pos)},
-                              {"best_val", exact_double(best_val)}});
-  };
-
-  const std::vector<std::string> cols{"step", "loss", "lr", "val_nll", "val_bits", "tokens_per_s", "elapsed_s"};
-  CsvLog csv(o.out_dir + "/metrics.csv", cols, o.resume, static_cast<double>(step));
-  SummaryWriter tb(o.out_dir);
-  FILE* devnull = o.quiet ? std::fopen("/dev/null", "w") : nullptr;
-  Progress progress(o.steps, step, devnull ? devnull : stdout);
-  std::vector<std::vector<double>> new_rows;
-  Streams streams = build_streams(train, o, epoch, transpose);
-  TrainResult res;
-  res.best_val_nll = best_val;
-  const int64_t B = o.batch, T = o.seq_len, V = model_cfg.vocab_size;
-  auto t_start = std::chrono::steady_clock::now();
-  auto t_last = t_start;
-  int64_t tokens_since = 0;
-  double loss_sum = 0;
-  int64_t loss_n = 0;
-  model.train();
-  while (step < o.steps) {
-    if (pos + T + 1 > streams.row_len) {
-      ++epoch;
-      pos = 0;
-      streams = build_streams(train, o, epoch, transpose);
-      state = RecurrentState{};
-    }
-    Tensor inp = Tensor::empty({B, T}, DType::i64), tgt = Tensor::empty({B, T}, DType::i64);
-    int64_t* pi = inp.data<int64_t>();
-    int64_t* pt = tgt.data<int64_t>();
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t < T; ++t) {
-        pi[b * T + t] = streams.rows[b][pos + t];
-        pt[b * T + t] = streams.rows[b][pos + t + 1];
-      }
-    double lr = sched.lr_at(step);
-    opt.set_lr(lr);
-    opt.zero_grad();
-    Tensor logits = model.forward_tokens(inp, &state);
-    Tensor loss = cross_entropy(reshape(logits, {B * T, V}), reshape(tgt, {B * T}));
-    loss.backward();
-    optim::clip_grad_norm(opt.params(), o.clip);
-    opt.step();
-    state = state.detached();
-    pos += T;
-    ++step;
-    double lv = loss.item();
-    if (!std::isfinite(lv))
-      throw Error("training diverged at step " + std::to_string(step) + " (loss " + std::to_string(lv) +
-                  "); try a lower --lr or --clip");
-    res.losses.push_back(lv);
-    res.last_loss = lv;
-    loss_sum += lv;
-    ++loss_n;
-    tokens_since += B * T;
-
-    bool eval_now = step % o.eval_every == 0 || step == o.steps;
-    bool log_now = step % o.log_every == 0 || eval_now || step == o.stop_at;
-    double val = std::nan("");
-    if (eval_now) {
-      val = evaluate_nll(model, valid, T, o.val_tokens);
-      res.final_val_nll = val;
-      tb.add_scalar("valid/nll", val, step);
-      tb.add_scalar("valid/bits_per_token", to_bits(val), step);
-    }
-    if (log_now) {
-      auto now = std::chrono::steady_clock::now();
-      double dt = std::chrono::duration<double>(now - t_last).count();
-      double tps = dt > 0 ? tokens_since / dt : 0;
-      double elapsed = std::chrono::duration<double>(now - t_start).count();
-      double mean_loss = loss_sum / loss_n;
-      std::vector<double> row{static_cast<double>(step), mean_loss, lr, val,
-                              eval_now ? to_bits(val) : std::nan(""), tps, elapsed};
-      csv.row(row);
-      new_rows.push_back(row);
-      tb.add_scalar("train/loss", mean_loss, step);
-      tb.add_scalar("train/lr", lr, step);
-      tb.add_scalar("train/tokens_per_s", tps, step);
-      char buf[64];
-      Progress::Fields f;
-      std::snprintf(buf, sizeof buf, "%.4f", mean_loss);
-      f.emplace_back("loss", buf);
-      if (eval_now) {
-        std::snprintf(buf, sizeof buf, "%.4f nats (%.3f bits)", val, to_bits(val));
-        f.emplace_back("val_nll", buf);
-      }
-      std::snprintf(buf, sizeof buf, "%.0f", tps);
-      f.emplace_back("tok/s", buf);
-      progress.update(step, f);
-      t_last = now;
-      tokens_since = 0;
-      loss_sum = 0;
-      loss_n = 0;
-    }
-    if (eval_now) {
-      if (val < best_val) {
-        best_val = val;
-        save(best);
-      }
-      save(latest);
-      tb.flush();
-    }
-    if (stop_requested().load() || step == o.stop_at) {
-      save(latest);
-      res.interrupted = true;
-      progress.log("stopped at step " + std::to_string(step) + "; continue with --resume");
-      break;
-    }
-  }
-  progress.finish();
-  if (devnull) std::fclose(devnull);
-  res.steps_done = step;
-  res.best_val_nll = best_val;
-  tb.flush();
-  // The loss curve from the whole history (rows of earlier runs included).
-  std::vector<std::vector<double>> rows = csv.existing_rows();
-  rows.insert(rows.end(), new_rows.begin(), new_rows.end());
-  plot_training_curves(o.out_dir + "/loss.png", "cadenza " + model_cfg.cell + " training", rows, 0, 1, 3,
-                       "train loss", "nats per token");
-  return res;
+  if (o.batch == 0) throw OptionError("batch", "batch must be positive (or < 0 for the default)");
+  if (o.seq_len <= 0) throw OptionError("seq_len", "seq_len must be positive, got " + std::to_string(o.seq_len));
+  if (o.val_tokens < 0) throw OptionError("val_tokens", "val_tokens must be >= 0 (0: no cap)");
+  if (o.transpose < 0 || o.transpose > 12)
+    throw OptionError("transpose", "transpose must be in 0..12, got " + std::to_string(o.transpose));
+  TokenTask task(cfg, train, valid, o, transpose);
+  return run_training(task);
 }
 
 }  // namespace cadenza::models

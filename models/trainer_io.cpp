@@ -23,13 +23,6 @@ void save_model_checkpoint(const std::string& path, const nn::Module& model, con
   save_safetensors(path, tensors, metadata);
 }
 
-NamedTensors trainer_state_tensors(const optim::Optimizer& opt, const Generator& gen) {
-  NamedTensors out;
-  for (auto& kv : opt.state_dict()) out.emplace_back("optim." + kv.first, kv.second);
-  out.emplace_back("trainer.rng", gen.state());
-  return out;
-}
-
 void load_model_tensors(nn::Module& model, const LoadedTensors& ck) {
   nn::StateDict sd;
   for (auto& kv : ck.tensors)
@@ -41,16 +34,17 @@ void load_model_tensors(nn::Module& model, const LoadedTensors& ck) {
   }
 }
 
-void load_trainer_state(const LoadedTensors& ck, optim::Optimizer& opt, Generator& gen) {
-  nn::StateDict osd;
-  for (auto& kv : ck.tensors)
-    if (kv.first.rfind("optim.", 0) == 0) osd.emplace_back(kv.first.substr(6), kv.second);
-  try {
-    opt.load_state_dict(osd);
-    gen.set_state(ck.at("trainer.rng"));
-  } catch (const Error& e) {
-    throw Error("'" + ck.path + "': " + e.what());
-  }
+std::string checkpoint_config_json(const LoadedTensors& ck, const std::string& format, const std::string& kind,
+                                   bool require_format) {
+  auto fmt = ck.metadata.find("format");
+  bool has = fmt != ck.metadata.end();
+  if (!format.empty() && (has ? fmt->second != format : require_format))
+    throw Error("'" + ck.path + "' is not a cadenza " + kind + " checkpoint (format '" +
+                (has ? fmt->second : std::string("none")) + "', expected '" + format + "')");
+  auto it = ck.metadata.find("config");
+  if (it == ck.metadata.end())
+    throw Error("'" + ck.path + "' has no model config in its metadata (not a cadenza " + kind + " checkpoint)");
+  return it->second;
 }
 
 std::string need_metadata(const LoadedTensors& ck, const std::string& key) {

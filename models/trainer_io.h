@@ -1,17 +1,17 @@
 #pragma once
-// What every cadenza trainer does the same way around its loop: the layout
-// of a trainer checkpoint (the model's tensors under their PyTorch names,
-// the optimizer's under "optim.", trainer state under "trainer."), loading
-// one with the file named in every error, and the loss-curve picture.
+// The checkpoint layout every cadenza trainer shares (the model's tensors
+// under their PyTorch names, the optimizer's under "optim.", trainer state
+// under "trainer."), loading one with the file named in every error, and the
+// loss-curve picture. The loop itself is models/trainer.h.
 #include <map>
+#include <memory>
+#include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "engine/checkpoint.h"
 #include "engine/nn.h"
-#include "engine/optim.h"
-#include "engine/random.h"
 
 namespace cadenza::models {
 
@@ -23,16 +23,36 @@ void save_model_checkpoint(const std::string& path, const nn::Module& model, con
                            const std::string& format, const NamedTensors& extra,
                            std::map<std::string, std::string> metadata);
 
-// The optimizer's state (prefixed "optim.") and the generator's state
-// ("trainer.rng"), to store beside the model's tensors.
-NamedTensors trainer_state_tensors(const optim::Optimizer& opt, const Generator& gen);
-
 // Loads the model tensors of a checkpoint (all but "optim." and "trainer.")
 // into `model`, strictly; errors name the file.
 void load_model_tensors(nn::Module& model, const LoadedTensors& ck);
 
-// Restores what trainer_state_tensors stored.
-void load_trainer_state(const LoadedTensors& ck, optim::Optimizer& opt, Generator& gen);
+// The model config JSON of checkpoint `ck`, written by a model of kind
+// `kind` ("poly model"). With `format` non-empty, a checkpoint of another
+// format is refused (and, if require_format, one with none). Errors name
+// the file.
+std::string checkpoint_config_json(const LoadedTensors& ck, const std::string& format, const std::string& kind,
+                                   bool require_format);
+
+// Loads a Model (constructed from its config, whose type has from_json())
+// from a checkpoint, in eval mode; every error names the file.
+template <class Model>
+std::unique_ptr<Model> load_checkpoint_model(const std::string& path, const std::string& format,
+                                             const std::string& kind, bool require_format) {
+  using Config = std::decay_t<decltype(std::declval<Model&>().config)>;
+  LoadedTensors ck = load_safetensors(path);
+  std::string json = checkpoint_config_json(ck, format, kind, require_format);
+  Config cfg;
+  try {
+    cfg = Config::from_json(json);
+  } catch (const Error& e) {
+    throw Error("'" + path + "': " + e.what());
+  }
+  auto model = std::make_unique<Model>(cfg);
+  load_model_tensors(*model, ck);
+  model->eval();
+  return model;
+}
 
 // The metadata value `key` of a trainer checkpoint; Error naming the file
 // when it is missing.

@@ -258,7 +258,7 @@ TEST_CASE("poly: training learns, and resume reproduces an uninterrupted run", "
 
       // Resuming on other data is refused by name.
       auto other = pattern_dataset(7, 9);
-      REQUIRE_THROWS_WITH(train_poly(small_poly(cell), other, o), Catch::Contains("resume with the same --data"));
+      REQUIRE_THROWS_WITH(train_poly(small_poly(cell), other, o), Catch::Contains("resume with the same data"));
 
       auto model = load_poly_model(o.out_dir + "/best.safetensors");
       REQUIRE(model->config.cell == cell);

@@ -1,0 +1,479 @@
+#include "models/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <type_traits>
+#include <variant>
+
+#include "engine/autograd.h"
+#include "engine/file_io.h"
+#include "engine/progress.h"
+#include "engine/random.h"
+#include "engine/summary.h"
+#include "models/trainer_io.h"
+
+namespace cadenza::models {
+
+namespace {
+
+std::string diverged_message(int64_t step, double loss) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "training diverged at step %lld (loss %g); try a lower learning rate or a smaller "
+                "gradient-norm clip",
+                static_cast<long long>(step), loss);
+  return buf;
+}
+
+}  // namespace
+
+TrainingDiverged::TrainingDiverged(int64_t step_, double loss_)
+    : Error(diverged_message(step_, loss_)), step(step_), loss(loss_) {}
+
+std::atomic<bool>& stop_requested() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+LrSchedule parse_lr_schedule(const std::string& name) {
+  if (name == "cosine") return LrSchedule::kCosine;
+  if (name == "constant") return LrSchedule::kConstant;
+  if (name == "epoch") return LrSchedule::kEpoch;
+  throw OptionError("schedule", "schedule must be cosine, constant or epoch, got '" + name + "'");
+}
+
+const char* lr_schedule_name(LrSchedule s) {
+  switch (s) {
+    case LrSchedule::kCosine: return "cosine";
+    case LrSchedule::kConstant: return "constant";
+    case LrSchedule::kEpoch: return "epoch";
+  }
+  return "?";
+}
+
+void StepContext::apply(optim::Optimizer& opt) const {
+  if (o_ && o_->grad_hook) o_->grad_hook(opt.params());
+  if (o_ && o_->clip > 0) optim::clip_grad_norm(opt.params(), o_->clip);
+  opt.step();
+}
+
+void StepContext::update(optim::Optimizer& opt, const Tensor& loss) const {
+  opt.zero_grad();
+  loss.backward();
+  apply(opt);
+}
+
+std::string TrainTask::format_val(double val, double best) const {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.4f (best %.4f)", val, std::min(val, best));
+  return buf;
+}
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+
+// The schedule of an optimizer whose base LR is `base`: linear warmup, then
+// the run's schedule over the remaining steps.
+std::unique_ptr<optim::Schedule> make_schedule(const LoopOptions& o, double base, int64_t total_steps,
+                                               int64_t warmup, int64_t decay_period) {
+  std::shared_ptr<optim::Schedule> after;
+  switch (o.schedule) {
+    case LrSchedule::kConstant:
+      after = std::make_shared<optim::StepLR>(base, 1, 1.0);
+      break;
+    case LrSchedule::kEpoch:
+      after = std::make_shared<optim::StepLR>(base, std::max<int64_t>(1, decay_period), o.lr_decay);
+      break;
+    case LrSchedule::kCosine:
+      after = std::make_shared<optim::CosineLR>(base, std::max<int64_t>(1, total_steps - warmup), base * o.min_lr_ratio);
+      break;
+  }
+  return std::make_unique<optim::WarmupLR>(after, warmup);
+}
+
+}  // namespace
+
+// The loop's state between steps, and everything it writes.
+class TrainingLoop {
+ public:
+  explicit TrainingLoop(TrainTask& task) : task_(task), o_(task.options()) {}
+  TrainResult run();
+
+ private:
+  void read_checkpoint();
+  void check_options();
+  void save(const std::string& path);
+  void log_row(double val, bool evaluated);
+  std::string options_json() const;
+  NamedTensors model_tensors() const;
+  void load_tensors(const LoadedTensors& ck);
+
+  TrainTask& task_;
+  LoopOptions& o_;
+  std::string latest_, best_;
+  LoadedTensors ck_;
+  int64_t step_ = 0, epoch_ = 0, pos_ = 0, best_step_ = 0, best_epoch_ = 0, since_best_ = 0;
+  double best_val_ = std::numeric_limits<double>::infinity();
+  int64_t spe_ = 0, total_ = 0, warmup_ = 0;
+  std::vector<std::unique_ptr<optim::Schedule>> sched_;  // one per optimizer
+  double last_lr_ = 0;
+
+  // Logging between rows.
+  std::unique_ptr<CsvLog> csv_;
+  std::unique_ptr<SummaryWriter> tb_;
+  std::unique_ptr<Progress> progress_;
+  FILE* devnull_ = nullptr;
+  LogSpec spec_;
+  std::vector<std::vector<double>> new_rows_;
+  std::chrono::steady_clock::time_point t_start_, t_last_;
+  int64_t items_since_ = 0;
+  double loss_sum_ = 0, loss_weight_ = 0;
+  std::vector<std::pair<std::string, double>> scalar_sums_;
+  int64_t scalar_steps_ = 0;
+};
+
+std::string TrainingLoop::options_json() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (const OptionField& f : task_.option_fields()) std::visit([&](auto* p) { j[f.name] = *p; }, f.field);
+  if (spe_ > 0) j["epochs"] = o_.epochs;
+  else j["steps"] = o_.steps;
+  j["lr"] = o_.lr;
+  j["clip"] = o_.clip;
+  j["warmup"] = warmup_;
+  j["schedule"] = lr_schedule_name(o_.schedule);
+  j["min_lr_ratio"] = o_.min_lr_ratio;
+  j["lr_decay"] = o_.lr_decay;
+  j["seed"] = o_.seed;
+  j["eval_every"] = o_.eval_every;
+  j["patience"] = o_.patience;
+  return j.dump();
+}
+
+// Reads latest.safetensors: its format, the options and config that win over
+// the given ones, and the loop's position. Errors name the file.
+void TrainingLoop::read_checkpoint() {
+  ck_ = load_safetensors(latest_);
+  auto need = [&](const char* k) { return need_metadata(ck_, k); };
+  const std::string fmt = need("format");
+  if (fmt != task_.format())
+    throw Error("'" + latest_ + "' is a '" + fmt + "' checkpoint; this trainer resumes '" + task_.format() + "'");
+  const LoopOptions given = o_;
+  try {
+    auto j = nlohmann::json::parse(need("options"));
+    auto cfg = nlohmann::json::parse(need("config"));
+    std::vector<std::string> unused;
+    std::set<std::string> reads = task_.resume_reads();
+    for (const auto& f : o_.given)
+      if ((j.contains(f) || cfg.contains(f)) && f != "steps" && f != "epochs" && !reads.count(f))
+        unused.push_back(f);
+    if (!unused.empty()) {
+      if (o_.on_unused) {
+        o_.on_unused(unused);
+      } else {
+        std::string list;
+        for (const auto& f : unused) list += (list.empty() ? "" : ", ") + f;
+        std::fprintf(stderr, "resume continues with the options saved in the run; not used: %s\n", list.c_str());
+      }
+    }
+    task_.config_from_json(cfg.dump());
+    for (const OptionField& f : task_.option_fields())
+      std::visit([&](auto* p) { *p = j.at(f.name).get<std::decay_t<decltype(*p)>>(); }, f.field);
+    if (j.contains("steps")) o_.steps = j.at("steps");
+    if (j.contains("epochs")) o_.epochs = j.at("epochs");
+    o_.lr = j.at("lr");
+    o_.clip = j.at("clip");
+    o_.warmup = j.at("warmup");
+    o_.seed = j.at("seed");
+    o_.schedule = parse_lr_schedule(j.value("schedule", std::string("cosine")));
+    o_.min_lr_ratio = j.value("min_lr_ratio", 0.05);
+    o_.lr_decay = j.value("lr_decay", 0.5);
+    o_.eval_every = j.value("eval_every", int64_t{0});
+    o_.patience = j.value("patience", int64_t{0});
+    step_ = std::stoll(need("step"));
+    best_val_ = std::stod(need("best_val"));
+    auto meta_int = [&](const char* k, int64_t fallback) {
+      auto it = ck_.metadata.find(k);
+      return it == ck_.metadata.end() ? fallback : static_cast<int64_t>(std::stoll(it->second));
+    };
+    epoch_ = meta_int("epoch", 0);
+    pos_ = meta_int("pos", 0);
+    best_step_ = meta_int("best_step", 0);
+    best_epoch_ = meta_int("best_epoch", 0);
+    since_best_ = meta_int("evals_since_best", epoch_ - best_epoch_);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error("'" + latest_ + "': bad trainer state in its metadata (" + e.what() + ")");
+  }
+  // A longer (or shorter) run than the saved one.
+  if (given.resume_steps > 0) o_.steps = given.resume_steps;
+  if (given.resume_epochs > 0) o_.epochs = given.resume_epochs;
+}
+
+void TrainingLoop::check_options() {
+  auto positive = [](const char* name, double v) {
+    if (!(v > 0)) throw OptionError(name, std::string(name) + " must be positive, got " + std::to_string(v));
+  };
+  if (spe_ > 0) positive("epochs", static_cast<double>(o_.epochs));
+  else positive("steps", static_cast<double>(o_.steps));
+  positive("lr", o_.lr);
+  positive("log_every", static_cast<double>(o_.log_every));
+  if (!(o_.clip >= 0)) throw OptionError("clip", "clip must be >= 0 (0: no clipping), got " + std::to_string(o_.clip));
+  if (o_.eval_every < 0) throw OptionError("eval_every", "eval_every must be >= 0");
+  if (o_.patience < 0) throw OptionError("patience", "patience must be >= 0");
+  if (!(o_.min_lr_ratio >= 0 && o_.min_lr_ratio <= 1))
+    throw OptionError("min_lr_ratio", "min_lr_ratio must be in [0, 1]");
+  if (!(o_.lr_decay > 0 && o_.lr_decay <= 1)) throw OptionError("lr_decay", "lr_decay must be in (0, 1]");
+}
+
+NamedTensors TrainingLoop::model_tensors() const {
+  NamedTensors out;
+  for (auto& [prefix, m] : task_.modules())
+    for (auto& kv : m->state_dict()) out.emplace_back(prefix + kv.first, kv.second);
+  return out;
+}
+
+void TrainingLoop::load_tensors(const LoadedTensors& ck) {
+  auto mods = task_.modules();
+  for (auto& [prefix, m] : mods) {
+    LoadedTensors part;
+    part.path = ck.path;
+    for (auto& kv : ck.tensors) {
+      if (starts_with(kv.first, "optim.") || starts_with(kv.first, "trainer.")) continue;
+      if (!starts_with(kv.first, prefix)) continue;
+      part.tensors.emplace_back(kv.first.substr(prefix.size()), kv.second);
+    }
+    load_model_tensors(*m, part);
+  }
+  for (auto& [prefix, opt] : task_.optimizers()) {
+    nn::StateDict osd;
+    for (auto& kv : ck.tensors)
+      if (starts_with(kv.first, prefix)) osd.emplace_back(kv.first.substr(prefix.size()), kv.second);
+    try {
+      opt->load_state_dict(osd);
+    } catch (const Error& e) {
+      throw Error("'" + ck.path + "': " + e.what());
+    }
+  }
+  try {
+    task_.load_state(ck);
+  } catch (const Error& e) {
+    throw Error("'" + ck.path + "': " + e.what());
+  }
+}
+
+void TrainingLoop::save(const std::string& path) {
+  NamedTensors tensors = model_tensors();
+  for (auto& [prefix, opt] : task_.optimizers())
+    for (auto& kv : opt->state_dict()) tensors.emplace_back(prefix + kv.first, kv.second);
+  Metadata meta;
+  task_.save_state(tensors, meta);
+  meta["config"] = task_.config_json();
+  meta["format"] = task_.format();
+  meta["options"] = options_json();
+  meta["step"] = std::to_string(step_);
+  meta["best_val"] = exact_double(best_val_);
+  meta["best_step"] = std::to_string(best_step_);
+  meta["evals_since_best"] = std::to_string(since_best_);
+  if (spe_ > 0) {
+    meta["epoch"] = std::to_string(epoch_);
+    meta["pos"] = std::to_string(pos_);
+    meta["best_epoch"] = std::to_string(best_epoch_);
+  }
+  save_safetensors(path, tensors, meta);
+}
+
+void TrainingLoop::log_row(double val, bool evaluated) {
+  auto now = std::chrono::steady_clock::now();
+  double dt = std::chrono::duration<double>(now - t_last_).count();
+  double rate = dt > 0 ? static_cast<double>(items_since_) / dt : 0;
+  double elapsed = std::chrono::duration<double>(now - t_start_).count();
+  double mean_loss = loss_weight_ > 0 ? loss_sum_ / loss_weight_ : std::nan("");
+  std::map<std::string, double> cells = {{"step", static_cast<double>(step_)},
+                                         {"epoch", static_cast<double>(epoch_)},
+                                         {"loss", mean_loss},
+                                         {"lr", last_lr_},
+                                         {"val_nll", evaluated ? val : std::nan("")},
+                                         {spec_.throughput, rate},
+                                         {"elapsed_s", elapsed}};
+  for (auto& [name, sum] : scalar_sums_) {
+    double mean = scalar_steps_ ? sum / static_cast<double>(scalar_steps_) : std::nan("");
+    cells[name] = mean;
+    tb_->add_scalar("train/" + name, mean, step_);
+  }
+  if (evaluated)
+    for (auto& [name, v] : task_.eval_cells(val)) cells[name] = v;
+  std::vector<double> row;
+  for (const auto& c : spec_.columns) {
+    auto it = cells.find(c);
+    row.push_back(it == cells.end() ? std::nan("") : it->second);
+  }
+  csv_->row(row);
+  new_rows_.push_back(row);
+  if (loss_weight_ > 0) tb_->add_scalar(spec_.loss_tag, mean_loss, step_);
+  tb_->add_scalar("train/lr", last_lr_, step_);
+  tb_->add_scalar("train/" + spec_.throughput, rate, step_);
+
+  Progress::Fields f;
+  char buf[64];
+  if (spe_ > 0)
+    f.emplace_back("epoch", std::to_string(epoch_ + (pos_ == 0 && step_ > 0 ? 0 : 1)) + "/" +
+                                std::to_string(o_.epochs));
+  std::snprintf(buf, sizeof buf, "%.4f", mean_loss);
+  f.emplace_back("loss", buf);
+  if (evaluated) f.emplace_back("val_nll", task_.format_val(val, best_val_));
+  std::snprintf(buf, sizeof buf, "%.0f", rate);
+  f.emplace_back(spec_.throughput_label, buf);
+  progress_->update(step_, f);
+  t_last_ = now;
+  items_since_ = 0;
+  loss_sum_ = 0;
+  loss_weight_ = 0;
+  for (auto& s : scalar_sums_) s.second = 0;
+  scalar_steps_ = 0;
+}
+
+TrainResult TrainingLoop::run() {
+  make_dirs(o_.out_dir);
+  latest_ = o_.out_dir + "/latest.safetensors";
+  best_ = o_.out_dir + "/best.safetensors";
+  if (o_.resume) read_checkpoint();
+  spe_ = task_.steps_per_epoch();
+  check_options();
+  total_ = spe_ > 0 ? spe_ * o_.epochs : o_.steps;
+  if (o_.warmup < 0) {
+    warmup_ = std::min(task_.default_warmup(), total_ / 10);
+  } else {
+    warmup_ = o_.warmup;
+    if (warmup_ >= total_)
+      throw OptionError("warmup", "warmup (" + std::to_string(warmup_) + " steps) must be below the run's " +
+                                      std::to_string(total_) + " steps");
+  }
+  manual_seed(o_.seed);  // parameter initialisation
+  task_.build(!o_.resume);
+  int64_t decay_period = spe_ > 0 ? spe_ : (o_.eval_every > 0 ? o_.eval_every : total_);
+  for (auto& [prefix, opt] : task_.optimizers())
+    sched_.push_back(make_schedule(o_, opt->lr(), total_, warmup_, decay_period));
+  if (o_.resume) {
+    load_tensors(ck_);
+    ck_ = LoadedTensors{};
+  }
+  if (spe_ > 0 && (pos_ < 0 || pos_ >= spe_))
+    throw Error("'" + latest_ + "': position " + std::to_string(pos_) + " is outside the epoch's " +
+                std::to_string(spe_) + " batches");
+
+  spec_ = task_.log_spec();
+  csv_ = std::make_unique<CsvLog>(o_.out_dir + "/metrics.csv", spec_.columns, o_.resume, static_cast<double>(step_));
+  tb_ = std::make_unique<SummaryWriter>(o_.out_dir);
+  devnull_ = o_.quiet ? std::fopen("/dev/null", "w") : nullptr;
+  progress_ = std::make_unique<Progress>(total_, step_, devnull_ ? devnull_ : stdout);
+  TrainResult res;
+  res.best_val_nll = best_val_;
+  t_start_ = t_last_ = std::chrono::steady_clock::now();
+
+  // A run that patience ended stays ended when resumed with the same length.
+  bool at_eval_boundary = spe_ > 0 ? pos_ == 0 : (o_.eval_every > 0 && step_ % o_.eval_every == 0);
+  bool finished = o_.resume && o_.patience > 0 && at_eval_boundary && since_best_ >= o_.patience;
+  res.stopped_early = finished;
+  if (spe_ > 0 && !finished) task_.begin_epoch(epoch_);
+  StepContext ctx;
+  ctx.o_ = &o_;
+  task_.train_mode();
+  while (!finished && step_ < total_) {
+    ctx.step = step_;
+    ctx.epoch = epoch_;
+    ctx.pos = pos_;
+    auto opts = task_.optimizers();
+    for (size_t i = 0; i < opts.size(); ++i) opts[i].second->set_lr(sched_[i]->lr_at(step_));
+    last_lr_ = opts.empty() ? 0 : opts[0].second->lr();
+    StepOutcome out = task_.train_step(ctx);
+    ++step_;
+    if (spe_ > 0) ++pos_;
+    if (!std::isfinite(out.loss)) throw TrainingDiverged(step_, out.loss);
+    res.losses.push_back(out.loss);
+    res.last_loss = out.loss;
+    loss_sum_ += out.loss * out.weight;
+    loss_weight_ += out.weight;
+    items_since_ += out.items;
+    for (auto& [name, v] : out.scalars) {
+      auto it = std::find_if(scalar_sums_.begin(), scalar_sums_.end(), [&](auto& s) { return s.first == name; });
+      if (it == scalar_sums_.end()) scalar_sums_.emplace_back(name, v);
+      else it->second += v;
+    }
+    ++scalar_steps_;
+
+    bool epoch_end = spe_ > 0 && pos_ == spe_;
+    if (epoch_end) {
+      ++epoch_;
+      pos_ = 0;
+    }
+    bool eval_now = step_ == total_ || (o_.eval_every > 0 ? step_ % o_.eval_every == 0 : epoch_end);
+    bool stopping = stop_requested().load() || step_ == o_.stop_at;
+    if (eval_now) {
+      double val = task_.evaluate();
+      task_.train_mode();
+      res.final_val_nll = val;
+      bool improved = val < best_val_;
+      if (improved) {
+        best_val_ = val;
+        best_step_ = step_;
+        best_epoch_ = epoch_;
+        since_best_ = 0;
+      } else {
+        ++since_best_;
+      }
+      for (auto& [tag, v] : task_.eval_scalars(val)) tb_->add_scalar(tag, v, step_);
+      tb_->add_scalar("valid/nll", val, step_);
+      log_row(val, true);
+      if (improved) save(best_);
+      save(latest_);
+      tb_->flush();
+      if (o_.patience > 0 && since_best_ >= o_.patience && step_ < total_) {
+        progress_->log("no better validation figure for " + std::to_string(o_.patience) +
+                       " evaluations; stopping at step " + std::to_string(step_) +
+                       (spe_ > 0 ? " (epoch " + std::to_string(epoch_) + ")" : ""));
+        res.stopped_early = true;
+        break;
+      }
+    } else if (step_ % o_.log_every == 0 || stopping) {
+      log_row(std::nan(""), false);
+    }
+    if (stopping) {
+      if (!eval_now) save(latest_);
+      res.interrupted = true;
+      progress_->log("stopped at step " + std::to_string(step_) + "; " + latest_ + " holds the run (resume it to continue)");
+      break;
+    }
+    if (epoch_end && step_ < total_) task_.begin_epoch(epoch_);
+  }
+  progress_->finish();
+  if (devnull_) std::fclose(devnull_);
+  res.steps_done = step_;
+  res.epochs_done = epoch_;
+  res.best_val_nll = best_val_;
+  res.best_step = best_step_;
+  res.best_epoch = best_epoch_;
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start_).count();
+  tb_->flush();
+  // The loss curve from the whole history (rows of earlier runs included).
+  std::vector<std::vector<double>> rows = csv_->existing_rows();
+  rows.insert(rows.end(), new_rows_.begin(), new_rows_.end());
+  auto col = [&](const std::string& name) {
+    auto it = std::find(spec_.columns.begin(), spec_.columns.end(), name);
+    return static_cast<size_t>(it - spec_.columns.begin());
+  };
+  size_t loss_col = col("loss"), val_col = col("val_nll");
+  if (loss_col < spec_.columns.size() && val_col < spec_.columns.size())
+    plot_training_curves(o_.out_dir + "/loss.png", spec_.title, rows, col("step"), loss_col, val_col,
+                         spec_.loss_label, spec_.loss_unit);
+  return res;
+}
+
+TrainResult run_training(TrainTask& task) { return TrainingLoop(task).run(); }
+
+}  // namespace cadenza::models
