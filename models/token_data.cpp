@@ -1,12 +1,11 @@
-#include "lstm_data.h"
+#include "models/token_data.h"
 
 #include <sys/stat.h>
 
 #include <sstream>
 
-#include "args.h"
 
-namespace cadenza::cli {
+namespace cadenza::models {
 
 static bool is_dir(const std::string& p) {
   struct stat st;
@@ -16,24 +15,24 @@ static bool is_dir(const std::string& p) {
 int64_t vocab_size_of(const std::string& vocab) {
   if (vocab == "performance") return midi::performance::kVocabSize;
   if (vocab == "melody") return midi::melody::vocab_size(midi::melody::Options{});
-  throw UsageError("--vocab must be performance or melody, got '" + vocab + "'");
+  throw OptionError("vocab", "vocab must be performance or melody, got '" + vocab + "'");
 }
 
-models::TokenSeq tokenize(const midi::Score& score, const std::string& vocab) {
+TokenSeq tokenize(const midi::Score& score, const std::string& vocab) {
   if (vocab == "performance") return midi::performance::encode(score);
   midi::melody::Options o;
   return midi::melody::events_to_tokens(midi::melody::extract(score, o), o);
 }
 
-midi::Score detokenize(const models::TokenSeq& tokens, const std::string& vocab) {
+midi::Score detokenize(const TokenSeq& tokens, const std::string& vocab) {
   if (vocab == "performance") return midi::performance::decode(tokens);
   midi::melody::Options o;
   return midi::melody::to_score(midi::melody::tokens_to_events(tokens, o), o);
 }
 
-models::TokenSeq transpose_performance(const models::TokenSeq& tokens, int s) {
+TokenSeq transpose_performance(const TokenSeq& tokens, int s) {
   using namespace midi::performance;
-  models::TokenSeq out(tokens);
+  TokenSeq out(tokens);
   for (auto& t : out) {
     if (t >= kNoteOn && t < kNoteOff) {
       int p = t - kNoteOn + s;
@@ -48,15 +47,8 @@ models::TokenSeq transpose_performance(const models::TokenSeq& tokens, int s) {
   return out;
 }
 
-std::vector<std::string> split_paths(const std::vector<std::string>& values) {
-  std::vector<std::string> out;
-  for (auto& v : values) {
-    std::stringstream ss(v);
-    std::string item;
-    while (std::getline(ss, item, ','))
-      if (!item.empty()) out.push_back(item);
-  }
-  return out;
+std::vector<std::string> default_token_corpus() {
+  return {"/usr/share/games/openttd/baseset/openmsx", "/usr/share/planetblupi/music"};
 }
 
 static midi::DatasetOptions dataset_options(const std::string& vocab) {
@@ -67,7 +59,7 @@ static midi::DatasetOptions dataset_options(const std::string& vocab) {
 }
 
 TokenData load_token_data(const std::vector<std::string>& paths, const std::string& vocab) {
-  if (paths.empty()) throw UsageError("--data needs at least one MIDI file or directory");
+  if (paths.empty()) throw OptionError("data", "no MIDI files or directories to read");
   TokenData d;
   d.vocab_size = vocab_size_of(vocab);
   auto opts = dataset_options(vocab);
@@ -133,8 +125,9 @@ TokenData load_token_files(const std::vector<std::string>& paths, const std::str
       d.test_names.push_back(f);
     }
   }
-  if (d.test.empty()) throw Error("no MIDI files in the given --data paths");
+  if (d.test.empty()) throw Error("no MIDI files in " + (paths.empty() ? std::string("(no paths)") : paths.front()) +
+                                  (paths.size() > 1 ? " ..." : ""));
   return d;
 }
 
-}  // namespace cadenza::cli
+}  // namespace cadenza::models
