@@ -2,7 +2,7 @@
 # Debian machine, and nothing when it is all there already.
 CADENZA_APT_PACKAGES=(
   build-essential cmake pkg-config git python3 python3-pip
-  libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev zlib1g-dev
+  libeigen3-dev catch2 libbenchmark-dev nlohmann-json3-dev zlib1g-dev libcli11-dev
   clang libclang-rt-dev
   libsndfile1-dev libsamplerate0-dev libfftw3-dev libfluidsynth-dev
   timgm6mb-soundfont openttd-openmsx planetblupi-music-midi

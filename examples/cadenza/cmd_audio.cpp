@@ -4,11 +4,12 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "args.h"
 #include "audio/audio.h"
+#include "cli_checks.h"
 #include "commands.h"
 #include "engine/npy.h"
 #include "engine/png.h"
@@ -18,23 +19,6 @@ namespace {
 
 using nlohmann::json;
 
-const char* kAudioUsage =
-    "usage: cadenza audio SUBCOMMAND ...\n"
-    "\n"
-    "  info FILE...                         JSON: rate, channels, frames, seconds, format\n"
-    "  convert IN OUT [--rate R] [--mono] [--subtype PCM_16|PCM_24|PCM_32|FLOAT]\n"
-    "                 [--quality best|medium|fastest|linear|zoh]\n"
-    "                                       re-encode; the container follows OUT's extension\n"
-    "                                       (.wav, .flac, .ogg)\n"
-    "  features FILE --kind stft|mel|mfcc --out X.npy [--rate R] [--n-fft 2048]\n"
-    "                [--hop N_FFT/4] [--win N_FFT] [--n-mels 128] [--n-mfcc 20]\n"
-    "                [--fmin 0] [--fmax RATE/2] [--htk] [--db] [--reflect]\n"
-    "                                       float32 [features, frames] .npy of the mono mix:\n"
-    "                                       stft magnitude, mel power (--db: in dB), MFCC\n"
-    "  spectrogram FILE --out SPEC.png [--rate R] [--n-fft 2048] [--hop 512]\n"
-    "              [--n-mels 128] [--width 1200]\n"
-    "                                       log-mel picture with a time axis\n";
-
 json info_json(const std::string& path) {
   const audio::Info in = audio::info(path);
   return json{{"path", path},         {"sample_rate", in.sample_rate}, {"channels", in.channels},
@@ -42,98 +26,156 @@ json info_json(const std::string& path) {
               {"subtype", in.subtype}};
 }
 
-int positive(const Args& a, const std::string& flag, int64_t fallback) {
-  const int64_t v = a.get_int(flag, fallback);
-  if (v <= 0 || v > (1 << 24)) {
-    throw UsageError("--" + flag + " must be a positive integer, got " + std::to_string(v));
-  }
-  return static_cast<int>(v);
+// A count of samples, bands, pixels: 1..2^24, as before CLI11.
+CLI::Validator positive() { return integer(1, 1 << 24, "positive"); }
+
+// A name the library parses (audio::parse_subtype, parse_quality), with its message if not.
+template <class Parse>
+CLI::Validator parsed_by(Parse parse, std::string shown) {
+  return CLI::Validator(
+      [parse](std::string& v) -> std::string {
+        try {
+          parse(v);
+        } catch (const std::exception& e) {
+          return e.what();
+        }
+        return "";
+      },
+      std::move(shown));
+}
+
+struct InfoArgs {
+  std::vector<std::string> files;
+};
+
+void define_info(CLI::App& sub, InfoArgs& o) {
+  sub.footer("One JSON object for one FILE, an array of them for several.\n");
+  sub.add_option("FILE", o.files, "the audio files")->required()->default_str("");
+}
+
+void run_info(const InfoArgs& o) {
+  json out = json::array();
+  for (const auto& f : o.files) out.push_back(info_json(f));
+  std::printf("%s\n", (out.size() == 1 ? out[0] : out).dump(1).c_str());
+}
+
+struct ConvertArgs {
+  std::string in, out, subtype = "default", quality = "best";
+  bool mono = false;
+  std::optional<int> rate;
+};
+
+void define_convert(CLI::App& sub, ConvertArgs& o) {
+  sub.footer("The container follows OUT's extension (.wav, .flac, .ogg).\n");
+  sub.add_option("IN", o.in, "the audio file to read")->required();
+  sub.add_option("OUT", o.out, "the audio file to write")->required();
+  sub.add_option("--rate", o.rate, "resample to this rate (Hz)")
+      ->transform(positive())
+      ->default_str("that of IN");
+  sub.add_flag("--mono", o.mono, "mix the channels down to one");
+  sub.add_option("--subtype", o.subtype, "sample format of OUT")
+      ->check(parsed_by(audio::parse_subtype, "PCM_16|PCM_24|PCM_32|FLOAT|VORBIS"));
+  sub.add_option("--quality", o.quality, "resampling quality (with --rate)")
+      ->check(parsed_by(audio::parse_quality, "best|medium|fastest|linear|zoh"));
+}
+
+void run_convert(const ConvertArgs& o) {
+  audio::Buffer b = audio::load(o.in);
+  if (o.mono) b = audio::to_mono(b);
+  if (o.rate) b = audio::resample(b, *o.rate, audio::parse_quality(o.quality));
+  audio::SaveOptions so;
+  so.subtype = audio::parse_subtype(o.subtype);
+  audio::save(o.out, b, so);
+  std::printf("%s\n", json{{"in", info_json(o.in)}, {"out", info_json(o.out)}}.dump(1).c_str());
+}
+
+// FILE, --out and the STFT and mel options that features and spectrogram share.
+struct SpectralArgs {
+  std::string file, out;
+  std::optional<int> rate;
+  audio::StftOptions stft;
+  audio::MelOptions mel;
+};
+
+void define_spectral(CLI::App& sub, SpectralArgs& o, const std::string& out_help) {
+  sub.add_option("FILE", o.file, "the audio file (its mono mix is used)")->required();
+  sub.add_option("--out", o.out, out_help)->required();
+  sub.add_option("--rate", o.rate, "resample to this rate (Hz) first")
+      ->transform(positive())
+      ->default_str("the file's rate");
+  sub.add_option("--n-fft", o.stft.n_fft, "FFT size (samples)")->transform(positive());
+  sub.add_option("--hop", o.stft.hop_length, "hop between frames (samples)")
+      ->transform(positive())
+      ->default_str("N_FFT/4");
+  sub.add_option("--n-mels", o.mel.n_mels, "mel bands")->transform(positive());
+  sub.add_option("--fmin", o.mel.fmin, "lowest frequency of the mel bands (Hz)")
+      ->check(non_negative_number());
+  sub.add_option("--fmax", o.mel.fmax, "highest frequency of the mel bands (Hz)")
+      ->check(positive_number())
+      ->default_str("RATE/2");
+  sub.add_flag("--htk", o.mel.htk, "HTK's mel scale instead of Slaney's");
 }
 
 // The mono mix of FILE at --rate (default: the file's own rate).
-audio::Buffer load_mono(const std::string& path, const Args& a) {
-  audio::Buffer b = audio::to_mono(audio::load(path));
-  if (a.has("rate")) b = audio::resample(b, positive(a, "rate", 0));
+audio::Buffer load_mono(const SpectralArgs& o) {
+  if (o.stft.hop() <= 0) {
+    throw UsageError("--hop defaults to N_FFT/4, which is 0 for --n-fft " +
+                     std::to_string(o.stft.n_fft) + "; give --hop");
+  }
+  audio::Buffer b = audio::to_mono(audio::load(o.file));
+  if (o.rate) b = audio::resample(b, *o.rate);
   return b;
 }
 
-audio::StftOptions stft_options(const Args& a) {
-  audio::StftOptions o;
-  o.n_fft = positive(a, "n-fft", 2048);
-  o.hop_length = positive(a, "hop", o.n_fft / 4);
-  o.win_length = positive(a, "win", o.n_fft);
-  o.pad_mode = a.has("reflect") ? audio::PadMode::kReflect : audio::PadMode::kConstant;
-  return o;
+struct FeaturesArgs : SpectralArgs {
+  std::string kind;
+  int n_mfcc = 20;
+  bool db = false, reflect = false;
+};
+
+void define_features(CLI::App& sub, FeaturesArgs& o) {
+  sub.footer(
+      "Writes a float32 [features, frames] .npy of the mono mix: STFT magnitude,\n"
+      "mel power (--db: in dB) or MFCC.\n");
+  define_spectral(sub, o, "the .npy file to write");
+  sub.add_option("--kind", o.kind, "which features")
+      ->required()
+      ->check(one_of({"stft", "mel", "mfcc"}));
+  sub.add_option("--win", o.stft.win_length, "window length (samples)")
+      ->transform(positive())
+      ->default_str("N_FFT");
+  sub.add_option("--n-mfcc", o.n_mfcc, "MFCC coefficients")->transform(positive());
+  sub.add_flag("--db", o.db, "stft, mel: in dB");
+  sub.add_flag("--reflect", o.reflect, "pad the signal by reflection, not zeros");
 }
 
-audio::MelOptions mel_options(const Args& a, int rate) {
-  audio::MelOptions o;
-  o.n_mels = positive(a, "n-mels", 128);
-  o.fmin = a.get_double("fmin", 0.0);
-  o.fmax = a.get_double("fmax", rate / 2.0);
-  o.htk = a.has("htk");
-  return o;
-}
-
-int cmd_info(const Args& a) {
-  a.allow_only({});
-  if (a.positional().size() < 2) throw UsageError("info needs at least one FILE");
-  json out = json::array();
-  for (size_t i = 1; i < a.positional().size(); ++i) out.push_back(info_json(a.positional()[i]));
-  std::printf("%s\n", (out.size() == 1 ? out[0] : out).dump(1).c_str());
-  return 0;
-}
-
-int cmd_convert(const Args& a) {
-  a.allow_only({"rate", "mono", "subtype", "quality"});
-  const std::string in = a.positional_at(1, "IN");
-  const std::string out = a.positional_at(2, "OUT");
-  audio::Buffer b = audio::load(in);
-  if (a.has("mono")) b = audio::to_mono(b);
-  if (a.has("rate")) {
-    b = audio::resample(b, positive(a, "rate", 0), audio::parse_quality(a.get("quality", "best")));
-  }
-  audio::SaveOptions so;
-  so.subtype = audio::parse_subtype(a.get("subtype", "default"));
-  audio::save(out, b, so);
-  std::printf("%s\n", json{{"in", info_json(in)}, {"out", info_json(out)}}.dump(1).c_str());
-  return 0;
-}
-
-int cmd_features(const Args& a) {
-  a.allow_only({"kind", "out", "rate", "n-fft", "hop", "win", "n-mels", "n-mfcc", "fmin", "fmax",
-                "htk", "db", "reflect"});
-  const std::string path = a.positional_at(1, "FILE");
-  const std::string kind = a.require("kind");
-  const std::string out = a.require("out");
-  const audio::Buffer b = load_mono(path, a);
-  const audio::StftOptions so = stft_options(a);
+void run_features(const FeaturesArgs& o) {
+  const audio::Buffer b = load_mono(o);
+  audio::StftOptions so = o.stft;
+  so.pad_mode = o.reflect ? audio::PadMode::kReflect : audio::PadMode::kConstant;
   audio::Matrix m;
-  if (kind == "stft") {
-    m = audio::magnitude(audio::stft(b.data, so), a.has("db") ? 2.0 : 1.0);
-    if (a.has("db")) m = audio::power_to_db(m);
-  } else if (kind == "mel") {
-    m = audio::melspectrogram(b.data, b.sample_rate, so, mel_options(a, b.sample_rate));
-    if (a.has("db")) m = audio::power_to_db(m);
-  } else if (kind == "mfcc") {
-    audio::MfccOptions mo;
-    mo.mel = mel_options(a, b.sample_rate);
-    mo.n_mfcc = positive(a, "n-mfcc", 20);
-    m = audio::mfcc(b.data, b.sample_rate, so, mo);
+  if (o.kind == "stft") {
+    m = audio::magnitude(audio::stft(b.data, so), o.db ? 2.0 : 1.0);
+    if (o.db) m = audio::power_to_db(m);
+  } else if (o.kind == "mel") {
+    m = audio::melspectrogram(b.data, b.sample_rate, so, o.mel);
+    if (o.db) m = audio::power_to_db(m);
   } else {
-    throw UsageError("--kind must be stft, mel or mfcc, got '" + kind + "'");
+    audio::MfccOptions mo;
+    mo.mel = o.mel;
+    mo.n_mfcc = o.n_mfcc;
+    m = audio::mfcc(b.data, b.sample_rate, so, mo);
   }
-  npy::save(out, m.data, {m.rows, m.cols});
-  std::printf("%s\n", json{{"path", path},
-                           {"kind", kind},
+  npy::save(o.out, m.data, {m.rows, m.cols});
+  std::printf("%s\n", json{{"path", o.file},
+                           {"kind", o.kind},
                            {"sample_rate", b.sample_rate},
                            {"n_fft", so.n_fft},
                            {"hop", so.hop()},
                            {"shape", {m.rows, m.cols}},
-                           {"out", out}}
+                           {"out", o.out}}
                           .dump(1)
                           .c_str());
-  return 0;
 }
 
 // A tick spacing (seconds) that puts ticks at least `min_px` apart.
@@ -158,23 +200,11 @@ std::string tick_label(double t, double step) {
   return buf;
 }
 
-int cmd_spectrogram(const Args& a) {
-  a.allow_only({"out", "rate", "n-fft", "hop", "n-mels", "width", "fmin", "fmax", "htk"});
-  const std::string path = a.positional_at(1, "FILE");
-  const std::string out = a.require("out");
-  const audio::Buffer b = load_mono(path, a);
-  audio::StftOptions so;
-  so.n_fft = positive(a, "n-fft", 2048);
-  so.hop_length = positive(a, "hop", so.n_fft / 4);
-  const audio::MelOptions mo = mel_options(a, b.sample_rate);
-  audio::DbOptions db;
-  db.ref = 0.0;  // relative to the loudest bin: 0 dB at the top of the colour ramp
-  const audio::Matrix m =
-      audio::power_to_db(audio::melspectrogram(b.data, b.sample_rate, so, mo), db);
-  // Long recordings are squeezed by averaging frames into columns.
-  const int max_width = positive(a, "width", 1200);
+// The log-mel dB matrix `m` as a picture with a time axis over `seconds`; long
+// recordings are squeezed by averaging frames into at most `max_width` columns.
+png::Image draw_spectrogram(const audio::Matrix& m, double seconds, int max_width) {
   const int cols = static_cast<int>(std::min<int64_t>(m.cols, max_width));
-  const int row_px = std::max(1, 256 / mo.n_mels);
+  const int row_px = std::max(1, static_cast<int>(256 / m.rows));
   const int plot_h = static_cast<int>(m.rows) * row_px;
   const int left = 30, right = 10, top = 14, bottom = 22;
   png::Image img(left + cols + right, top + plot_h + bottom);
@@ -195,7 +225,6 @@ int cmd_spectrogram(const Args& a) {
   // Time axis: a frame is hop samples; a column spans m.cols / cols frames.
   const int axis_y = top + plot_h;
   img.line(left, axis_y, left + cols - 1, axis_y, 0, 0, 0);
-  const double seconds = b.seconds();
   const double sec_per_px = seconds / std::max(1, cols);
   const double step = tick_step(std::max(sec_per_px, 1e-9), 60);
   for (int k = 0; k * step <= seconds + 1e-9; ++k) {
@@ -205,34 +234,50 @@ int cmd_spectrogram(const Args& a) {
     img.line(x, axis_y, x, axis_y + 4, 0, 0, 0);
     img.text(x - 2, axis_y + 7, tick_label(t, step));
   }
-  png::save(out, img);
-  std::printf("%s\n", json{{"path", path},
-                           {"out", out},
+  return img;
+}
+
+struct SpectrogramArgs : SpectralArgs {
+  int width = 1200;
+};
+
+void define_spectrogram(CLI::App& sub, SpectrogramArgs& o) {
+  define_spectral(sub, o, "the .png file to write");
+  sub.add_option("--width", o.width, "at most this many columns (frames are averaged)")
+      ->transform(positive());
+}
+
+void run_spectrogram(const SpectrogramArgs& o) {
+  const audio::Buffer b = load_mono(o);
+  audio::DbOptions db;
+  db.ref = 0.0;  // relative to the loudest bin: 0 dB at the top of the colour ramp
+  const audio::Matrix m =
+      audio::power_to_db(audio::melspectrogram(b.data, b.sample_rate, o.stft, o.mel), db);
+  const png::Image img = draw_spectrogram(m, b.seconds(), o.width);
+  png::save(o.out, img);
+  std::printf("%s\n", json{{"path", o.file},
+                           {"out", o.out},
                            {"sample_rate", b.sample_rate},
-                           {"seconds", seconds},
-                           {"n_mels", mo.n_mels},
+                           {"seconds", b.seconds()},
+                           {"n_mels", o.mel.n_mels},
                            {"frames", m.cols},
                            {"width", img.width},
                            {"height", img.height}}
                           .dump(1)
                           .c_str());
-  return 0;
 }
 
 }  // namespace
 
-int cmd_audio(int argc, char** argv) {
-  const Args a(argc, argv, 2, {"mono", "htk", "db", "reflect", "help"});
-  if (a.has("help") || a.positional().empty()) {
-    std::fputs(kAudioUsage, a.has("help") ? stdout : stderr);
-    return a.has("help") ? 0 : 2;
-  }
-  const std::string sub = a.positional()[0];
-  if (sub == "info") return cmd_info(a);
-  if (sub == "convert") return cmd_convert(a);
-  if (sub == "features") return cmd_features(a);
-  if (sub == "spectrogram") return cmd_spectrogram(a);
-  throw UsageError("unknown audio subcommand '" + sub + "' (info, convert, features, spectrogram)");
+void add_audio_command(CLI::App& root) {
+  CLI::App* audio = add_group(root, "audio", "audio files: info, convert, features, spectrogram");
+  add_command(*audio, "info", "rate, channels, frames, seconds, format (JSON)", define_info,
+              run_info);
+  add_command(*audio, "convert", "re-encode an audio file", define_convert, run_convert);
+  add_command(*audio, "features", "STFT, mel or MFCC features (.npy)", define_features,
+              run_features);
+  add_command(*audio, "spectrogram", "a log-mel picture with a time axis (.png)",
+              define_spectrogram, run_spectrogram);
 }
 
 }  // namespace cadenza::cli

@@ -1,48 +1,50 @@
-// cadenza bench NAME [--json] [--seconds S] [--threads N]
+// cadenza bench NAME [--json] [--seconds S] [--threads N] | cadenza bench --list
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include <cadenza/cadenza.h>
 
-#include "args.h"
+#include "cli_checks.h"
 #include "commands.h"
 #include "workloads.h"
 
 namespace cadenza::cli {
 
-static std::vector<Workload> all_workloads() {
+namespace {
+
+std::vector<Workload> all_workloads() {
   std::vector<Workload> all = engine_workloads();
   for (auto& w : lstm_workloads()) all.push_back(w);
   return all;
 }
 
-static const char* kBenchUsage =
-    "usage: cadenza bench NAME [--json] [--seconds S] [--threads N]\n"
-    "       cadenza bench --list\n"
-    "Runs a named workload (after one warm-up run) for at least S seconds\n"
-    "(default 2) and reports the median time of one unit and the throughput.\n";
+void print_list(const std::vector<Workload>& all) {
+  for (auto& w : all) std::printf("  %-16s %s\n", w.name.c_str(), w.description.c_str());
+}
 
-int cmd_bench(int argc, char** argv) {
-  Args args(argc, argv, 2, {"json", "list", "help"});
-  args.allow_only({"json", "list", "help", "seconds", "threads"});
+struct BenchOptions {
+  std::string name;
+  bool json = false, list = false;
+  double seconds = 2.0;
+  std::optional<int> threads;
+};
+
+void run_bench(const BenchOptions& o, const CLI::App& bench) {
   auto all = all_workloads();
-  if (args.has("help")) {
-    std::fputs(kBenchUsage, stdout);
-    return 0;
+  if (o.list || o.name.empty()) {
+    if (!o.list) std::fputs(help_text(bench).c_str(), stderr);
+    print_list(all);
+    if (!o.list) set_exit_code(2);
+    return;
   }
-  if (args.has("list") || args.positional().empty()) {
-    if (!args.has("list")) std::fputs(kBenchUsage, stderr);
-    for (auto& w : all) std::printf("  %-16s %s\n", w.name.c_str(), w.description.c_str());
-    return args.has("list") ? 0 : 2;
-  }
-  std::string name = args.positional()[0];
-  auto it = std::find_if(all.begin(), all.end(), [&](const Workload& w) { return w.name == name; });
-  if (it == all.end()) throw UsageError("unknown workload '" + name + "' (see cadenza bench --list)");
-  if (args.has("threads")) set_num_threads(static_cast<int>(args.get_int("threads", 1)));
-  double budget = args.get_double("seconds", 2.0);
-  if (!(budget > 0)) throw UsageError("--seconds must be positive");
+  auto it = std::find_if(all.begin(), all.end(), [&](const Workload& w) { return w.name == o.name; });
+  if (it == all.end()) throw UsageError("unknown workload '" + o.name + "' (see cadenza bench --list)");
+  if (o.threads) set_num_threads(*o.threads);
+  const double budget = o.seconds;
 
   auto run = it->prepare();
   run();  // warm-up
@@ -62,14 +64,32 @@ int cmd_bench(int argc, char** argv) {
                       {"throughput", throughput},       {"unit", it->unit},
                       {"throughput_unit", it->throughput_unit},
                       {"threads", get_num_threads()},   {"runs", times.size()}};
-  if (args.has("json")) {
+  if (o.json) {
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s: %s\n  %.6f s per %s (median of %zu), %.2f %s, %d threads\n", it->name.c_str(),
                 it->description.c_str(), median, it->unit.c_str(), times.size(), throughput,
                 it->throughput_unit.c_str(), get_num_threads());
   }
-  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& root) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* bench = root.add_subcommand("bench", "run a benchmark workload (cadenza bench --list)");
+  set_option_defaults(*bench);
+  bench->footer(
+      "Runs a named workload (after one warm-up run) for at least --seconds and reports\n"
+      "the median time of one unit and the throughput.\n");
+  bench->add_option("NAME", o->name, "the workload (see --list)");
+  bench->add_flag("--list", o->list, "list the workloads");
+  bench->add_flag("--json", o->json, "one JSON line instead of text");
+  bench->add_option("--seconds", o->seconds, "run for at least this long")->check(positive_number());
+  bench->add_option("--threads", o->threads, "worker threads")
+      ->transform(integer(1, 4096))
+      ->default_str("$CADENZA_NUM_THREADS, else all cores");
+  on_run(bench, [o, bench] { run_bench(*o, *bench); });
 }
 
 }  // namespace cadenza::cli

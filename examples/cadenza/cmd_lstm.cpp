@@ -1,45 +1,103 @@
 // cadenza train|sample|eval lstm: the LSTM/GRU model over MIDI event tokens.
 #include <cmath>
-#include <csignal>
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 
-#include <cadenza/cadenza.h>
-
-#include "args.h"
+#include "cli_checks.h"
 #include "commands.h"
-#include "lstm_data.h"
-#include "midi/render.h"
+#include "engine/random.h"
+#include "midi/midi.h"
 #include "models/lstm_workloads.h"
-#include "midi/roll_image.h"
+#include "models/token_data.h"
+#include "models/token_trainer.h"
+#include "sample_output.h"
+#include "train_flags.h"
 
 namespace cadenza::cli {
 namespace {
 
-const char* kTrainUsage =
-    "usage: cadenza train lstm --data DIRS_OR_FILES --vocab performance|melody --out RUN\n"
-    "         [--cell lstm|gru] [--layers 2] [--hidden 512] [--embed 256] [--dropout 0.1]\n"
-    "         [--batch 32] [--seq-len 128] [--steps 2000] [--lr 1e-3] [--clip 1.0]\n"
-    "         [--warmup 100] [--eval-every 100] [--val-tokens 65536] [--transpose 3]\n"
-    "         [--seed 1] [--threads N] [--resume]\n"
-    "Trains with truncated BPTT, Adam, global-norm clipping, warmup then cosine decay.\n"
-    "Writes RUN/metrics.csv, TensorBoard events, RUN/latest.safetensors, RUN/best.safetensors\n"
-    "(by validation NLL) and RUN/loss.png. Ctrl-C saves a checkpoint; --resume continues it\n"
-    "with the run's saved settings (an explicit --steps extends the run).\n";
+const char* kTrainAbout =
+    "Train the LSTM/GRU over MIDI event tokens with truncated BPTT: the training pieces are shuffled\n"
+      "(and transposed) each epoch and cut into --batch parallel streams of --seq-len tokens; the\n"
+      "recurrent state carries over between steps. Adam, warmup then cosine decay by default.";
 
-const char* kSampleUsage =
-    "usage: cadenza sample lstm --checkpoint C --out x.mid [--wav x.wav] [--png x.png]\n"
-    "         [--length 1000] [--temperature 1.0] [--top-k 0] [--top-p 1.0]\n"
-    "         [--primer primer.mid] [--seed 1] [--count 1] [--rate 16000]\n"
-    "         [--max-note-seconds 0]\n"
-    "--max-note-seconds S ends notes that the model left sounding longer than S (0: off).\n"
-    "With --count N > 1, files are numbered: x-1.mid, x-2.mid, ...\n";
+const char* kSampleAbout =
+    "Generate event tokens from a checkpoint and write them as MIDI (and WAV, PNG).";
 
-const char* kEvalUsage =
-    "usage: cadenza eval lstm --checkpoint C --data FILES_OR_DIRS\n"
-    "Prints JSON: the NLL per predicted token (nats and bits) and the token count.\n";
+const char* kEvalAbout =
+    "NLL per predicted token of a checkpoint on MIDI files; prints JSON (nats, bits, tokens).";
 
-void on_sigint(int) { models::stop_requested().store(true); }
+struct TrainLstm {
+  TrainFlags loop;
+  std::vector<std::string> data;
+  std::string vocab = "performance";
+  models::SequenceModelConfig cfg;
+  models::TokenTrainOptions o;
+};
+
+void add_train(CLI::App& cmd) {
+  auto f = std::make_shared<TrainLstm>();
+  set_about(cmd, kTrainAbout);
+  cmd.add_option("--data", f->data,
+                 "MIDI files or directories (repeatable, comma-separated) [default: Debian's openttd-openmsx "
+                 "and planetblupi MIDI corpora]")
+      ->delimiter(',');
+  cmd.add_option("--vocab", f->vocab, "token vocabulary: performance (388 events) or melody [default: performance]");
+  cmd.add_option("--cell", f->cfg.cell, "recurrent cell: lstm or gru [default: lstm]");
+  cmd.add_option("--layers", f->cfg.layers, "recurrent layers [default: 2]");
+  cmd.add_option("--hidden", f->cfg.hidden, "units per layer [default: 512]");
+  cmd.add_option("--embed", f->cfg.embed, "token embedding size [default: 256]");
+  cmd.add_option("--dropout", f->cfg.dropout, "dropout between layers and before the output [default: 0.1]");
+  cmd.add_option("--batch", f->o.batch,
+                 "parallel token streams [default: 32, fewer when the data cannot fill 32]");
+  cmd.add_option("--seq-len", f->o.seq_len, "tokens per stream and step (the BPTT window) [default: 128]");
+  cmd.add_option("--val-tokens", f->o.val_tokens, "validation tokens per evaluation (0: all) [default: 65536]");
+  cmd.add_option("--transpose", f->o.transpose,
+                 "shift each training piece by a random -N..N semitones per epoch (performance vocabulary) "
+                 "[default: 3 for performance, else 0]");
+  models::TokenTrainOptions d;
+  d.warmup = -1;
+  f->loop.add(cmd, TrainFlags::Length::kSteps, d,
+              {{"warmup", std::to_string(models::kTokenDefaultWarmup) + ", at most a tenth of the run"}});
+  cmd.footer(
+      "Writes RUN/metrics.csv, TensorBoard events, RUN/latest.safetensors, RUN/best.safetensors (by\n"
+      "validation NLL) and RUN/loss.png. Ctrl-C saves a checkpoint; --resume continues it exactly.");
+  cmd.callback([&cmd, f] {
+    models::TokenTrainOptions& o = f->o;
+    if (!given(cmd, "batch")) o.batch = -1;  // 32, or what the data fills
+    if (!given(cmd, "transpose")) o.transpose = f->vocab == "performance" ? 3 : 0;
+    f->loop.apply(cmd, o);
+    models::SequenceModelConfig& cfg = f->cfg;
+    cfg.vocab = f->vocab;
+    cfg.vocab_size = models::vocab_size_of(f->vocab);
+    cfg.validate();
+    if (o.transpose > 0 && f->vocab != "performance")
+      throw UsageError("--transpose applies to the performance vocabulary only");
+    std::vector<std::string> paths = f->data.empty() ? models::default_token_corpus() : f->data;
+    models::TokenData data = models::load_token_data(paths, f->vocab);
+    std::printf("%s\n", data.report.c_str());
+    std::printf("model: %s, %lld layers x %lld, embedding %lld, vocabulary %s (%lld)\n", cfg.cell.c_str(),
+                (long long)cfg.layers, (long long)cfg.hidden, (long long)cfg.embed, f->vocab.c_str(),
+                (long long)cfg.vocab_size);
+    std::fflush(stdout);
+    models::TransposeFn tf = nullptr;
+    if (f->vocab == "performance") tf = models::transpose_performance;
+    models::TrainResult r;
+    run_with_stop_on_sigint([&] { r = models::train_tokens(cfg, data.train, data.valid, o, tf); });
+    double uni = models::unigram_nll(data.train, data.valid, cfg.vocab_size);
+    nlohmann::json j = {{"steps", r.steps_done},
+                        {"interrupted", r.interrupted},
+                        {"stopped_early", r.stopped_early},
+                        {"final_val_nll", r.final_val_nll},
+                        {"best_val_nll", r.best_val_nll},
+                        {"best_val_bits", r.best_val_nll / std::log(2.0)},
+                        {"unigram_val_nll", uni},
+                        {"latest", o.out_dir + "/latest.safetensors"},
+                        {"best", o.out_dir + "/best.safetensors"}};
+    std::printf("%s\n", j.dump().c_str());
+  });
+}
 
 // A sampled NOTE_ON whose NOTE_OFF never comes sounds to the end of the piece;
 // this ends such notes `seconds` after they start.
@@ -53,176 +111,84 @@ void cap_note_lengths(midi::Score& score, double seconds) {
     }
 }
 
-std::string numbered(const std::string& path, int i, int count) {
-  if (count <= 1) return path;
-  auto dot = path.find_last_of('.');
-  auto slash = path.find_last_of('/');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash))
-    return path + "-" + std::to_string(i + 1);
-  return path.substr(0, dot) + "-" + std::to_string(i + 1) + path.substr(dot);
-}
+struct SampleLstm {
+  int64_t length = 1000, top_k = 0, seed = 1;
+  int count = 1;
+  double temperature = 1.0, top_p = 1.0, max_note = 0;
+  std::string primer;
+  SampleOutputs outputs;
+};
 
-int train_lstm(const Args& a) {
-  a.allow_only({"data", "vocab", "out", "cell", "layers", "hidden", "embed", "dropout", "batch", "seq-len",
-                "steps", "lr", "clip", "warmup", "eval-every", "val-tokens", "transpose", "seed",
-                "threads", "resume", "stop-at", "log-every", "help"});
-  if (a.has("help")) {
-    std::fputs(kTrainUsage, stdout);
-    return 0;
-  }
-  // --data and --vocab still read the corpus; --steps extends the schedule.
-  warn_ignored_on_resume(a, {"data", "vocab", "out", "steps", "threads", "resume", "stop-at", "help"});
-  if (a.has("threads")) set_num_threads(static_cast<int>(a.get_int("threads", 1)));
-  std::string vocab = a.get("vocab", "performance");
-  models::SequenceModelConfig cfg;
-  cfg.vocab = vocab;
-  cfg.vocab_size = vocab_size_of(vocab);
-  cfg.cell = a.get("cell", "lstm");
-  cfg.layers = a.get_int("layers", 2);
-  cfg.hidden = a.get_int("hidden", 512);
-  cfg.embed = a.get_int("embed", 256);
-  cfg.dropout = a.get_double("dropout", 0.1);
-  try {
-    cfg.validate();
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
-  models::TokenTrainOptions o;
-  o.out_dir = a.require("out");
-  o.batch = a.get_int("batch", 32);
-  o.seq_len = a.get_int("seq-len", 128);
-  o.steps = a.get_int("steps", 2000);
-  o.lr = a.get_double("lr", 1e-3);
-  o.clip = a.get_double("clip", 1.0);
-  o.warmup = a.get_int("warmup", 100);
-  o.eval_every = a.get_int("eval-every", 100);
-  o.log_every = a.get_int("log-every", 10);
-  o.val_tokens = a.get_int("val-tokens", 65536);
-  o.transpose = static_cast<int>(a.get_int("transpose", vocab == "performance" ? 3 : 0));
-  o.seed = static_cast<uint64_t>(a.get_int("seed", 1));
-  o.resume = a.has("resume");
-  // On --resume the run's saved options apply; an explicit --steps extends it.
-  if (o.resume && a.has("steps")) o.resume_steps = o.steps;
-  o.stop_at = a.get_int("stop-at", -1);
-  if (o.batch <= 0 || o.seq_len <= 0 || o.steps <= 0 || o.eval_every <= 0 || o.log_every <= 0)
-    throw UsageError("--batch, --seq-len, --steps, --eval-every and --log-every must be positive");
-  if (!(o.lr > 0) || !(o.clip > 0)) throw UsageError("--lr and --clip must be positive");
-  if (o.warmup < 0 || o.warmup >= o.steps) throw UsageError("--warmup must be in [0, --steps)");
-  if (o.transpose < 0 || o.transpose > 12) throw UsageError("--transpose must be in 0..12");
-  if (o.transpose > 0 && vocab != "performance")
-    throw UsageError("--transpose applies to the performance vocabulary only");
-
-  TokenData data = load_token_data(split_paths(a.get_all("data")), vocab);
-  std::printf("%s\n", data.report.c_str());
-  std::printf("model: %s, %lld layers x %lld, embedding %lld, vocabulary %s (%lld)\n", cfg.cell.c_str(),
-              (long long)cfg.layers, (long long)cfg.hidden, (long long)cfg.embed, vocab.c_str(),
-              (long long)cfg.vocab_size);
-  std::fflush(stdout);
-  std::signal(SIGINT, on_sigint);
-  models::TransposeFn tf = nullptr;
-  if (vocab == "performance") tf = transpose_performance;
-  auto r = models::train_tokens(cfg, data.train, data.valid, o, tf);
-  std::signal(SIGINT, SIG_DFL);
-  double uni = models::unigram_nll(data.train, data.valid, cfg.vocab_size);
-  nlohmann::json j = {{"steps", r.steps_done},
-                      {"interrupted", r.interrupted},
-                      {"final_val_nll", r.final_val_nll},
-                      {"best_val_nll", r.best_val_nll},
-                      {"best_val_bits", r.best_val_nll / std::log(2.0)},
-                      {"unigram_val_nll", uni},
-                      {"latest", o.out_dir + "/latest.safetensors"},
-                      {"best", o.out_dir + "/best.safetensors"}};
-  std::printf("%s\n", j.dump().c_str());
-  return 0;
-}
-
-int sample_lstm(const Args& a) {
-  a.allow_only({"checkpoint", "out", "wav", "png", "length", "temperature", "top-k", "top-p", "primer", "seed",
-                "count", "rate", "soundfont", "threads", "max-note-seconds", "help"});
-  if (a.has("help")) {
-    std::fputs(kSampleUsage, stdout);
-    return 0;
-  }
-  if (a.has("threads")) set_num_threads(static_cast<int>(a.get_int("threads", 1)));
-  auto model = models::load_sequence_model(a.require("checkpoint"));
-  std::string out = a.require("out");
-  int64_t length = a.get_int("length", 1000);
-  double temperature = a.get_double("temperature", 1.0), top_p = a.get_double("top-p", 1.0);
-  int64_t top_k = a.get_int("top-k", 0);
-  int count = static_cast<int>(a.get_int("count", 1));
-  double max_note = a.get_double("max-note-seconds", 0);
-  if (max_note < 0) throw UsageError("--max-note-seconds must be >= 0");
-  if (length <= 0 || count <= 0) throw UsageError("--length and --count must be positive");
-  if (temperature < 0 || !(top_p > 0 && top_p <= 1) || top_k < 0)
-    throw UsageError("--temperature >= 0, --top-k >= 0 and --top-p in (0, 1] are required");
-  const std::string& vocab = model->config.vocab;
-  models::TokenSeq primer;
-  if (a.has("primer")) primer = tokenize(midi::read(a.get("primer")), vocab);
-  Generator gen(static_cast<uint64_t>(a.get_int("seed", 1)));
-  nlohmann::json written = nlohmann::json::array();
-  for (int i = 0; i < count; ++i) {
-    auto toks = models::generate(*model, length, 0, [&] { return uniform_double(&gen); }, temperature, top_k,
-                                 top_p, primer);
-    midi::Score score = detokenize(toks, vocab);
-    if (max_note > 0) cap_note_lengths(score, max_note);
-    std::string mid = numbered(out, i, count);
-    midi::write(mid, score);
-    nlohmann::json item = {{"midi", mid}, {"tokens", toks.size()}};
-    if (a.has("png")) {
-      std::string png = numbered(a.get("png"), i, count);
-      midi::save_roll_png(score, png);
-      item["png"] = png;
+void add_sample(CLI::App& cmd) {
+  auto f = std::make_shared<SampleLstm>();
+  f->outputs.add(cmd, "lstm", "MIDI file to write (numbered x-1.mid, x-2.mid, ... with --count)");
+  set_about(cmd, kSampleAbout);
+  cmd.add_option("--length", f->length, "tokens to generate [default: 1000]")->check(positive_number());
+  cmd.add_option("--temperature", f->temperature, "softmax temperature (0: greedy) [default: 1.0]")
+      ->check(non_negative_number());
+  cmd.add_option("--top-k", f->top_k, "sample among the k most likely tokens (0: all) [default: 0]")
+      ->check(non_negative_number());
+  cmd.add_option("--top-p", f->top_p, "nucleus sampling mass in (0, 1] [default: 1.0]")
+      ->check(CLI::Range(1e-12, 1.0));
+  cmd.add_option("--primer", f->primer, "MIDI file whose tokens start every sample")->check(CLI::ExistingFile);
+  cmd.add_option("--seed", f->seed, "random seed [default: 1]");
+  cmd.add_option("--count", f->count, "samples to write [default: 1]")->check(positive_number());
+  cmd.add_option("--max-note-seconds", f->max_note,
+                 "end notes the model left sounding longer than this (0: off) [default: 0]")
+      ->check(non_negative_number());
+  cmd.callback([f] {
+    apply_threads(f->outputs.threads);
+    auto model = models::load_sequence_model(f->outputs.checkpoint);
+    const std::string& vocab = model->config.vocab;
+    models::TokenSeq primer;
+    if (!f->primer.empty()) primer = models::tokenize(midi::read(f->primer), vocab);
+    Generator gen(static_cast<uint64_t>(f->seed));
+    nlohmann::json written = nlohmann::json::array();
+    for (int i = 0; i < f->count; ++i) {
+      auto toks = models::generate(*model, f->length, 0, [&] { return uniform_double(&gen); }, f->temperature,
+                                   f->top_k, f->top_p, primer);
+      midi::Score score = models::detokenize(toks, vocab);
+      if (f->max_note > 0) cap_note_lengths(score, f->max_note);
+      std::string mid = numbered(f->outputs.out, i, f->count);
+      midi::write(mid, score);
+      nlohmann::json item = {{"midi", mid}, {"tokens", toks.size()}};
+      f->outputs.write(score, i, f->count, item);
+      written.push_back(item);
     }
-    if (a.has("wav")) {
-      midi::RenderOptions ro;
-      ro.sample_rate = static_cast<int>(a.get_int("rate", 16000));
-      if (a.has("soundfont")) ro.soundfont = a.get("soundfont");
-      std::string wav = numbered(a.get("wav"), i, count);
-      audio::save(wav, midi::render(score, ro));
-      item["wav"] = wav;
-    }
-    written.push_back(item);
-  }
-  std::printf("%s\n", written.dump().c_str());
-  return 0;
+    std::printf("%s\n", written.dump().c_str());
+  });
 }
 
-int eval_lstm(const Args& a) {
-  a.allow_only({"checkpoint", "data", "threads", "help"});
-  if (a.has("help")) {
-    std::fputs(kEvalUsage, stdout);
-    return 0;
-  }
-  if (a.has("threads")) set_num_threads(static_cast<int>(a.get_int("threads", 1)));
-  auto model = models::load_sequence_model(a.require("checkpoint"));
-  TokenData d = load_token_files(split_paths(a.get_all("data")), model->config.vocab);
-  int64_t tokens = 0;
-  double nll = models::evaluate_nll(*model, d.test, 256, 0, &tokens);
-  nlohmann::json j = {{"nll", nll}, {"bits_per_token", nll / std::log(2.0)}, {"tokens", tokens},
-                      {"files", d.test.size()}, {"vocab", model->config.vocab}};
-  std::printf("%s\n", j.dump().c_str());
-  return 0;
-}
+struct EvalLstm {
+  std::string checkpoint;
+  std::vector<std::string> data;
+  int threads = 0;
+};
 
-int dispatch(int argc, char** argv, const char* verb, const char* usage, int (*lstm)(const Args&)) {
-  if (argc < 3 || std::string(argv[2]) == "--help") {
-    FILE* out = argc < 3 ? stderr : stdout;
-    std::fprintf(out, "models: lstm (MIDI event tokens), poly (the polyphonic piano-roll benchmark; "
-                      "cadenza %s poly --help)\n\n", verb);
-    std::fputs(usage, out);
-    return argc < 3 ? 2 : 0;
-  }
-  std::string model = argv[2];
-  if (model == "poly") return run_poly(verb, Args(argc, argv, 3, {"resume", "help"}));
-  if (model != "lstm")
-    throw UsageError(std::string("unknown model '") + model + "' for " + verb + " (available: lstm, poly)");
-  return lstm(Args(argc, argv, 3, {"resume", "help"}));
+void add_eval(CLI::App& cmd) {
+  auto f = std::make_shared<EvalLstm>();
+  set_about(cmd, kEvalAbout);
+  cmd.add_option("--checkpoint", f->checkpoint, "a train lstm checkpoint (.safetensors)")->required();
+  cmd.add_option("--data", f->data, "MIDI files or directories (repeatable, comma-separated)")
+      ->required()
+      ->delimiter(',');
+  add_threads_flag(cmd, f->threads);
+  cmd.callback([f] {
+    apply_threads(f->threads);
+    auto model = models::load_sequence_model(f->checkpoint);
+    models::TokenData d = models::load_token_files(f->data, model->config.vocab);
+    int64_t tokens = 0;
+    double nll = models::evaluate_nll(*model, d.test, 256, 0, &tokens);
+    nlohmann::json j = {{"nll", nll}, {"bits_per_token", nll / std::log(2.0)}, {"tokens", tokens},
+                        {"files", d.test.size()}, {"vocab", model->config.vocab}};
+    std::printf("%s\n", j.dump().c_str());
+  });
 }
 
 }  // namespace
 
-int cmd_train(int argc, char** argv) { return dispatch(argc, argv, "train", kTrainUsage, train_lstm); }
-int cmd_sample(int argc, char** argv) { return dispatch(argc, argv, "sample", kSampleUsage, sample_lstm); }
-int cmd_eval(int argc, char** argv) { return dispatch(argc, argv, "eval", kEvalUsage, eval_lstm); }
+Family lstm_family() {
+  return {"lstm", "the LSTM/GRU over MIDI event tokens (performance or melody)", add_train, add_sample, add_eval};
+}
 
 }  // namespace cadenza::cli

@@ -4,12 +4,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
-#include "args.h"
 #include "audio/audio.h"
+#include "cli_checks.h"
 #include "commands.h"
 #include "engine/npy.h"
 #include "engine/png.h"
@@ -20,25 +21,6 @@ namespace cadenza::cli {
 namespace {
 
 using nlohmann::json;
-
-const char* kMidiUsage =
-    "usage: cadenza midi SUBCOMMAND ...\n"
-    "\n"
-    "  info FILE [--strict]\n"
-    "      JSON: format, division, tracks (name, program, channel, notes), total notes,\n"
-    "      duration in seconds, tempo changes, time and key signatures, reader warnings\n"
-    "  convert IN OUT [--format 0|1] [--transpose N] [--quantize STEPS_PER_BEAT] "
-    "[--split-channels]\n"
-    "      read and rewrite a file (default format: that of IN; 1 when IN has several tracks)\n"
-    "  tokens FILE --vocab performance|melody --out TOKENS.npy\n"
-    "         [--include-drums] [--min-pitch 48] [--max-pitch 84] [--policy highest|lowest] "
-    "[--track N]\n"
-    "      token ids as a NumPy int32 array (performance: 388 tokens; melody: 2 + pitch range)\n"
-    "  render FILE --out X.wav [--soundfont SF2] [--rate 44100] [--gain 0.5] [--tail 1.0] [--dry]\n"
-    "      audio through FluidSynth (default sound font "
-    "/usr/share/sounds/sf2/TimGM6mb.sf2)\n"
-    "  roll FILE --out ROLL.png [--width 1600] [--row 4]\n"
-    "      the piano roll as a picture: tracks in colours, time on the x axis\n";
 
 // Latin-1 and other non-UTF-8 bytes in names become U+FFFD rather than
 // making nlohmann::json throw on output.
@@ -97,139 +79,184 @@ json score_info(const midi::Score& s, const std::string& path) {
   return j;
 }
 
-int cmd_info(const Args& a) {
-  a.allow_only({"strict"});
-  std::string path = a.positional_at(1, "FILE");
-  midi::ReadOptions o;
-  o.strict = a.has("strict");
-  print_json(score_info(midi::read(path, o), path));
-  return 0;
+struct InfoArgs {
+  std::string file;
+  bool strict = false;
+};
+
+void define_info(CLI::App& sub, InfoArgs& o) {
+  sub.footer(
+      "JSON: format, division, tracks (name, program, channel, notes), total notes,\n"
+      "duration in seconds, tempo changes, time and key signatures, reader warnings.\n");
+  sub.add_option("FILE", o.file, "the MIDI file")->required();
+  sub.add_flag("--strict", o.strict,
+               "fail on the defects the reader otherwise tolerates (and lists as warnings)");
 }
 
-int cmd_convert(const Args& a) {
-  a.allow_only({"format", "transpose", "quantize", "split-channels"});
-  std::string in = a.positional_at(1, "IN"), out = a.positional_at(2, "OUT");
-  midi::Score s = midi::read(in);
-  int format = static_cast<int>(a.get_int("format", s.format == 0 && s.tracks.size() == 1 ? 0 : 1));
-  if (format != 0 && format != 1) throw UsageError("--format must be 0 or 1");
-  if (a.has("split-channels")) s = midi::split_by_channel(s);
-  if (int64_t t = a.get_int("transpose", 0)) {
-    if (t < -127 || t > 127) throw UsageError("--transpose must be within -127..127");
-    s = midi::transposed(s, static_cast<int>(t));
-  }
-  if (a.has("quantize")) {
-    int64_t q = a.get_int("quantize", 0);
-    if (q <= 0 || q > 960) throw UsageError("--quantize expects steps per beat in 1..960");
-    s = midi::quantized(s, static_cast<int>(q));
-  }
-  midi::write(out, s, format);
-  print_json({{"in", in},
-              {"out", out},
+void run_info(const InfoArgs& o) {
+  midi::ReadOptions ro;
+  ro.strict = o.strict;
+  print_json(score_info(midi::read(o.file, ro), o.file));
+}
+
+struct ConvertArgs {
+  std::string in, out;
+  std::optional<int> format, quantize;
+  int transpose = 0;
+  bool split_channels = false;
+};
+
+void define_convert(CLI::App& sub, ConvertArgs& o) {
+  sub.footer("Reads IN and writes OUT as a standard MIDI file.\n");
+  sub.add_option("IN", o.in, "the MIDI file to read")->required();
+  sub.add_option("OUT", o.out, "the MIDI file to write")->required();
+  sub.add_option("--format", o.format, "SMF format of OUT")
+      ->transform(integer(0, 1))
+      ->default_str("that of IN; 1 when IN has several tracks");
+  sub.add_option("--transpose", o.transpose, "semitones to move every non-drum note by")
+      ->transform(integer(-127, 127));
+  sub.add_option("--quantize", o.quantize, "snap every tick to this many steps per beat")
+      ->transform(integer(1, 960))
+      ->default_str("off");
+  sub.add_flag("--split-channels", o.split_channels,
+               "one track per (track, channel) pair that holds channel events");
+}
+
+void run_convert(const ConvertArgs& o) {
+  midi::Score s = midi::read(o.in);
+  const int format = o.format.value_or(s.format == 0 && s.tracks.size() == 1 ? 0 : 1);
+  if (o.split_channels) s = midi::split_by_channel(s);
+  if (o.transpose != 0) s = midi::transposed(s, o.transpose);
+  if (o.quantize) s = midi::quantized(s, *o.quantize);
+  midi::write(o.out, s, format);
+  print_json({{"in", o.in},
+              {"out", o.out},
               {"format", format},
               {"tracks", format == 0 ? 1 : s.tracks.size()},
               {"notes", s.note_count()},
               {"duration", s.duration()}});
-  return 0;
 }
 
-int cmd_tokens(const Args& a) {
-  a.allow_only({"vocab", "out", "include-drums", "min-pitch", "max-pitch", "policy", "track"});
-  std::string path = a.positional_at(1, "FILE");
-  std::string vocab = a.require("vocab"), out = a.require("out");
-  midi::Score s = midi::read(path);
+struct TokensArgs {
+  std::string file, vocab, out, policy = "highest";
+  bool include_drums = false;
+  midi::melody::Options melody;
+};
+
+void define_tokens(CLI::App& sub, TokensArgs& o) {
+  sub.footer(
+      "Writes the token ids as a NumPy int32 array (performance: 388 tokens;\n"
+      "melody: 2 + pitch range).\n");
+  sub.add_option("FILE", o.file, "the MIDI file")->required();
+  sub.add_option("--vocab", o.vocab, "the token vocabulary")
+      ->required()
+      ->check(one_of({"performance", "melody"}));
+  sub.add_option("--out", o.out, "the .npy file to write")->required();
+  sub.add_flag("--include-drums", o.include_drums, "performance: keep drum notes too");
+  sub.add_option("--min-pitch", o.melody.min_pitch, "melody: lowest pitch kept (inclusive)")
+      ->transform(integer(0, 127));
+  sub.add_option("--max-pitch", o.melody.max_pitch, "melody: highest pitch kept (exclusive)")
+      ->transform(integer(1, 128));
+  sub.add_option("--policy", o.policy, "melody: which note of a chord becomes the melody")
+      ->check(one_of({"highest", "lowest"}));
+  sub.add_option("--track", o.melody.track, "melody: that track only (-1: every non-drum track)")
+      ->transform(integer(-1, 65535));
+}
+
+void run_tokens(const TokensArgs& o) {
+  midi::Score s = midi::read(o.file);
   std::vector<int32_t> tokens;
   int vocab_size = 0;
-  if (vocab == "performance") {
-    midi::performance::EncodeOptions o;
-    o.include_drums = a.has("include-drums");
-    tokens = midi::performance::encode(s, o);
+  if (o.vocab == "performance") {
+    midi::performance::EncodeOptions eo;
+    eo.include_drums = o.include_drums;
+    tokens = midi::performance::encode(s, eo);
     vocab_size = midi::performance::kVocabSize;
-  } else if (vocab == "melody") {
-    midi::melody::Options o;
-    o.min_pitch = static_cast<int>(a.get_int("min-pitch", o.min_pitch));
-    o.max_pitch = static_cast<int>(a.get_int("max-pitch", o.max_pitch));
-    o.track = static_cast<int>(a.get_int("track", -1));
-    std::string policy = a.get("policy", "highest");
-    if (policy != "highest" && policy != "lowest")
-      throw UsageError("--policy must be highest or lowest");
-    o.policy = policy == "highest" ? midi::melody::Policy::kHighest : midi::melody::Policy::kLowest;
-    tokens = midi::melody::events_to_tokens(midi::melody::extract(s, o), o);
-    vocab_size = midi::melody::vocab_size(o);
   } else {
-    throw UsageError("--vocab must be performance or melody, not '" + vocab + "'");
+    midi::melody::Options mo = o.melody;
+    if (mo.min_pitch >= mo.max_pitch) {
+      throw UsageError("--min-pitch " + std::to_string(mo.min_pitch) +
+                       " must be below --max-pitch " + std::to_string(mo.max_pitch));
+    }
+    mo.policy =
+        o.policy == "highest" ? midi::melody::Policy::kHighest : midi::melody::Policy::kLowest;
+    tokens = midi::melody::events_to_tokens(midi::melody::extract(s, mo), mo);
+    vocab_size = midi::melody::vocab_size(mo);
   }
-  if (tokens.empty()) throw midi::Error(path + ": no pitched notes to tokenize");
-  npy::save(out, tokens, {static_cast<int64_t>(tokens.size())});
-  print_json({{"file", path},
-              {"vocab", vocab},
+  if (tokens.empty()) throw midi::Error(o.file + ": no pitched notes to tokenize");
+  npy::save(o.out, tokens, {static_cast<int64_t>(tokens.size())});
+  print_json({{"file", o.file},
+              {"vocab", o.vocab},
               {"vocab_size", vocab_size},
               {"tokens", tokens.size()},
-              {"out", out}});
-  return 0;
+              {"out", o.out}});
 }
 
-int cmd_render(const Args& a) {
-  a.allow_only({"out", "soundfont", "rate", "gain", "tail", "dry"});
-  std::string path = a.positional_at(1, "FILE"), out = a.require("out");
-  midi::RenderOptions o;
-  o.soundfont = a.get("soundfont", o.soundfont);
-  int64_t rate = a.get_int("rate", o.sample_rate);
-  if (rate <= 0 || rate > 384000) throw UsageError("--rate must be within 1..384000");
-  o.sample_rate = static_cast<int>(rate);
-  o.gain = static_cast<float>(a.get_double("gain", o.gain));
-  o.tail_seconds = a.get_double("tail", o.tail_seconds);
-  o.reverb = o.chorus = !a.has("dry");
-  audio::Buffer b = midi::render(midi::read(path), o);
-  audio::save(out, b);
-  print_json({{"file", path},
-              {"out", out},
+struct RenderArgs {
+  std::string file, out;
+  midi::RenderOptions render;
+  bool dry = false;
+};
+
+void define_render(CLI::App& sub, RenderArgs& o) {
+  sub.add_option("FILE", o.file, "the MIDI file")->required();
+  sub.add_option("--out", o.out, "the audio file to write (.wav, .flac, .ogg)")->required();
+  sub.add_option("--soundfont", o.render.soundfont, "the SF2 sound font");
+  sub.add_option("--rate", o.render.sample_rate, "sample rate (Hz)")->transform(integer(1, 384000));
+  sub.add_option("--gain", o.render.gain, "FluidSynth's master gain")->check(number(0, 10));
+  sub.add_option("--tail", o.render.tail_seconds, "seconds rendered after the last event")
+      ->check(number(0, 3600));
+  sub.add_flag("--dry", o.dry, "no reverb and no chorus");
+}
+
+void run_render(const RenderArgs& o) {
+  midi::RenderOptions ro = o.render;
+  ro.reverb = ro.chorus = !o.dry;
+  audio::Buffer b = midi::render(midi::read(o.file), ro);
+  audio::save(o.out, b);
+  print_json({{"file", o.file},
+              {"out", o.out},
               {"sample_rate", b.sample_rate},
               {"channels", b.channels},
               {"seconds", b.seconds()},
-              {"soundfont", o.soundfont}});
-  return 0;
+              {"soundfont", ro.soundfont}});
 }
 
-int cmd_roll(const Args& a) {
-  a.allow_only({"out", "width", "row"});
-  std::string path = a.positional_at(1, "FILE"), out = a.require("out");
-  midi::RollImageOptions o;
-  int64_t width = a.get_int("width", o.width), row = a.get_int("row", o.row);
-  if (width < 100 || width > 20000) throw UsageError("--width must be within 100..20000");
-  if (row < 1 || row > 20) throw UsageError("--row must be within 1..20 pixels");
-  o.width = static_cast<int>(width);
-  o.row = static_cast<int>(row);
-  midi::Score s = midi::read(path);
-  png::Image img = midi::draw_roll(s, o);
-  png::save(out, img);
-  print_json({{"file", path},
-              {"out", out},
+struct RollArgs {
+  std::string file, out;
+  midi::RollImageOptions roll;
+};
+
+void define_roll(CLI::App& sub, RollArgs& o) {
+  sub.footer("Tracks in colours, time on the x axis.\n");
+  sub.add_option("FILE", o.file, "the MIDI file")->required();
+  sub.add_option("--out", o.out, "the .png file to write")->required();
+  sub.add_option("--width", o.roll.width, "picture width (pixels)")->transform(integer(100, 20000));
+  sub.add_option("--row", o.roll.row, "pixels per pitch row")->transform(integer(1, 20));
+}
+
+void run_roll(const RollArgs& o) {
+  midi::Score s = midi::read(o.file);
+  png::Image img = midi::draw_roll(s, o.roll);
+  png::save(o.out, img);
+  print_json({{"file", o.file},
+              {"out", o.out},
               {"width", img.width},
               {"height", img.height},
               {"tracks", midi::split_by_channel(s).tracks.size()},
               {"seconds", s.duration()}});
-  return 0;
 }
 
 }  // namespace
 
-int cmd_midi(int argc, char** argv) {
-  if (argc < 3 || !std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h")) {
-    std::fputs(kMidiUsage, argc < 3 ? stderr : stdout);
-    return argc < 3 ? 2 : 0;
-  }
-  Args a(argc, argv, 2, {"strict", "include-drums", "dry", "split-channels", "help"});
-  if (a.has("help")) {
-    std::fputs(kMidiUsage, stdout);
-    return 0;
-  }
-  std::string sub = a.positional_at(0, "SUBCOMMAND");
-  if (sub == "info") return cmd_info(a);
-  if (sub == "convert") return cmd_convert(a);
-  if (sub == "tokens") return cmd_tokens(a);
-  if (sub == "render") return cmd_render(a);
-  if (sub == "roll") return cmd_roll(a);
-  throw UsageError("unknown midi subcommand '" + sub + "' (info, convert, tokens, render, roll)");
+void add_midi_command(CLI::App& root) {
+  CLI::App* midi = add_group(root, "midi", "MIDI files: info, convert, tokens, render, roll");
+  add_command(*midi, "info", "what a MIDI file holds, as JSON", define_info, run_info);
+  add_command(*midi, "convert", "read and rewrite a MIDI file", define_convert, run_convert);
+  add_command(*midi, "tokens", "a MIDI file as token ids (.npy)", define_tokens, run_tokens);
+  add_command(*midi, "render", "a MIDI file as audio, through FluidSynth", define_render,
+              run_render);
+  add_command(*midi, "roll", "the piano roll as a picture (.png)", define_roll, run_roll);
 }
 
 }  // namespace cadenza::cli

@@ -1,56 +1,35 @@
 // cadenza train|sample|eval poly: the piano-roll LSTM/GRU of the polyphonic
 // music benchmark (JSB Chorales, Nottingham, MuseData, Piano-midi.de).
 #include <cmath>
-#include <csignal>
 #include <cstdio>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include <cadenza/cadenza.h>
-
-#include "args.h"
+#include "cli_checks.h"
 #include "commands.h"
+#include "engine/random.h"
+#include "midi/midi.h"
 #include "midi/pianoroll.h"
-#include "midi/render.h"
-#include "midi/roll_image.h"
 #include "models/poly_trainer.h"
-#include "models/token_trainer.h"
+#include "sample_output.h"
+#include "train_flags.h"
 
 namespace cadenza::cli {
 namespace {
 
-const char* kTrainUsage =
-    "usage: cadenza train poly --data FILE.json --out RUN\n"
-    "         [--cell lstm|gru] [--layers 2] [--hidden 200] [--dropout 0.2]\n"
-    "         [--batch 8] [--epochs 100] [--lr 1e-3] [--clip 1.0] [--warmup 0]\n"
-    "         [--patience 0] [--transpose 0] [--bias-init marginal|default] [--frame-beats B] [--seed 1] [--threads N] [--resume]\n"
-    "FILE.json holds {\"train\", \"valid\", \"test\"}: lists of pieces, each a list of frames,\n"
-    "each the MIDI notes (21..108) sounding in it (shared/data/polyphonic/*.json).\n"
-    "Each piece is one sequence from a zero state; the loss is the per-frame sum over the 88\n"
-    "keys of binary cross-entropy. Adam, global-norm clipping, warmup then cosine decay;\n"
-    "validation NLL after every epoch picks RUN/best.safetensors. --patience N stops after N\n"
-    "epochs without improvement. --transpose N shifts each training piece by a random\n"
-    "-N..N semitones per epoch (kept on the keyboard). --bias-init marginal (the default)\n"
-    "starts the output bias at each key's log-odds in the training data; default keeps\n"
-    "PyTorch's initialisation. --frame-beats: a frame's length in quarter notes for MIDI\n"
-    "output (default 1 for JSB Chorales, else 0.5). Writes RUN/metrics.csv, TensorBoard events,\n"
-    "RUN/latest.safetensors and RUN/loss.png. Ctrl-C saves a checkpoint; --resume continues\n"
-    "it with the run's saved settings (an explicit --epochs extends the run).\n";
+const char* kTrainAbout =
+    "Train the piano-roll LSTM/GRU of the polyphonic benchmark: each piece one sequence from a zero\n"
+      "state, the loss the per-frame sum over 88 keys of binary cross-entropy. --data is the benchmark's\n"
+      "JSON ({\"train\", \"valid\", \"test\"}: pieces of frames of MIDI notes 21..108).";
 
-const char* kEvalUsage =
-    "usage: cadenza eval poly --checkpoint C --data FILE.json [--split test|valid|train]\n"
-    "Prints JSON: the NLL in nats per predicted frame (the benchmark's figure: the sum over\n"
-    "88 keys of binary cross-entropy, averaged over every predicted frame of every piece)\n"
-    "and the number of predicted frames.\n";
+const char* kSampleAbout =
+    "Draw piano-roll frames from a checkpoint: frame 0 is the primer chord, each next frame draws every\n"
+      "key from its sigmoid. A frame lasts the model's frame_beats quarter notes at --tempo bpm.";
 
-const char* kSampleUsage =
-    "usage: cadenza sample poly --checkpoint C --out x.mid [--wav x.wav] [--png x.png]\n"
-    "         [--frames 64] [--temperature 1.0] [--seed 1] [--primer 48,60,64,67]\n"
-    "         [--tempo 100] [--frame-beats B] [--program 0] [--rate 16000] [--soundfont SF2]\n"
-    "Frame 0 is the primer chord (MIDI notes; default C major); each next frame draws every\n"
-    "key from its sigmoid. A frame lasts the model's frame_beats quarter notes at --tempo bpm.\n";
-
-void on_sigint(int) { models::stop_requested().store(true); }
+const char* kEvalAbout =
+    "NLL in nats per predicted frame of a checkpoint on a split (the benchmark's figure: the sum over 88\n"
+      "keys of binary cross-entropy, averaged over every predicted frame of every piece); prints JSON.";
 
 std::string file_stem(const std::string& path) {
   auto slash = path.find_last_of('/');
@@ -59,93 +38,124 @@ std::string file_stem(const std::string& path) {
   return dot == std::string::npos ? name : name.substr(0, dot);
 }
 
-int train(const Args& a) {
-  a.allow_only({"data", "out", "cell", "layers", "hidden", "dropout", "batch", "epochs", "lr", "clip", "warmup",
-                "patience", "transpose", "bias-init", "frame-beats", "seed", "threads", "resume", "stop-at", "log-every", "help"});
-  if (a.has("help")) {
-    std::fputs(kTrainUsage, stdout);
-    return 0;
+// The recipes of models::poly_recipe() as --help shows them.
+std::string recipes_help() {
+  std::ostringstream s;
+  s << "Defaults depend on the dataset (by the file name of --data; the best recipes measured, benchmarks/POLYPHONIC.md):\n"
+    << "  dataset        layers x hidden  dropout  batch  lr     epochs  patience  transpose\n";
+  for (const char* name : {"jsb_chorales", "nottingham", "musedata", "piano_midi", "other"}) {
+    models::PolyRecipe r = models::poly_recipe(name);
+    char line[160];
+    std::string shift = r.transpose ? "+-" + std::to_string(r.transpose) : "none";
+    std::snprintf(line, sizeof line, "  %-14s %6lld x %-6lld  %-7g  %-5lld  %-5g  %-6lld  %-8lld  %s\n", name,
+                  (long long)r.layers, (long long)r.hidden, r.dropout, (long long)r.batch, r.lr, (long long)r.epochs,
+                  (long long)r.patience, shift.c_str());
+    s << line;
   }
-  // --data is read again (and checked against the run); --epochs extends it.
-  warn_ignored_on_resume(a, {"data", "out", "epochs", "threads", "resume", "stop-at", "log-every", "help"});
-  if (a.has("threads")) set_num_threads(static_cast<int>(a.get_int("threads", 1)));
-  std::string path = a.require("data");
-  models::PolyModelConfig cfg;
-  cfg.cell = a.get("cell", "lstm");
-  cfg.layers = a.get_int("layers", 2);
-  cfg.hidden = a.get_int("hidden", 200);
-  cfg.dropout = a.get_double("dropout", 0.2);
-  cfg.dataset = file_stem(path);
-  bool jsb = cfg.dataset.find("jsb") != std::string::npos;
-  cfg.frame_beats = a.get_double("frame-beats", jsb ? 1.0 : 0.5);
-  try {
-    cfg.validate();
-  } catch (const Error& e) {
-    throw UsageError(e.what());
-  }
-  models::PolyTrainOptions o;
-  o.out_dir = a.require("out");
-  o.batch = a.get_int("batch", 8);
-  o.epochs = a.get_int("epochs", 100);
-  o.lr = a.get_double("lr", 1e-3);
-  o.clip = a.get_double("clip", 1.0);
-  o.warmup = a.get_int("warmup", 0);
-  o.patience = a.get_int("patience", 0);
-  o.transpose = static_cast<int>(a.get_int("transpose", 0));
-  std::string bias_init = a.get("bias-init", "marginal");
-  if (bias_init != "marginal" && bias_init != "default")
-    throw UsageError("--bias-init must be marginal or default, got '" + bias_init + "'");
-  o.marginal_bias = bias_init == "marginal";
-  if (o.transpose < 0 || o.transpose > 12) throw UsageError("--transpose must be in 0..12");
-  o.seed = static_cast<uint64_t>(a.get_int("seed", 1));
-  o.log_every = a.get_int("log-every", 10);
-  o.resume = a.has("resume");
-  if (o.resume && a.has("epochs")) o.resume_epochs = o.epochs;
-  o.stop_at = a.get_int("stop-at", -1);
-  if (o.batch <= 0 || o.epochs <= 0 || o.log_every <= 0)
-    throw UsageError("--batch, --epochs and --log-every must be positive");
-  if (!(o.lr > 0) || !(o.clip > 0)) throw UsageError("--lr and --clip must be positive");
-  if (o.warmup < 0 || o.patience < 0) throw UsageError("--warmup and --patience must be >= 0");
-
-  models::PolyDataset data = models::load_poly_json(path);
-  std::printf("%s\n", data.summary().c_str());
-  std::printf("model: %s, %lld layers x %lld, dropout %g, 88 keys in and out\n", cfg.cell.c_str(),
-              (long long)cfg.layers, (long long)cfg.hidden, cfg.dropout);
-  std::fflush(stdout);
-  std::signal(SIGINT, on_sigint);
-  auto r = models::train_poly(cfg, data, o);
-  std::signal(SIGINT, SIG_DFL);
-  nlohmann::json j = {{"steps", r.steps_done},         {"epochs", r.epochs_done},
-                      {"interrupted", r.interrupted},  {"stopped_early", r.stopped_early},
-                      {"best_epoch", r.best_epoch},    {"best_val_nll", r.best_val_nll},
-                      {"final_val_nll", r.final_val_nll}, {"seconds", r.seconds},
-                      {"latest", o.out_dir + "/latest.safetensors"},
-                      {"best", o.out_dir + "/best.safetensors"}};
-  std::printf("%s\n", j.dump().c_str());
-  return 0;
+  s << "Transposition shifts each training piece by a random -N..N semitones per epoch (kept on the\n"
+       "keyboard); patience stops after N epochs without a better validation NLL, and the best epoch is\n"
+       "RUN/best.safetensors. Writes RUN/metrics.csv, TensorBoard events, RUN/latest.safetensors and\n"
+       "RUN/loss.png. Ctrl-C saves a checkpoint; --resume continues it exactly.";
+  return s.str();
 }
 
-int eval(const Args& a) {
-  a.allow_only({"checkpoint", "data", "split", "threads", "help"});
-  if (a.has("help")) {
-    std::fputs(kEvalUsage, stdout);
-    return 0;
-  }
-  if (a.has("threads")) set_num_threads(static_cast<int>(a.get_int("threads", 1)));
-  auto model = models::load_poly_model(a.require("checkpoint"));
-  std::string split = a.get("split", "test");
-  if (split != "train" && split != "valid" && split != "test")
-    throw UsageError("--split must be train, valid or test, got '" + split + "'");
-  models::PolyDataset data = models::load_poly_json(a.require("data"), false);
-  const auto& pieces = data.split(split);
-  if (pieces.empty()) throw Error("'" + data.path + "' has no pieces in split '" + split + "'");
-  int64_t frames = 0;
-  double nll = models::evaluate_poly(*model, pieces, &frames);
-  nlohmann::json j = {{"nll", nll},          {"frames", frames},         {"pieces", pieces.size()},
-                      {"split", split},      {"data", data.path},        {"cell", model->config.cell},
-                      {"layers", model->config.layers}, {"hidden", model->config.hidden}};
-  std::printf("%s\n", j.dump().c_str());
-  return 0;
+struct TrainPoly {
+  TrainFlags loop;
+  std::string data, bias_init = "marginal";
+  models::PolyModelConfig cfg;
+  models::PolyTrainOptions o;
+};
+
+void add_train(CLI::App& cmd) {
+  auto f = std::make_shared<TrainPoly>();
+  set_about(cmd, kTrainAbout);
+  const std::string per = "per dataset, below";
+  cmd.add_option("--data", f->data, "the dataset's JSON file")->required();
+  cmd.add_option("--cell", f->cfg.cell, "recurrent cell: lstm or gru [default: lstm]");
+  cmd.add_option("--layers", f->cfg.layers, "recurrent layers [default: " + per + "]");
+  cmd.add_option("--hidden", f->cfg.hidden, "units per layer [default: " + per + "]");
+  cmd.add_option("--dropout", f->cfg.dropout, "dropout between layers and before the output [default: 0.2]");
+  cmd.add_option("--batch", f->o.batch, "pieces per step [default: " + per + "]")->check(positive_number());
+  cmd.add_option("--transpose", f->o.transpose, "random shift of -N..N semitones per piece and epoch [default: " + per + "]")
+      ->check(CLI::Range(0, 12));
+  cmd.add_option("--bias-init", f->bias_init,
+                 "marginal: the output bias starts at each key's log-odds in the training data; default: "
+                 "PyTorch's initialisation [default: marginal]")
+      ->check(CLI::IsMember({"marginal", "default"}));
+  cmd.add_option("--frame-beats", f->cfg.frame_beats,
+                 "a frame's length in quarter notes, for MIDI output [default: 1 for JSB Chorales, else 0.5]");
+  models::PolyTrainOptions d;
+  f->loop.add(cmd, TrainFlags::Length::kEpochs, d,
+              {{"epochs", per}, {"lr", per}, {"patience", per}, {"warmup", "0"}});
+  cmd.footer(recipes_help());
+  cmd.callback([&cmd, f] {
+    models::PolyModelConfig& cfg = f->cfg;
+    models::PolyTrainOptions& o = f->o;
+    cfg.dataset = file_stem(f->data);
+    models::PolyRecipe r = models::poly_recipe(cfg.dataset);
+    if (!given(cmd, "layers")) cfg.layers = r.layers;
+    if (!given(cmd, "hidden")) cfg.hidden = r.hidden;
+    if (!given(cmd, "dropout")) cfg.dropout = r.dropout;
+    if (!given(cmd, "frame-beats")) cfg.frame_beats = r.frame_beats;
+    if (!given(cmd, "batch")) o.batch = r.batch;
+    if (!given(cmd, "transpose")) o.transpose = r.transpose;
+    o.epochs = r.epochs;
+    o.lr = r.lr;
+    o.patience = r.patience;
+    o.marginal_bias = f->bias_init == "marginal";
+    f->loop.apply(cmd, o);
+    cfg.validate();
+    models::PolyDataset data = models::load_poly_json(f->data);
+    std::printf("%s\n", data.summary().c_str());
+    std::printf("model: %s, %lld layers x %lld, dropout %g, 88 keys in and out; recipe: %s\n", cfg.cell.c_str(),
+                (long long)cfg.layers, (long long)cfg.hidden, cfg.dropout, r.dataset.c_str());
+    std::fflush(stdout);
+    models::TrainResult res;
+    run_with_stop_on_sigint([&] { res = models::train_poly(cfg, data, o); });
+    nlohmann::json j = {{"steps", res.steps_done},          {"epochs", res.epochs_done},
+                        {"interrupted", res.interrupted},   {"stopped_early", res.stopped_early},
+                        {"best_epoch", res.best_epoch},     {"best_val_nll", res.best_val_nll},
+                        {"final_val_nll", res.final_val_nll}, {"seconds", res.seconds},
+                        {"latest", o.out_dir + "/latest.safetensors"},
+                        {"best", o.out_dir + "/best.safetensors"}};
+    std::printf("%s\n", j.dump().c_str());
+  });
+}
+
+CLI::Validator one_of_splits() {
+  return CLI::Validator(
+      [](std::string& s) {
+        return s == "train" || s == "valid" || s == "test" ? std::string()
+                                                            : "split must be train, valid or test, got '" + s + "'";
+      },
+      "train|valid|test");
+}
+
+struct EvalPoly {
+  std::string checkpoint, data, split = "test";
+  int threads = 0;
+};
+
+void add_eval(CLI::App& cmd) {
+  auto f = std::make_shared<EvalPoly>();
+  set_about(cmd, kEvalAbout);
+  cmd.add_option("--checkpoint", f->checkpoint, "a train poly checkpoint (.safetensors)")->required();
+  cmd.add_option("--data", f->data, "the dataset's JSON file")->required();
+  cmd.add_option("--split", f->split, "train, valid or test [default: test]")->check(one_of_splits());
+  add_threads_flag(cmd, f->threads);
+  cmd.callback([f] {
+    apply_threads(f->threads);
+    auto model = models::load_poly_model(f->checkpoint);
+    models::PolyDataset data = models::load_poly_json(f->data, false);
+    const auto& pieces = data.split(f->split);
+    if (pieces.empty()) throw Error("'" + data.path + "' has no pieces in split '" + f->split + "'");
+    int64_t frames = 0;
+    double nll = models::evaluate_poly(*model, pieces, &frames);
+    nlohmann::json j = {{"nll", nll},          {"frames", frames},         {"pieces", pieces.size()},
+                        {"split", f->split},   {"data", data.path},        {"cell", model->config.cell},
+                        {"layers", model->config.layers}, {"hidden", model->config.hidden}};
+    std::printf("%s\n", j.dump().c_str());
+  });
 }
 
 std::vector<int> parse_notes(const std::string& s) {
@@ -168,71 +178,63 @@ std::vector<int> parse_notes(const std::string& s) {
   return out;
 }
 
-int sample(const Args& a) {
-  a.allow_only({"checkpoint", "out", "wav", "png", "frames", "temperature", "seed", "primer", "tempo",
-                "frame-beats", "program", "rate", "soundfont", "threads", "help"});
-  if (a.has("help")) {
-    std::fputs(kSampleUsage, stdout);
-    return 0;
-  }
-  if (a.has("threads")) set_num_threads(static_cast<int>(a.get_int("threads", 1)));
-  auto model = models::load_poly_model(a.require("checkpoint"));
-  std::string out = a.require("out");
-  int64_t frames = a.get_int("frames", 64);
-  double temperature = a.get_double("temperature", 1.0);
-  double tempo = a.get_double("tempo", 100);
-  double frame_beats = a.get_double("frame-beats", model->config.frame_beats);
-  int program = static_cast<int>(a.get_int("program", 0));
-  if (frames <= 0 || frames > 1000000) throw UsageError("--frames must be in 1..1000000");
-  if (!(temperature > 0)) throw UsageError("--temperature must be positive");
-  if (!(tempo > 0 && tempo <= 1000)) throw UsageError("--tempo must be in (0, 1000] bpm");
-  if (!(frame_beats > 0 && frame_beats <= 16)) throw UsageError("--frame-beats must be in (0, 16]");
-  if (program < 0 || program > 127) throw UsageError("--program must be 0..127");
-  std::vector<int> primer = parse_notes(a.get("primer", "48,60,64,67"));
-  Generator gen(static_cast<uint64_t>(a.get_int("seed", 1)));
-  auto keys = models::sample_poly(*model, frames, primer, temperature, [&] { return uniform_double(&gen); });
+struct SamplePoly {
+  SampleOutputs outputs;
+  std::string primer = "48,60,64,67";
+  int64_t frames = 64, seed = 1;
+  double temperature = 1.0, tempo = 100, frame_beats = 0;
+  int program = 0;
+};
 
-  midi::PianoRoll roll;
-  roll.tracks = 1;
-  roll.steps = frames;
-  roll.steps_per_beat = 1.0 / frame_beats;
-  roll.data.assign(static_cast<size_t>(frames) * 128, 0.f);
-  for (int64_t t = 0; t < frames; ++t)
-    for (int64_t k = 0; k < models::kPolyKeys; ++k)
-      roll.at(0, t, models::kPolyLowPitch + static_cast<int>(k)) = keys[t * models::kPolyKeys + k];
-  roll.names = {"cadenza poly " + model->config.cell};
-  roll.programs = {program};
-  roll.channels = {0};
-  roll.us_per_quarter = static_cast<int>(std::lround(60e6 / tempo));
-  midi::Score score = midi::from_pianoroll(roll);
-  midi::write(out, score);
-  int64_t sounding = 0;
-  for (uint8_t k : keys) sounding += k;
-  nlohmann::json j = {{"midi", out}, {"frames", frames}, {"notes", score.note_count()},
-                      {"mean_keys_per_frame", static_cast<double>(sounding) / frames},
-                      {"seconds", score.duration()}};
-  if (a.has("png")) {
-    midi::save_roll_png(score, a.get("png"));
-    j["png"] = a.get("png");
-  }
-  if (a.has("wav")) {
-    midi::RenderOptions ro;
-    ro.sample_rate = static_cast<int>(a.get_int("rate", 16000));
-    if (a.has("soundfont")) ro.soundfont = a.get("soundfont");
-    audio::save(a.get("wav"), midi::render(score, ro));
-    j["wav"] = a.get("wav");
-  }
-  std::printf("%s\n", j.dump().c_str());
-  return 0;
+void add_sample(CLI::App& cmd) {
+  auto f = std::make_shared<SamplePoly>();
+  set_about(cmd, kSampleAbout);
+  f->outputs.add(cmd, "poly", "MIDI file to write");
+  cmd.add_option("--frames", f->frames, "frames to draw [default: 64]")->check(CLI::Range(1, 1000000));
+  cmd.add_option("--temperature", f->temperature, "logit temperature [default: 1.0]")->check(positive_number());
+  cmd.add_option("--seed", f->seed, "random seed [default: 1]");
+  cmd.add_option("--primer", f->primer, "the first frame's MIDI notes, comma-separated [default: 48,60,64,67]");
+  cmd.add_option("--tempo", f->tempo, "beats per minute [default: 100]")->check(CLI::Range(1e-9, 1000.0));
+  cmd.add_option("--frame-beats", f->frame_beats, "a frame's length in quarter notes [default: the model's]")
+      ->check(CLI::Range(1e-9, 16.0));
+  cmd.add_option("--program", f->program, "General MIDI program [default: 0, piano]")->check(CLI::Range(0, 127));
+  cmd.callback([f] {
+    apply_threads(f->outputs.threads);
+    std::vector<int> primer = parse_notes(f->primer);
+    auto model = models::load_poly_model(f->outputs.checkpoint);
+    double frame_beats = f->frame_beats > 0 ? f->frame_beats : model->config.frame_beats;
+    Generator gen(static_cast<uint64_t>(f->seed));
+    auto keys = models::sample_poly(*model, f->frames, primer, f->temperature, [&] { return uniform_double(&gen); });
+    const int64_t frames = f->frames;
+    midi::PianoRoll roll;
+    roll.tracks = 1;
+    roll.steps = frames;
+    roll.steps_per_beat = 1.0 / frame_beats;
+    roll.data.assign(static_cast<size_t>(frames) * 128, 0.f);
+    for (int64_t t = 0; t < frames; ++t)
+      for (int64_t k = 0; k < models::kPolyKeys; ++k)
+        roll.at(0, t, models::kPolyLowPitch + static_cast<int>(k)) = keys[t * models::kPolyKeys + k];
+    roll.names = {"cadenza poly " + model->config.cell};
+    roll.programs = {f->program};
+    roll.channels = {0};
+    roll.us_per_quarter = static_cast<int>(std::lround(60e6 / f->tempo));
+    midi::Score score = midi::from_pianoroll(roll);
+    midi::write(f->outputs.out, score);
+    int64_t sounding = 0;
+    for (uint8_t k : keys) sounding += k;
+    nlohmann::json j = {{"midi", f->outputs.out}, {"frames", frames}, {"notes", score.note_count()},
+                        {"mean_keys_per_frame", static_cast<double>(sounding) / frames},
+                        {"seconds", score.duration()}};
+    f->outputs.write(score, 0, 1, j);
+    std::printf("%s\n", j.dump().c_str());
+  });
 }
 
 }  // namespace
 
-int run_poly(const std::string& verb, const Args& a) {
-  if (verb == "train") return train(a);
-  if (verb == "eval") return eval(a);
-  if (verb == "sample") return sample(a);
-  throw UsageError("no poly command '" + verb + "'");
+Family poly_family() {
+  return {"poly", "the piano-roll LSTM/GRU of the polyphonic benchmark (JSB Chorales, Nottingham, ...)", add_train,
+          add_sample, add_eval};
 }
 
 }  // namespace cadenza::cli

@@ -1,19 +1,53 @@
 #pragma once
-// The cadenza subcommands. Each returns the process exit code and throws
-// cli::UsageError for a bad command line (main prints it and exits 2).
+// The cadenza subcommands, declared on one CLI11 application (main.cpp), so
+// help, validation and subcommands come from one definition per flag.
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace cadenza::cli {
 
-int cmd_bench(int argc, char** argv);  // cadenza bench NAME [--json]
-int cmd_midi(int argc, char** argv);   // cadenza midi info|convert|tokens|render|roll
-int cmd_audio(int argc, char** argv);  // cadenza audio info|convert|features|spectrogram
-int cmd_train(int argc, char** argv);  // cadenza train lstm ...
-int cmd_sample(int argc, char** argv); // cadenza sample lstm ...
-int cmd_eval(int argc, char** argv);   // cadenza eval lstm ...
+// A bad command line found after parsing (a bad combination of values):
+// main prints it with the command's --help hint and exits 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
-class Args;
-// cadenza train|sample|eval poly ... (verb is "train", "sample" or "eval").
-int run_poly(const std::string& verb, const Args& a);
+// Registers `cadenza midi ...` (resp. audio, bench) and its subcommands on
+// `root`. Callbacks throw UsageError for bad usage and cadenza::Error /
+// std::exception for failures (exit 1); they may ask for another exit code
+// with set_exit_code().
+void add_midi_command(CLI::App& root);
+void add_audio_command(CLI::App& root);
+void add_bench_command(CLI::App& root);
+void set_exit_code(int code);
+int exit_code();
+
+// The text `cadenza ... CMD --help` shows above the flags; listings of
+// commands keep the short description.
+void set_about(CLI::App& cmd, const std::string& text);
+// Help with the whole command path in the usage line ("cadenza train poly")
+// and each command's about text; set on the root before adding subcommands.
+std::shared_ptr<CLI::FormatterBase> help_formatter();
+
+// One model family of `cadenza train|sample|eval FAMILY`. Each function adds
+// the family's flags to its subcommand and sets the callback that runs it.
+// Adding a family is one row in model_families() (families.cpp) plus its
+// own file; the training loop's flags come from TrainFlags (train_flags.h).
+struct Family {
+  const char* name;
+  const char* description;
+  void (*train)(CLI::App& cmd);
+  void (*sample)(CLI::App& cmd);
+  void (*eval)(CLI::App& cmd);
+};
+const std::vector<Family>& model_families();
+Family lstm_family();  // cmd_lstm.cpp
+Family poly_family();  // cmd_poly.cpp
+
+// Registers `cadenza train|sample|eval FAMILY` for every family.
+void add_model_commands(CLI::App& root);
 
 }  // namespace cadenza::cli

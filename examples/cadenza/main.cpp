@@ -1,74 +1,99 @@
-// The cadenza command-line program.
+// The cadenza command-line program: one CLI11 application whose subcommands
+// are registered by the files that run them.
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
 
-#include "args.h"
 #include "commands.h"
+#include "models/trainer.h"
+#include "train_flags.h"
 #include <cadenza/config.h>
 
+namespace cadenza::cli {
 namespace {
 
-const char* kUsage =
-    "cadenza " CADENZA_VERSION " - a deep-learning engine for music\n"
-    "\n"
-    "usage: cadenza COMMAND [ARGS]\n"
-    "\n"
-    "commands:\n"
-    "  train lstm ...          train the LSTM/GRU model on MIDI files\n"
-    "  sample lstm ...         generate MIDI (and WAV) from a checkpoint\n"
-    "  eval lstm ...           NLL per token of a checkpoint on MIDI files\n"
-    "  train poly ...          train the piano-roll LSTM/GRU on the polyphonic benchmark (JSON)\n"
-    "  sample poly ...         generate MIDI (and WAV) from a poly checkpoint\n"
-    "  eval poly ...           NLL per frame of a poly checkpoint on a split\n"
-    "  bench NAME [--json]     run a benchmark workload (cadenza bench --list)\n"
-    "  midi  SUBCOMMAND ...    MIDI files: info, convert, tokens, render, roll\n"
-    "  audio SUBCOMMAND ...    audio files: info, convert, features, spectrogram\n"
-    "\n"
-    "options:\n"
-    "  --help                  this text (also: cadenza COMMAND --help)\n"
-    "  --version               the version and the build's features\n";
+int g_exit_code = 0;
 
-struct Command {
-  const char* name;
-  int (*run)(int, char**);
-};
+// The deepest subcommand the command line chose ("cadenza train lstm").
+const CLI::App* chosen(const CLI::App& app) {
+  for (const CLI::App* sub : app.get_subcommands()) return chosen(*sub);
+  return &app;
+}
 
-const Command kCommands[] = {
-    {"train", cadenza::cli::cmd_train},
-    {"sample", cadenza::cli::cmd_sample},
-    {"eval", cadenza::cli::cmd_eval},
-    {"bench", cadenza::cli::cmd_bench},
-    {"midi", cadenza::cli::cmd_midi},
-    {"audio", cadenza::cli::cmd_audio},
-};
+std::string command_path(const CLI::App& app) {
+  std::string path;
+  for (const CLI::App* a = chosen(app); a; a = a->get_parent())
+    path = a->get_name() + (path.empty() ? "" : " " + path);
+  return path;
+}
+
+// The flag a library option error is about, if the chosen command has it.
+std::string flag_of(const CLI::App& app, const std::string& field) {
+  static const std::pair<const char*, const char*> aliases[] = {{"marginal_bias", "bias-init"},
+                                                                {"vocab_size", "vocab"}};
+  std::string flag = field_to_flag(field);
+  for (auto& [f, a] : aliases)
+    if (field == f) flag = a;
+  return chosen(app)->get_option_no_throw("--" + flag) ? "--" + flag : "";
+}
 
 }  // namespace
 
+void set_exit_code(int code) { g_exit_code = code; }
+int exit_code() { return g_exit_code; }
+
+}  // namespace cadenza::cli
+
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
-      !std::strcmp(argv[1], "help")) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
-  }
-  if (!std::strcmp(argv[1], "--version")) {
-    std::printf("cadenza %s (cuda: %s, fluidsynth: %s)\n", CADENZA_VERSION,
-                CADENZA_HAVE_CUDA ? "yes" : "no", CADENZA_HAVE_FLUIDSYNTH ? "yes" : "no");
+  using namespace cadenza::cli;
+  CLI::App app("cadenza " CADENZA_VERSION " - a deep-learning engine for music", "cadenza");
+  app.formatter(help_formatter());
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("cadenza ") + CADENZA_VERSION + " (cuda: " +
+                                        (CADENZA_HAVE_CUDA ? "yes" : "no") +
+                                        ", fluidsynth: " + (CADENZA_HAVE_FLUIDSYNTH ? "yes" : "no") + ")");
+  app.footer("cadenza COMMAND --help shows a command's flags.");
+  add_model_commands(app);
+  add_bench_command(app);
+  add_midi_command(app);
+  add_audio_command(app);
+  auto usage_error = [&](const std::string& what) {
+    std::string path = command_path(app);
+    std::fprintf(stderr, "%s: %s\n(see: %s --help)\n", path.c_str(), what.c_str(), path.c_str());
+    return 2;
+  };
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::fputs(chosen(app)->help().c_str(), stdout);
     return 0;
-  }
-  for (const auto& c : kCommands) {
-    if (std::strcmp(argv[1], c.name) != 0) continue;
-    try {
-      return c.run(argc, argv);
-    } catch (const cadenza::cli::UsageError& e) {
-      std::fprintf(stderr, "cadenza %s: %s\n(see: cadenza %s --help)\n", c.name, e.what(), c.name);
+  } catch (const CLI::CallForAllHelp&) {
+    std::fputs(app.help("", CLI::AppFormatMode::All).c_str(), stdout);
+    return 0;
+  } catch (const CLI::CallForVersion& e) {
+    std::printf("%s\n", e.what());
+    return 0;
+  } catch (const CLI::RequiredError& e) {
+    // `cadenza` or `cadenza train` alone: what there is to choose from.
+    if (argc <= 2 && std::string(e.what()).find("subcommand") != std::string::npos) {
+      std::fputs(chosen(app)->help().c_str(), stderr);
       return 2;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "cadenza %s: error: %s\n", c.name, e.what());
-      return 1;
     }
+    return usage_error(e.what());
+  } catch (const CLI::ParseError& e) {
+    return usage_error(e.what());
+  } catch (const UsageError& e) {
+    return usage_error(e.what());
+  } catch (const cadenza::OptionError& e) {
+    std::string flag = flag_of(app, e.option);
+    return usage_error(flag.empty() ? e.what() : flag + ": " + e.what());
+  } catch (const cadenza::models::TrainingDiverged& e) {
+    std::fprintf(stderr, "%s: error: %s (--lr, --clip)\n", command_path(app).c_str(), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: error: %s\n", command_path(app).c_str(), e.what());
+    return 1;
   }
-  std::fprintf(stderr, "cadenza: unknown command '%s'\n\n%s", argv[1], kUsage);
-  return 2;
+  return exit_code();
 }
