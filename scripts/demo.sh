@@ -1,15 +1,34 @@
 #!/usr/bin/env bash
-# cadenza's main job: train an LSTM over performance events on real MIDI
-# (Debian's openttd-openmsx and planetblupi-music-midi), then sample three
-# pieces to demo-out/ as .mid, .wav and a piano-roll .png each. Training
-# takes about 75 s on 2 cores of a Zen 5 (measured 2026-12-01); validation
-# NLL stops improving after ~600 of the 1200 steps, so longer runs or a
-# larger model (hidden 512 was tried) only overfit this 540k-token corpus.
-#   CADENZA_DEMO_STEPS=N   training steps (default 1200)
-#   CADENZA_DEMO_DATA=...  comma-separated MIDI files or directories
+# cadenza's main job: a short training and sampling run of every model
+# family, writing .mid, .wav and .png files to demo-out/<family>/.
+#   ./scripts/demo.sh            every family
+#   ./scripts/demo.sh FAMILY     one: lstm or poly
+#
+# lstm: an LSTM over performance events on real MIDI (Debian's
+#   openttd-openmsx and planetblupi-music-midi), then three sampled pieces.
+#   Training takes about 75 s on 2 cores of a Zen 5 (measured 2026-12-01);
+#   validation NLL stops improving after ~600 of the 1200 steps, so longer
+#   runs or a larger model (hidden 512 was tried) only overfit this
+#   540k-token corpus.
+#     CADENZA_DEMO_STEPS=N   training steps (default 1200)
+#     CADENZA_DEMO_DATA=...  comma-separated MIDI files or directories
+# poly: the piano-roll LSTM of the polyphonic benchmark on JSB Chorales
+#   (../shared/data/polyphonic/jsb_chorales.json when it is there; else the
+#   same Debian MIDI corpora cut into eighth-note frames), with its default
+#   recipe for 30 epochs, then a sampled chorale and the test NLL.
+#     CADENZA_DEMO_EPOCHS=N  epochs (default 30)
+#     CADENZA_DEMO_POLY=FILE the benchmark JSON to train on
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+families=("$@")
+[ ${#families[@]} -gt 0 ] || families=(lstm poly)
+for f in "${families[@]}"; do
+  case "$f" in
+    lstm|poly) ;;
+    *) echo "demo.sh: unknown family '$f' (lstm, poly)" >&2; exit 2 ;;
+  esac
+done
 source scripts/deps.sh
 cadenza_install_deps
 
@@ -18,26 +37,24 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target cadenza_cli -j"$(nproc)"
 cadenza=build/examples/cadenza
 
-data=${CADENZA_DEMO_DATA:-/usr/share/games/openttd/baseset/openmsx,/usr/share/planetblupi/music}
-steps=${CADENZA_DEMO_STEPS:-1200}
-run=runs/demo
-out=demo-out
-rm -rf "$run" "$out"
-mkdir -p "$out"
-
-echo "== Training: 2-layer LSTM (256 units) on performance events, $steps steps"
-$cadenza train lstm --data "$data" --vocab performance --out "$run" \
-  --layers 2 --hidden 256 --embed 128 --dropout 0.25 --batch 16 --seq-len 128 \
-  --steps "$steps" --warmup 50 --lr 3e-3 --eval-every 200 --log-every 50 \
-  --val-tokens 16384 --transpose 3 --seed 1 | tee "$out/train.log"
-summary=$(tail -n 1 "$out/train.log")
-
-echo "== Sampling three pieces"
-$cadenza sample lstm --checkpoint "$run/best.safetensors" --out "$out/sample.mid" \
-  --wav "$out/sample.wav" --png "$out/sample.png" --count 3 --length 1500 \
-  --temperature 0.9 --top-p 0.95 --max-note-seconds 3 --seed 7 --rate 16000 | tee "$out/samples.json"
-
-python3 - "$summary" <<'PY'
+demo_lstm() {
+  local data=${CADENZA_DEMO_DATA:-/usr/share/games/openttd/baseset/openmsx,/usr/share/planetblupi/music}
+  local steps=${CADENZA_DEMO_STEPS:-1200}
+  local run=runs/demo out=demo-out/lstm
+  rm -rf "$run" "$out"
+  mkdir -p "$out"
+  echo "== lstm: training a 2-layer LSTM (256 units) on performance events, $steps steps"
+  $cadenza train lstm --data "$data" --vocab performance --out "$run" \
+    --layers 2 --hidden 256 --embed 128 --dropout 0.25 --batch 16 --seq-len 128 \
+    --steps "$steps" --warmup 50 --lr 3e-3 --eval-every 200 --log-every 50 \
+    --val-tokens 16384 --transpose 3 --seed 1 | tee "$out/train.log"
+  local summary
+  summary=$(tail -n 1 "$out/train.log")
+  echo "== lstm: sampling three pieces"
+  $cadenza sample lstm --checkpoint "$run/best.safetensors" --out "$out/sample.mid" \
+    --wav "$out/sample.wav" --png "$out/sample.png" --count 3 --length 1500 \
+    --temperature 0.9 --top-p 0.95 --max-note-seconds 3 --seed 7 --rate 16000 | tee "$out/samples.json"
+  python3 - "$summary" <<'PY'
 import json, sys
 s = json.loads(sys.argv[1])
 print()
@@ -46,7 +63,73 @@ print("unigram baseline: %.3f nats/token" % s["unigram_val_nll"])
 verdict = "beats" if s["best_val_nll"] < s["unigram_val_nll"] else "does NOT beat"
 print("the model %s the unigram baseline by %.3f nats/token" % (verdict, s["unigram_val_nll"] - s["best_val_nll"]))
 PY
-echo
-echo "wrote:"
-ls -1 "$out"/sample-* "$run"/*.safetensors "$run"/metrics.csv "$run"/loss.png | sed 's/^/  /'
-echo "TensorBoard: tensorboard --logdir $run"
+  echo "wrote:"
+  ls -1 "$out"/sample-* "$run"/*.safetensors "$run"/metrics.csv "$run"/loss.png | sed 's/^/  /'
+  echo "TensorBoard: tensorboard --logdir $run"
+}
+
+# The benchmark's JSON from MIDI files: each file a piece of eighth-note
+# frames of the MIDI notes (21..108) sounding, split by a hash of the name.
+midi_to_poly_json() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import json, os, sys, zlib
+import mido
+out, dirs = sys.argv[1], sys.argv[2].split(",")
+splits = {"train": [], "valid": [], "test": []}
+for d in dirs:
+    for name in sorted(os.listdir(d)):
+        if not name.lower().endswith((".mid", ".midi")):
+            continue
+        try:
+            mf = mido.MidiFile(os.path.join(d, name))
+        except Exception as e:
+            print("skipped", name, e)
+            continue
+        step = mf.ticks_per_beat / 2  # eighth notes
+        notes, sounding = [], {}
+        for track in mf.tracks:
+            t = 0
+            for m in track:
+                t += m.time
+                if m.type == "note_on" and m.velocity > 0 and getattr(m, "channel", 0) != 9:
+                    sounding[(m.channel, m.note)] = t
+                elif m.type in ("note_off", "note_on") and (m.channel, m.note) in sounding:
+                    notes.append((sounding.pop((m.channel, m.note)), t, m.note))
+        if not notes:
+            continue
+        frames = [set() for _ in range(int(max(n[1] for n in notes) // step) + 1)]
+        for a, b, p in notes:
+            if 21 <= p <= 108:
+                for f in range(int(a // step), max(int(a // step) + 1, int(b // step))):
+                    frames[f].add(p)
+        h = zlib.crc32(name.encode()) % 10
+        splits["valid" if h == 0 else "test" if h == 1 else "train"].append([sorted(f) for f in frames])
+json.dump(splits, open(out, "w"))
+print({k: len(v) for k, v in splits.items()}, "pieces")
+PY
+}
+
+demo_poly() {
+  local data=${CADENZA_DEMO_POLY:-$root/../shared/data/polyphonic/jsb_chorales.json}
+  local epochs=${CADENZA_DEMO_EPOCHS:-30}
+  local run=runs/demo-poly out=demo-out/poly
+  rm -rf "$run" "$out"
+  mkdir -p "$out"
+  if [ ! -s "$data" ]; then
+    echo "== poly: $data is not here; making piano-roll frames of the Debian MIDI corpora instead"
+    data=$out/debian_midi.json
+    midi_to_poly_json "$data" /usr/share/games/openttd/baseset/openmsx,/usr/share/planetblupi/music
+  fi
+  echo "== poly: training the piano-roll LSTM on $(basename "$data") with its default recipe, $epochs epochs"
+  $cadenza train poly --data "$data" --out "$run" --epochs "$epochs" --log-every 100 | tee "$out/train.log"
+  echo "== poly: sampling a piece and scoring the test split"
+  $cadenza sample poly --checkpoint "$run/best.safetensors" --out "$out/sample.mid" --wav "$out/sample.wav" \
+    --png "$out/sample.png" --frames 64 --seed 7 | tee "$out/sample.json"
+  $cadenza eval poly --checkpoint "$run/best.safetensors" --data "$data" --split test | tee "$out/eval.json"
+  echo "wrote:"
+  ls -1 "$out"/sample.* "$run"/*.safetensors "$run"/metrics.csv "$run"/loss.png | sed 's/^/  /'
+}
+
+for f in "${families[@]}"; do
+  "demo_$f"
+done
