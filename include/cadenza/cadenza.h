@@ -1,5 +1,10 @@
 #pragma once
 // The umbrella header: #include <cadenza/cadenza.h>
+//
+// It lives above the floors (kernels -> engine -> midi, audio, models) and
+// pulls in every floor's public API, so that no floor has to include a floor
+// above it. Headers kept out of the installed package are listed in
+// CADENZA_PRIVATE_HEADERS in the root CMakeLists.txt.
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
 #include "engine/file_io.h"
@@ -17,3 +22,10 @@
 #include "audio/audio_tensor.h"
 #include "audio/dataset.h"
 #include "midi/midi.h"
+
+#include "models/decoder.h"
+#include "models/poly_data.h"
+#include "models/poly_model.h"
+#include "models/poly_trainer.h"
+#include "models/sequence_model.h"
+#include "models/token_trainer.h"
