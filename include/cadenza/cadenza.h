@@ -28,4 +28,6 @@
 #include "models/poly_model.h"
 #include "models/poly_trainer.h"
 #include "models/sequence_model.h"
+#include "models/token_data.h"
 #include "models/token_trainer.h"
+#include "models/trainer.h"
