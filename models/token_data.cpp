@@ -98,6 +98,14 @@ TokenData load_token_data(const std::vector<std::string>& paths, const std::stri
     d.train.pop_back();
     d.train_names.pop_back();
     rep << "note: no file hashed into the validation split; using " << d.valid_names.back() << "\n";
+  } else if (d.valid.empty() && d.train.size() == 1 && d.train[0].size() >= 20) {
+    // One piece alone: its last tenth validates the rest.
+    TokenSeq& only = d.train[0];
+    size_t cut = only.size() - only.size() / 10;
+    d.valid.emplace_back(only.begin() + static_cast<std::ptrdiff_t>(cut), only.end());
+    d.valid_names.push_back(d.train_names[0] + " (last tenth)");
+    only.resize(cut);
+    rep << "note: one piece only; its last tenth is the validation split\n";
   }
   if (d.train.empty()) throw Error("no training pieces in " + paths.front() + (paths.size() > 1 ? " ..." : ""));
   int64_t tt = 0, vt = 0;

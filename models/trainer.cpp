@@ -194,12 +194,26 @@ void TrainingLoop::read_checkpoint() {
     o_.lr_decay = j.value("lr_decay", 0.5);
     o_.eval_every = j.value("eval_every", int64_t{0});
     o_.patience = j.value("patience", int64_t{0});
-    step_ = std::stoll(need("step"));
-    best_val_ = std::stod(need("best_val"));
+    // Numbers in the metadata, read whole; a bad one is named with its value.
+    auto number = [&](const char* k, const std::string& text) {
+      size_t used = 0;
+      double v = 0;
+      try {
+        v = std::stod(text, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != text.size())
+        throw Error("'" + latest_ + "': bad trainer state in its metadata ('" + k + "' is '" + text +
+                    "', not a number)");
+      return v;
+    };
     auto meta_int = [&](const char* k, int64_t fallback) {
       auto it = ck_.metadata.find(k);
-      return it == ck_.metadata.end() ? fallback : static_cast<int64_t>(std::stoll(it->second));
+      return it == ck_.metadata.end() ? fallback : static_cast<int64_t>(number(k, it->second));
     };
+    step_ = static_cast<int64_t>(number("step", need("step")));
+    best_val_ = number("best_val", need("best_val"));
     epoch_ = meta_int("epoch", 0);
     pos_ = meta_int("pos", 0);
     best_step_ = meta_int("best_step", 0);

@@ -359,7 +359,7 @@ TEST_CASE("loop: resume checks the format, names the options it does not use, an
   meta["step"] = "seven";
   save_safetensors(other + "/latest.safetensors", ck.tensors, meta);
   TinyTask ty(x);
-  REQUIRE_THROWS_WITH(run_training(ty), Catch::Contains("bad trainer state in its metadata"));
+  REQUIRE_THROWS_WITH(run_training(ty), Catch::Contains("bad trainer state in its metadata ('step' is 'seven'"));
   // A missing checkpoint names the file.
   TinyOptions m;
   m.out_dir = loop_tmpdir("missing");

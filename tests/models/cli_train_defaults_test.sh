@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The command line's train commands: defaults that do not fit a short run are
+# scaled to it, typed values that do not fit are refused by flag, errors from
+# the library name the flag, and help comes from the flag definitions.
+#   cli_train_defaults_test.sh CADENZA WORKDIR
+set -euo pipefail
+cadenza=$1
+work=$2
+data=/usr/share/planetblupi/music
+rm -rf "$work"; mkdir -p "$work"
+fail() { echo "FAIL: $*"; exit 1; }
+
+# The default warmup (100 steps) is longer than this run: it is scaled, not refused.
+$cadenza train lstm --data "$data" --vocab performance --out "$work/short" --steps 30 --layers 1 \
+  --hidden 16 --embed 8 --seq-len 32 --val-tokens 1024 > "$work/short.log" || fail "a 30-step run with default warmup failed"
+grep -q '"steps":30' "$work/short.log" || fail "the 30-step run did not run 30 steps"
+
+# One MIDI file alone trains: its last tenth validates, and the default batch
+# shrinks to the streams it can fill.
+$cadenza train lstm --data "$data/music000.mid" --out "$work/one" --steps 4 --layers 1 --hidden 16 --embed 8 \
+  --seq-len 4096 --val-tokens 4096 > "$work/one.log" || fail "one MIDI file did not train"
+grep -q "its last tenth is the validation split" "$work/one.log" || fail "one file: no note of the split"
+# 51330 training tokens fill 12 streams of 4097 (the saved options say so).
+head -c 20000 "$work/one/latest.safetensors" | grep -q '\\"batch\\":12[,}]' || fail "one file: batch not scaled to 12"
+
+set +e
+# A typed warmup that does not fit is refused, naming the flag (exit 2).
+out=$($cadenza train lstm --data "$data" --out "$work/x" --steps 30 --warmup 30 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q -- "--warmup: warmup (30 steps) must be below the run's 30 steps" ||
+  fail "typed --warmup: $rc $out"
+# Flag checks name the flag and the value.
+out=$($cadenza train lstm --data "$data" --out "$work/x" --lr -1 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q -- "--lr: must be positive, got -1" || fail "bad --lr: $rc $out"
+out=$($cadenza train poly --data x.json --out "$work/x" --schedule linear 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q -- "--schedule" || fail "bad --schedule: $rc $out"
+out=$($cadenza train lstm --data "$data" --out "$work/x" --hidden 0 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q -- "--hidden: model config: hidden must be positive, got 0" || fail "bad --hidden: $rc $out"
+# Too little data for the typed streams names the flag; by default fewer streams are used.
+out=$($cadenza train lstm --data "$data" --out "$work/x" --batch 100000 --steps 2 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q -- "--batch: training data too small" || fail "too little data: $rc $out"
+# No family, or an unknown one: the families are listed.
+out=$($cadenza train 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q "lstm" && echo "$out" | grep -q "poly" || fail "train alone: $rc $out"
+out=$($cadenza train wavenet --out x 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "unknown family: $rc $out"
+set -e
+
+# Help is built from the definitions: every family's train has the loop's flags,
+# and poly's lists its per-dataset recipes.
+for fam in lstm poly; do
+  help=$($cadenza train $fam --help)
+  for flag in --out --lr --clip --warmup --schedule --seed --eval-every --patience --log-every --resume --threads; do
+    echo "$help" | grep -q -- "$flag" || fail "train $fam --help lacks $flag"
+  done
+done
+$cadenza train poly --help | grep -q "jsb_chorales .* 150 .* 40 .* +-6" || fail "poly --help lacks the JSB recipe"
+$cadenza train poly --help | grep -q "Usage: cadenza train poly" || fail "poly --help usage line"
+echo "cli train defaults ok"
