@@ -4,11 +4,10 @@
 # the library name the flag, and help comes from the flag definitions.
 #   cli_train_defaults_test.sh CADENZA WORKDIR
 set -euo pipefail
-cadenza=$1
-work=$2
-data=/usr/share/planetblupi/music
-rm -rf "$work"; mkdir -p "$work"
 fail() { echo "FAIL: $*"; exit 1; }
+[ $# -eq 2 ] || fail "usage: $0 CADENZA WORKDIR"
+cadenza=$1 work=$2 data=/usr/share/planetblupi/music
+rm -rf "$work" && mkdir -p "$work"
 
 # The default warmup (100 steps) is longer than this run: it is scaled, not refused.
 $cadenza train lstm --data "$data" --vocab performance --out "$work/short" --steps 30 --layers 1 \

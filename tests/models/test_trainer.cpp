@@ -232,10 +232,10 @@ TEST_CASE("loop: patience stops after that many evaluations without improvement,
   REQUIRE(r2.losses.empty());
   // Patience counts epochs for a task with epochs (one evaluation each).
   TinyOptions e;
-  e.eval_every = 0;
+  e.out_dir = loop_tmpdir("patience-epochs");
+  e.eval_every = 0;  // at each epoch's end
   e.epochs = 50;
   e.patience = 3;
-  e.out_dir = loop_tmpdir("patience-epochs");
   TinyTask te(e);
   te.spe = 4;
   te.evals = {2, 1, 1.5, 1.2, 1.1, 0.5};
