@@ -182,6 +182,34 @@ Linear::Linear(int64_t in, int64_t out, bool with_bias, DType dtype)
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
 
+Conv1d::Conv1d(int64_t in, int64_t out, int64_t k, int64_t dil, int64_t pad, bool with_bias, bool causal_,
+               DType dtype)
+    : Module("Conv1d"), in_channels(in), out_channels(out), kernel_size(k), dilation(dil), padding(pad),
+      causal(causal_) {
+  if (in <= 0 || out <= 0 || k <= 0)
+    throw Error("Conv1d: channels and kernel size must be positive, got in=" + std::to_string(in) +
+                " out=" + std::to_string(out) + " kernel_size=" + std::to_string(k));
+  if (dil <= 0 || pad < 0)
+    throw Error("Conv1d: dilation must be >= 1 and padding >= 0, got dilation=" + std::to_string(dil) +
+                " padding=" + std::to_string(pad));
+  if (causal && pad != 0) throw Error("Conv1d: a causal convolution sets its own padding (got padding=" +
+                                      std::to_string(pad) + ")");
+  weight = Tensor::empty({out, in, k}, dtype);
+  kaiming_uniform_default(weight);
+  register_parameter("weight", weight);
+  if (with_bias) {
+    bias = Tensor::empty({out}, dtype);
+    double bound = 1.0 / std::sqrt(static_cast<double>(in * k));
+    uniform_init(bias, -bound, bound);
+    register_parameter("bias", bias);
+  }
+}
+
+Tensor Conv1d::forward(const Tensor& x) {
+  if (causal) return conv1d(x, weight, bias, dilation, dilation * (kernel_size - 1), 0);
+  return conv1d(x, weight, bias, dilation, padding, padding);
+}
+
 Embedding::Embedding(int64_t num, int64_t dim, int64_t padding_idx, DType dtype)
     : Module("Embedding"), num_embeddings(num), embedding_dim(dim) {
   if (num <= 0 || dim <= 0) throw Error("Embedding: sizes must be positive");

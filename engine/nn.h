@@ -75,6 +75,21 @@ class Linear : public Module {
   int64_t in_features, out_features;
 };
 
+// PyTorch's Conv1d (stride 1, one group) under its names and init: weight
+// [out, in, K], bias [out], both U(+-1/sqrt(in * K)). `padding` zeros go on
+// both sides, as in PyTorch; causal puts dilation * (K - 1) zeros on the left
+// only, so output t sees inputs up to t and the length is kept.
+// x: [B, in, T] -> [B, out, T + 2 * padding - dilation * (K - 1)] (causal: [B, out, T])
+class Conv1d : public Module {
+ public:
+  Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size, int64_t dilation = 1,
+         int64_t padding = 0, bool bias = true, bool causal = false, DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  int64_t in_channels, out_channels, kernel_size, dilation, padding;
+  bool causal;
+};
+
 // ids: integer [...] -> [..., dim]. Weight ~ N(0, 1); padding_idx row zero.
 class Embedding : public Module {
  public:

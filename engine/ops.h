@@ -84,6 +84,24 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // x: [..., in], weight: [out, in], bias: [out] or undefined -> [..., out]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
+// ---- convolution ----
+// Dilated 1-D convolution, stride 1 (PyTorch's conv1d, with separate left
+// and right zero padding so causal padding needs no copy).
+// x: [B, Cin, T], weight: [Cout, Cin, K], bias: [Cout] or undefined
+//   -> [B, Cout, T + pad_left + pad_right - dilation * (K - 1)]
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), int64_t dilation = 1,
+              int64_t pad_left = 0, int64_t pad_right = 0);
+// The gradients of conv1d, themselves differentiable (so conv1d has
+// derivatives of every order). g: [B, Cout, To].
+//   conv1d_backward_input:  weight [Cout, Cin, K] -> [B, Cin, T]
+//   conv1d_backward_weight: x [B, Cin, T] -> [Cout, Cin, kernel_size]
+Tensor conv1d_backward_input(const Tensor& g, const Tensor& weight, int64_t T, int64_t dilation, int64_t pad_left);
+Tensor conv1d_backward_weight(const Tensor& g, const Tensor& x, int64_t kernel_size, int64_t dilation,
+                              int64_t pad_left);
+// WaveNet's gate: x: [B, 2C, T] -> tanh(x[:, :C]) * sigmoid(x[:, C:]): [B, C, T],
+// forward and backward each one fused pass.
+Tensor gated_activation(const Tensor& x);
+
 // ---- shape and views (views share storage) ----
 Tensor reshape(const Tensor& x, const Shape& shape);  // one -1 allowed
 Tensor view(const Tensor& x, const Shape& shape);     // must not need a copy

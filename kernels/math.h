@@ -22,6 +22,14 @@ template <class T> CADENZA_HD T sigmoid(T x) {
   return z / (T(1) + z);
 }
 
+// WaveNet's gate tanh(a) * sigmoid(s), and its gradient given the output's g.
+template <class T> CADENZA_HD T gate(T a, T s) { return std::tanh(a) * sigmoid(s); }
+template <class T> CADENZA_HD void gate_backward(T a, T s, T g, T* da, T* ds) {
+  T ta = std::tanh(a), ss = sigmoid(s);
+  *da = g * ss * (T(1) - ta * ta);
+  *ds = g * ta * ss * (T(1) - ss);
+}
+
 template <class T> CADENZA_HD T softplus(T x, T beta, T threshold) {
   T bx = beta * x;
   if (bx > threshold) return x;
