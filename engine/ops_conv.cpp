@@ -20,6 +20,17 @@ void check_3d(const Tensor& t, const char* op, const char* what, const char* lay
   if (t.dim() != 3) throw Error(std::string(op) + ": " + what + " must be " + layout + ", got " + t.str());
 }
 
+// db = sum over batch and time of g: [B, Cout, To] -> [Cout].
+Tensor conv1d_bias_grad(const Tensor& g) {
+  if (GradMode::enabled()) return sum(g, {0, 2});  // differentiable again
+  Tensor gc = contiguous(g);
+  const int64_t B = g.shape()[0], Cout = g.shape()[1], To = g.shape()[2];
+  Tensor db = Tensor::empty({Cout}, g.dtype());
+  kernels::Conv1dShape s{B, 0, 0, Cout, 1, 1, 0, To};
+  if (Cout > 0) kernels::conv1d_backward_bias(g.dtype(), s, gc.raw_data(), db.raw_data());
+  return db;
+}
+
 }  // namespace
 
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t dilation, int64_t pad_left,
@@ -55,7 +66,7 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   return record(y, "conv1d", {x, weight, bias}, [=](const Tensor& g) {
     return std::vector<Tensor>{gx ? conv1d_backward_input(g, weight, T, dilation, pad_left) : Tensor(),
                                gw ? conv1d_backward_weight(g, x, K, dilation, pad_left) : Tensor(),
-                               gb ? sum(g, {0, 2}) : Tensor()};
+                               gb ? conv1d_bias_grad(g) : Tensor()};
   });
 }
 

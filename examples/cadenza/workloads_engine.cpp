@@ -22,6 +22,33 @@ static Workload matmul_workload(const std::string& name, int64_t M, int64_t K, i
   return w;
 }
 
+// K1 of DESIGN.md: a dilated causal conv1d (kernel 2) forward and backward
+// (input, weight and bias gradients), batch 8, 64 -> 128 channels, 16384 steps.
+static Workload conv1d_workload(int64_t dilation) {
+  const int64_t B = 8, Cin = 64, Cout = 128, T = 16384, K = 2;
+  Workload w;
+  w.name = "K1_d" + std::to_string(dilation);
+  w.description = "conv1d forward+backward, batch 8, 64 -> 128 channels, length 16384, kernel 2, dilation " +
+                  std::to_string(dilation) + " (causal)";
+  w.unit = "forward+backward";
+  w.throughput_unit = "GFLOP/s";
+  // Forward, input gradient and weight gradient: one B*Cout*Cin*K*T multiply-add each
+  // (the taps' work that padding skips is not counted).
+  w.work_per_unit = 3.0 * 2.0 * B * Cout * Cin * (K * T - dilation);
+  w.throughput_scale = 1e9;
+  w.prepare = [=] {
+    Generator g(1);
+    Tensor x = randn({B, Cin, T}, DType::f32, &g), wt = randn({Cout, Cin, K}, DType::f32, &g);
+    Tensor bias = randn({Cout}, DType::f32, &g), gy = randn({B, Cout, T}, DType::f32, &g);
+    for (Tensor* t : {&x, &wt, &bias}) t->requires_grad_(true);
+    return std::function<void()>([=] {
+      Tensor y = conv1d(x, wt, bias, dilation, dilation * (K - 1), 0);
+      grad({y}, {x, wt, bias}, {gy});
+    });
+  };
+  return w;
+}
+
 std::vector<Workload> engine_workloads() {
   std::vector<Workload> out;
   out.push_back(matmul_workload("matmul_1024", 1024, 1024, 1024));
@@ -38,6 +65,7 @@ std::vector<Workload> engine_workloads() {
     return std::function<void()>([a, b] { cadenza::add(a, b); });
   };
   out.push_back(add);
+  for (int64_t d : {1, 8, 64, 512}) out.push_back(conv1d_workload(d));
   return out;
 }
 

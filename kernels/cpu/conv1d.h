@@ -27,6 +27,9 @@ void conv1d_backward_input(DType dt, const Conv1dShape& s, const void* g, const 
 // dw[o, c, k] = sum_{b, t} g[b, o, t] * x[b, c, t + k * dilation - pad_left]: [Cout, Cin, K], overwritten.
 void conv1d_backward_weight(DType dt, const Conv1dShape& s, const void* g, const void* x, void* dw);
 
+// db[o] = sum_{b, t} g[b, o, t]: [Cout], overwritten.
+void conv1d_backward_bias(DType dt, const Conv1dShape& s, const void* g, void* db);
+
 // The output columns [t0, t1) whose tap k reads inside the input.
 void conv1d_tap_columns(const Conv1dShape& s, int64_t k, int64_t* t0, int64_t* t1);
 

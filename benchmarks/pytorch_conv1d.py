@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""Times PyTorch on exactly the shapes of cadenza's K1 workloads (DESIGN.md):
+a causal dilated conv1d, kernel 2, batch 8, 64 -> 128 channels, length 16384,
+forward plus the input, weight and bias gradients, and prints one JSON line
+per dilation in the format of `cadenza bench NAME --json`. The causal pad is
+an explicit F.pad on the left, as r9y9/wavenet_vocoder does it; the work
+counted is the same as cadenza's (the taps' padded columns are not counted).
+
+usage: pytorch_conv1d.py [--threads N] [--seconds S] [K1_d1 K1_d8 K1_d64 K1_d512]
+"""
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+B, CIN, COUT, T, K = 8, 64, 128, 16384, 2
+
+
+def k1(dilation):
+    torch.manual_seed(1)
+    x = torch.randn(B, CIN, T, requires_grad=True)
+    w = torch.randn(COUT, CIN, K, requires_grad=True)
+    b = torch.randn(COUT, requires_grad=True)
+    gy = torch.randn(B, COUT, T)
+
+    def run():
+        y = F.conv1d(F.pad(x, (dilation * (K - 1), 0)), w, b, dilation=dilation)
+        torch.autograd.grad(y, (x, w, b), gy)
+    flops = 3 * 2 * B * COUT * CIN * (K * T - dilation)
+    return run, flops, "forward+backward", "GFLOP/s", 1e9
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("workloads", nargs="*", default=["K1_d1", "K1_d8", "K1_d64", "K1_d512"])
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    for name in a.workloads:
+        fn, work, unit, tunit, scale = k1(int(name.split("_d")[1]))
+        fn()  # warm-up
+        times, total = [], 0.0
+        while total < a.seconds or len(times) < 3:
+            t0 = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t0
+            times.append(dt)
+            total += dt
+        med = statistics.median(times)
+        print(json.dumps({"workload": name, "seconds_per_unit": med, "throughput": work / med / scale,
+                          "unit": unit, "throughput_unit": tunit, "threads": torch.get_num_threads(),
+                          "runs": len(times), "torch": torch.__version__}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
