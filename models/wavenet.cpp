@@ -209,22 +209,35 @@ Tensor WaveNet::class_vectors(const Tensor& classes) {
 Tensor WaveNet::forward_audio(const Tensor& x, const Tensor& mel, const Tensor& classes) {
   if (x.dim() != 2 || is_floating(x.dtype()))
     throw Error("WaveNet: input must be integer mu-law ids [B, T], got " + x.str());
-  const int64_t B = x.shape()[0], T = x.shape()[1], R = config.residual_channels;
+  const int64_t B = x.shape()[0], T = x.shape()[1];
   if (mel.defined() != (config.cin_channels > 0))
     throw Error(config.cin_channels > 0 ? "WaveNet: this vocoder needs a mel spectrogram"
                                         : "WaveNet: this model takes no mel spectrogram");
+  Tensor c;
+  if (mel.defined()) {
+    if (mel.shape()[0] != B || mel.dim() != 3 || mel.shape()[2] * config.hop_length < T)
+      throw Error("WaveNet: mel " + mel.str() + " does not cover input " + x.str() + " at hop " +
+                  std::to_string(config.hop_length));
+    c = narrow(upsample_mel(mel), 2, 0, T);
+  }
+  return forward_conditioned(x, c, classes);
+}
+
+Tensor WaveNet::forward_conditioned(const Tensor& x, const Tensor& c, const Tensor& classes) {
+  if (x.dim() != 2 || is_floating(x.dtype()))
+    throw Error("WaveNet: input must be integer mu-law ids [B, T], got " + x.str());
+  const int64_t B = x.shape()[0], T = x.shape()[1], R = config.residual_channels;
+  if (c.defined() != (config.cin_channels > 0))
+    throw Error(config.cin_channels > 0 ? "WaveNet: this vocoder needs a mel spectrogram"
+                                        : "WaveNet: this model takes no mel spectrogram");
+  if (c.defined() && c.shape() != Shape{B, config.cin_channels, T})
+    throw Error("WaveNet: upsampled mel " + c.str() + " does not match input " + x.str());
   if (classes.defined() != (config.n_classes > 0))
     throw Error(config.n_classes > 0 ? "WaveNet: this model needs class ids" : "WaveNet: this model takes no class ids");
   // The 1x1 over a one-hot input is a column lookup of its weight.
   Tensor table = contiguous(transpose(reshape(first_conv->weight, {R, config.quantize}), 0, 1));
   Tensor h = add(transpose(embedding(table, x), 1, 2), reshape(first_conv->bias, {1, R, 1}));
-  Tensor c, g;
-  if (mel.defined()) {
-    if (mel.shape()[0] != B || mel.shape()[2] * config.hop_length < T)
-      throw Error("WaveNet: mel " + mel.str() + " does not cover input " + x.str() + " at hop " +
-                  std::to_string(config.hop_length));
-    c = narrow(upsample_mel(mel), 2, 0, T);
-  }
+  Tensor g;
   if (classes.defined()) {
     if (classes.shape() != Shape{B}) throw Error("WaveNet: class ids " + classes.str() + " do not match input " + x.str());
     g = class_vectors(classes);

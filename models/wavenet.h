@@ -67,6 +67,8 @@ class WaveNet : public nn::Module {
   // frames * hop_length >= T (or undefined); classes: integer [B] (or
   // undefined) -> logits [B, quantize, T] for the sample after each.
   Tensor forward_audio(const Tensor& x, const Tensor& mel = Tensor(), const Tensor& classes = Tensor());
+  // The same with the mel already upsampled to the input's steps: c: [B, n_mels, T].
+  Tensor forward_conditioned(const Tensor& x, const Tensor& c, const Tensor& classes);
   // [B, n_mels, frames] -> [B, n_mels, frames * hop_length]
   Tensor upsample_mel(const Tensor& mel);
   // The per-class vectors g: integer [B] -> [B, gin_channels, 1].

@@ -46,6 +46,7 @@ struct Family {
 const std::vector<Family>& model_families();
 Family lstm_family();  // cmd_lstm.cpp
 Family poly_family();  // cmd_poly.cpp
+Family wavenet_family();  // cmd_wavenet.cpp
 
 // Registers `cadenza train|sample|eval FAMILY` for every family.
 void add_model_commands(CLI::App& root);

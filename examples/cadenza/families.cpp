@@ -32,7 +32,7 @@ void set_about(CLI::App& cmd, const std::string& text) { about_texts()[&cmd] = t
 std::shared_ptr<CLI::FormatterBase> help_formatter() { return std::make_shared<HelpFormatter>(); }
 
 const std::vector<Family>& model_families() {
-  static const std::vector<Family> families = {lstm_family(), poly_family()};
+  static const std::vector<Family> families = {lstm_family(), poly_family(), wavenet_family()};
   return families;
 }
 

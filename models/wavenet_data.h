@@ -1,0 +1,72 @@
+#pragma once
+// WaveNet's data: a folder of audio files that libsndfile reads, mono at the
+// model's rate and mu-law encoded, split into training and held-out clips by
+// a hash of each file's path (never by crop, so no held-out sample was heard
+// in training); the class of a file is the first folder under the root it
+// lies in; the vocoder's log-mel features are computed once per clip and
+// cached. Broken, silent or too-short files are skipped and counted.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "audio/audio.h"
+#include "engine/random.h"
+#include "engine/tensor.h"
+#include "models/wavenet.h"
+
+namespace cadenza::models {
+
+struct WaveClip {
+  std::string path;
+  std::vector<int32_t> ids;  // mu-law classes, one per sample
+  int64_t label = 0;         // class id (the first folder under the root)
+  audio::Matrix mel;         // [n_mels, frames] log-mel, when the model is a vocoder
+};
+
+struct WaveCorpus {
+  std::string root;
+  std::vector<WaveClip> train, valid;
+  std::vector<std::string> class_names;  // sorted; "." for files directly in the root
+  std::string report;                    // what was kept and dropped, per reason
+};
+
+struct WaveCorpusOptions {
+  double valid_fraction = 0.1;  // by file; at least one file is held out when there are two
+  int64_t min_samples = 0;      // shorter clips are dropped as too short
+  std::string cache_dir;        // decoded audio and mel features (empty: none)
+};
+
+// Reads `root` for a model of config `cfg` (its sample_rate, quantize and,
+// with cin_channels > 0, its mel settings). Throws Error naming the folder
+// when nothing is usable.
+WaveCorpus load_wave_corpus(const std::string& root, const WaveNetConfig& cfg, const WaveCorpusOptions& o);
+
+// Audio files (not folders) as held-out clips, for evaluation.
+std::vector<WaveClip> load_wave_files(const std::vector<std::string>& paths, const WaveNetConfig& cfg);
+
+// The vocoder's features of mono audio at cfg.sample_rate: log(max(mel, 1e-5))
+// with cfg's n_fft, hop_length, n_mels, fmin and fmax (librosa's centred
+// frames). -> [n_mels, frames]
+audio::Matrix wavenet_mel(const std::vector<float>& audio, const WaveNetConfig& cfg);
+
+// A batch of crops of `length` + 1 samples (input and next-sample target),
+// starting on a hop boundary so the mel frames line up.
+struct WaveBatch {
+  Tensor x;        // i64 [B, length]
+  Tensor target;   // i64 [B, length]
+  Tensor mel;      // f32 [B, n_mels, frames] (vocoder) or undefined
+  Tensor classes;  // i64 [B] (class-conditioned) or undefined
+};
+// Crop starts drawn from `gen` over every position of every clip long
+// enough (long clips are drawn more often). Throws Error when no clip is.
+WaveBatch random_wave_batch(const std::vector<WaveClip>& clips, const WaveNetConfig& cfg, int64_t batch,
+                            int64_t length, Generator& gen);
+// The crop of `clip` starting at `start` (a multiple of the hop), as a batch of one.
+WaveBatch wave_crop(const WaveClip& clip, const WaveNetConfig& cfg, int64_t start, int64_t length);
+
+// The corpus WaveNet trains on when given none: Debian's openttd-openmsx
+// MIDI files rendered through FluidSynth, mono at `sample_rate`, written
+// once under `cache_dir` and reused. Returns the folder.
+std::string default_wave_corpus(const std::string& cache_dir, int sample_rate);
+
+}  // namespace cadenza::models
