@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
 #include "models/wavenet.h"
+#include "models/wavenet_generate.h"
 
 using namespace cadenza;
 using namespace cadenza::models;
@@ -81,4 +82,72 @@ TEST_CASE("wavenet: config JSON, receptive field and errors", "[models][wavenet]
   REQUIRE_THROWS_WITH(m.forward_audio(Tensor::zeros({2, 9})), Catch::Contains("integer mu-law ids"));
   REQUIRE_THROWS_WITH(m.forward_audio(Tensor::zeros({2, 9}, DType::i64), Tensor::zeros({2, 3, 9})),
                       Catch::Contains("takes no mel"));
+}
+
+TEST_CASE("wavenet: fast generation gives the full forward pass's logits and picks the same samples",
+          "[models][wavenet][generate]") {
+  for (const char* mode : {"plain", "class", "mel"}) {
+    DYNAMIC_SECTION(mode) {
+      WaveNetConfig cfg;
+      cfg.layers = 8;
+      cfg.stacks = 2;
+      cfg.kernel_size = std::string(mode) == "class" ? 3 : 2;
+      cfg.residual_channels = 8;
+      cfg.gate_channels = 12;
+      cfg.skip_channels = 10;
+      cfg.quantize = 32;
+      cfg.dropout = 0;
+      if (std::string(mode) == "class") {
+        cfg.n_classes = 3;
+        cfg.gin_channels = 4;
+      }
+      if (std::string(mode) == "mel") {
+        cfg.cin_channels = cfg.n_mels = 5;
+        cfg.upsample_scales = {2, 3};
+        cfg.hop_length = 6;
+      }
+      manual_seed(3);
+      WaveNet model(cfg);
+      model.eval();
+      const int64_t N = 2, T = 120;  // several receptive fields (kernel 3: 31 samples)
+      Generator g(5);
+      std::vector<double> u(N * T);
+      for (double& v : u) v = uniform_double(&g);
+      Tensor mel = cfg.cin_channels ? randn({N, 5, T / 6 + 1}, DType::f32, &g) : Tensor();
+      std::vector<int64_t> classes = cfg.n_classes ? std::vector<int64_t>{2, 0} : std::vector<int64_t>{};
+      std::vector<float> fast_logits;
+      auto out = generate_wavenet(model, N, T, u, 1.0, mel, classes, &fast_logits);
+      REQUIRE(out.size() == 2);
+      REQUIRE(out[0] != out[1]);
+      NoGradGuard ng;
+      for (int64_t n = 0; n < N; ++n) {
+        Tensor x = Tensor::empty({1, T}, DType::i64);
+        x.data<int64_t>()[0] = wavenet_silence_id(cfg);
+        for (int64_t t = 1; t < T; ++t) x.data<int64_t>()[t] = out[n][t - 1];
+        Tensor m = mel.defined() ? contiguous(narrow(mel, 0, n, 1)) : Tensor();
+        Tensor c = cfg.n_classes ? Tensor::full({1}, static_cast<double>(classes[n]), DType::i64) : Tensor();
+        Tensor full = contiguous(model.forward_audio(x, m, c));  // [1, Q, T]
+        const float* pf = full.data<float>();
+        double worst = 0;
+        std::vector<float> col(cfg.quantize);
+        for (int64_t t = 0; t < T; ++t) {
+          for (int64_t q = 0; q < cfg.quantize; ++q) {
+            col[q] = pf[q * T + t];
+            worst = std::max(worst, std::fabs(static_cast<double>(col[q]) -
+                                              fast_logits[(n * T + t) * cfg.quantize + q]));
+          }
+          REQUIRE(kernels::wavenet_sample(col.data(), cfg.quantize, 1.0, u[n * T + t]) == out[n][t]);
+        }
+        INFO("stream " << n << ": worst logit difference " << worst);
+        REQUIRE(worst < 1e-4);
+      }
+    }
+  }
+  SECTION("the sampler: temperature 0 is the argmax, and u walks the CDF") {
+    std::vector<float> l = {0.f, std::log(3.f), 0.f};  // p = 0.2, 0.6, 0.2
+    REQUIRE(kernels::wavenet_sample(l.data(), 3, 0.0, 0.99) == 1);
+    REQUIRE(kernels::wavenet_sample(l.data(), 3, 1.0, 0.19) == 0);
+    REQUIRE(kernels::wavenet_sample(l.data(), 3, 1.0, 0.21) == 1);
+    REQUIRE(kernels::wavenet_sample(l.data(), 3, 1.0, 0.81) == 2);
+  }
 }

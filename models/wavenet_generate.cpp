@@ -1,0 +1,135 @@
+#include "models/wavenet_generate.h"
+
+#include "audio/audio.h"
+#include "engine/autograd.h"
+
+namespace cadenza::models {
+
+namespace {
+
+const float* f32(const Tensor& t, const char* what) {
+  if (t.dtype() != DType::f32 || !t.is_contiguous())
+    throw Error(std::string("wavenet generation: ") + what + " must be contiguous f32, got " + t.str());
+  return t.data<float>();
+}
+
+}  // namespace
+
+int32_t wavenet_silence_id(const WaveNetConfig& cfg) {
+  return audio::mu_law_encode({0.0f}, static_cast<int>(cfg.quantize))[0];
+}
+
+WaveNetGenerator::WaveNetGenerator(WaveNet& model, int64_t streams, const std::vector<int64_t>& classes)
+    : model_(model), streams_(streams) {
+  const WaveNetConfig& c = model.config;
+  NoGradGuard ng;
+  if (c.n_classes > 0 && static_cast<int64_t>(classes.size()) != streams)
+    throw Error("wavenet generation: a class-conditioned model needs one class per stream (" +
+                std::to_string(streams) + "), got " + std::to_string(classes.size()));
+  if (c.n_classes == 0 && !classes.empty()) throw Error("wavenet generation: this model takes no class ids");
+  const int64_t R = c.residual_channels, G = c.gate_channels, K = c.kernel_size, Q = c.quantize;
+  w_.R = R;
+  w_.G = G;
+  w_.S = c.skip_channels;
+  w_.Q = Q;
+  w_.K = K;
+  w_.cin = c.cin_channels;
+  // first_conv over a one-hot input: column q of its weight, plus its bias.
+  const float* fw = f32(model.first_conv->weight, "first_conv.weight");
+  const float* fb = f32(model.first_conv->bias, "first_conv.bias");
+  table_.resize(static_cast<size_t>(Q * R));
+  for (int64_t q = 0; q < Q; ++q)
+    for (int64_t r = 0; r < R; ++r) table_[q * R + r] = fw[r * Q + q] + fb[r];
+  w_.input_table = table_.data();
+  Tensor g;
+  if (c.n_classes > 0) {
+    Tensor ids = Tensor::empty({streams}, DType::i64);
+    for (int64_t n = 0; n < streams; ++n) {
+      if (classes[n] < 0 || classes[n] >= c.n_classes)
+        throw Error("wavenet generation: class " + std::to_string(classes[n]) + " is outside the model's " +
+                    std::to_string(c.n_classes));
+      ids.data<int64_t>()[n] = classes[n];
+    }
+    g = model.class_vectors(ids);  // [N, gin, 1]
+  }
+  for (auto& layer : model.layers) {
+    kernels::WaveNetGenLayer L;
+    L.dilation = layer->dilation;
+    const float* cw = f32(layer->conv->weight, "conv.weight");  // [G][R][K]
+    std::vector<float> taps(static_cast<size_t>(K * G * R));
+    for (int64_t o = 0; o < G; ++o)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t k = 0; k < K; ++k) taps[(k * G + o) * R + r] = cw[(o * R + r) * K + k];
+    packed_.push_back(std::move(taps));
+    L.conv_w = packed_.back().data();
+    L.conv_b = f32(layer->conv->bias, "conv.bias");
+    if (layer->conv1x1c) L.cond_w = f32(layer->conv1x1c->weight, "conv1x1c.weight");
+    if (layer->conv1x1g) {
+      Tensor gb = contiguous(reshape((*layer->conv1x1g)(g), {streams, G}));
+      gate_bias_.push_back(gb);
+      L.gate_bias = gb.data<float>();
+    }
+    L.out_w = f32(layer->conv1x1_out->weight, "conv1x1_out.weight");
+    L.out_b = f32(layer->conv1x1_out->bias, "conv1x1_out.bias");
+    L.skip_w = f32(layer->conv1x1_skip->weight, "conv1x1_skip.weight");
+    L.skip_b = f32(layer->conv1x1_skip->bias, "conv1x1_skip.bias");
+    w_.layers.push_back(L);
+  }
+  w_.last1_w = f32(model.last1->weight, "last_conv_layers.1.weight");
+  w_.last1_b = f32(model.last1->bias, "last_conv_layers.1.bias");
+  w_.last3_w = f32(model.last3->weight, "last_conv_layers.3.weight");
+  w_.last3_b = f32(model.last3->bias, "last_conv_layers.3.bias");
+  state_ = std::make_unique<kernels::WaveNetGenState>(w_, streams);
+}
+
+void WaveNetGenerator::step(const int32_t* ids, const float* cond, float* logits) {
+  if ((cond != nullptr) != (w_.cin > 0))
+    throw Error(w_.cin > 0 ? "wavenet generation: this vocoder needs a mel for every step"
+                           : "wavenet generation: this model takes no mel");
+  kernels::wavenet_generate_step(w_, *state_, ids, cond, logits);
+}
+
+std::vector<std::vector<int32_t>> generate_wavenet(WaveNet& model, int64_t streams, int64_t samples,
+                                                   const std::vector<double>& uniforms, double temperature,
+                                                   const Tensor& mel, const std::vector<int64_t>& classes,
+                                                   std::vector<float>* logits_out) {
+  const WaveNetConfig& c = model.config;
+  if (samples < 1) throw Error("wavenet generation: samples must be >= 1");
+  if (static_cast<int64_t>(uniforms.size()) != streams * samples)
+    throw Error("wavenet generation: need " + std::to_string(streams * samples) + " uniforms, got " +
+                std::to_string(uniforms.size()));
+  if (mel.defined() != (c.cin_channels > 0))
+    throw Error(c.cin_channels > 0 ? "wavenet generation: this vocoder needs a mel spectrogram"
+                                   : "wavenet generation: this model takes no mel spectrogram");
+  // The mel upsampled once for the whole run: [N, samples, n_mels] rows per step.
+  Tensor cond;
+  if (mel.defined()) {
+    NoGradGuard ng;
+    if (mel.dim() != 3 || mel.shape()[0] != streams || mel.shape()[1] != c.cin_channels ||
+        mel.shape()[2] * c.hop_length < samples)
+      throw Error("wavenet generation: mel " + mel.str() + " must be [" + std::to_string(streams) + ", " +
+                  std::to_string(c.cin_channels) + ", >= " +
+                  std::to_string((samples + c.hop_length - 1) / c.hop_length) + "] for " + std::to_string(samples) +
+                  " samples at hop " + std::to_string(c.hop_length));
+    cond = contiguous(permute(narrow(model.upsample_mel(to_dtype(mel, DType::f32)), 2, 0, samples), {2, 0, 1}));
+  }
+  WaveNetGenerator gen(model, streams, classes);
+  std::vector<std::vector<int32_t>> out(static_cast<size_t>(streams));
+  std::vector<int32_t> ids(static_cast<size_t>(streams), wavenet_silence_id(c));
+  std::vector<float> logits(static_cast<size_t>(streams * c.quantize));
+  if (logits_out) logits_out->assign(static_cast<size_t>(streams * samples * c.quantize), 0.f);
+  for (int64_t t = 0; t < samples; ++t) {
+    const float* ct = cond.defined() ? cond.data<float>() + t * streams * c.cin_channels : nullptr;
+    gen.step(ids.data(), ct, logits.data());
+    for (int64_t n = 0; n < streams; ++n) {
+      const float* ln = logits.data() + n * c.quantize;
+      if (logits_out)
+        std::copy(ln, ln + c.quantize, logits_out->data() + (n * samples + t) * c.quantize);
+      ids[n] = kernels::wavenet_sample(ln, c.quantize, temperature, uniforms[n * samples + t]);
+      out[n].push_back(ids[n]);
+    }
+  }
+  return out;
+}
+
+}  // namespace cadenza::models

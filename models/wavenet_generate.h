@@ -1,0 +1,48 @@
+#pragma once
+// Fast WaveNet generation (Paine et al. 2016) for a batch of independent
+// streams: queues of past activations per layer (kernels/cpu/wavenet_generate.h),
+// so a sample costs O(layers). The random numbers are an input, so fast and
+// naive generation (and CPU and GPU) pick the same samples for the same
+// uniforms; a stream starts from silence, as the full forward pass does.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kernels/cpu/wavenet_generate.h"
+#include "models/wavenet.h"
+
+namespace cadenza::models {
+
+class WaveNetGenerator {
+ public:
+  // classes: one class id per stream (class-conditioned models), else empty.
+  WaveNetGenerator(WaveNet& model, int64_t streams, const std::vector<int64_t>& classes = {});
+  // ids: [streams] the current sample of each stream; cond: [streams][n_mels]
+  // this step's upsampled mel (vocoders), else null -> logits [streams][quantize].
+  void step(const int32_t* ids, const float* cond, float* logits);
+  int64_t streams() const { return streams_; }
+
+ private:
+  WaveNet& model_;
+  int64_t streams_;
+  std::vector<std::vector<float>> packed_;  // taps of each layer, [K][G][R]
+  std::vector<float> table_;                // [Q][R]
+  std::vector<Tensor> gate_bias_;           // per layer [N, G] (global conditioning)
+  kernels::WaveNetGenWeights w_;
+  std::unique_ptr<kernels::WaveNetGenState> state_;
+};
+
+// `samples` samples for each of `streams` streams, sample t of stream n drawn
+// with uniforms[n * samples + t] at `temperature`. mel: [streams, n_mels,
+// frames] (vocoders, frames * hop_length >= samples); classes: one per
+// stream. logits_out (tests): [streams][samples][quantize].
+std::vector<std::vector<int32_t>> generate_wavenet(WaveNet& model, int64_t streams, int64_t samples,
+                                                   const std::vector<double>& uniforms, double temperature,
+                                                   const Tensor& mel = Tensor(),
+                                                   const std::vector<int64_t>& classes = {},
+                                                   std::vector<float>* logits_out = nullptr);
+
+// The mu-law id of silence (0.0), where every stream starts.
+int32_t wavenet_silence_id(const WaveNetConfig& cfg);
+
+}  // namespace cadenza::models
