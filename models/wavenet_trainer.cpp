@@ -40,6 +40,8 @@ class WaveNetTask : public TrainTask {
     if (saved.n_classes != cfg_.n_classes || saved.cin_channels != cfg_.cin_channels)
       throw Error("the run was trained with other conditioning (" + std::to_string(saved.n_classes) +
                   " classes, " + std::to_string(saved.cin_channels) + " mel bands) than this data gives");
+    if (saved.class_names != cfg_.class_names)
+      throw Error("the run was trained on other classes (folders) than this data has; resume with the same data");
     cfg_ = saved;
   }
   std::set<std::string> resume_reads() const override { return {"sample_rate", "class_names", "n_classes"}; }

@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "engine/npy.h"
 #include "models/wavenet_generate.h"
+#include "models/trainer_io.h"
 #include "models/wavenet_trainer.h"
 #include "sample_output.h"
 #include "train_flags.h"
@@ -97,18 +98,22 @@ void add_train(CLI::App& cmd) {
     models::WaveNetConfig& cfg = f->cfg;
     models::WaveNetTrainOptions& o = f->o;
     f->loop.apply(cmd, o);
+    if (o.resume) {
+      // The data is read as the run was trained: its rate and conditioning.
+      models::WaveNetConfig saved = models::WaveNetConfig::from_json(
+          models::need_metadata(load_safetensors(o.out_dir + "/latest.safetensors"), "config"));
+      f->condition = saved.cin_channels > 0 ? "mel" : saved.n_classes > 0 ? "class" : "none";
+      cfg = saved;
+    }
     int64_t hop = 1;
     for (int64_t s : cfg.upsample_scales) hop *= s;
     cfg.hop_length = hop;
-    if (f->condition != "mel") cfg.cin_channels = 0;
-    else cfg.cin_channels = cfg.n_mels;
+    cfg.cin_channels = f->condition == "mel" ? cfg.n_mels : 0;
     if (f->condition != "mel") cfg.n_mels = 0;
     cfg.fmax = std::min(cfg.fmax, cfg.sample_rate / 2.0);
     std::string root = f->data.empty() ? models::default_wave_corpus(cache_home(), cfg.sample_rate) : f->data;
-    if (f->condition == "class") {
-      // Class count and names come from the folders; checked before reading everything.
-      cfg.n_classes = 1;
-    }
+    // Class count and names come from the folders; until they are read, one.
+    if (f->condition == "class" && cfg.n_classes == 0) cfg.n_classes = 1;
     cfg.validate();
     models::WaveCorpusOptions co;
     co.cache_dir = o.out_dir + "/cache";
