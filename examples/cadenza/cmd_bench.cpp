@@ -19,6 +19,7 @@ namespace {
 std::vector<Workload> all_workloads() {
   std::vector<Workload> all = engine_workloads();
   for (auto& w : lstm_workloads()) all.push_back(w);
+  for (auto& w : wavenet_workloads()) all.push_back(w);
   return all;
 }
 
