@@ -183,6 +183,50 @@ void SummaryWriter::add_scalar(const std::string& tag, double value, int64_t ste
   write_record(e);
 }
 
+void SummaryWriter::add_audio(const std::string& tag, const std::vector<float>& samples, int sample_rate,
+                              int64_t step, double wall_time) {
+  if (sample_rate <= 0) throw Error("SummaryWriter: audio '" + tag + "' needs a positive sample rate");
+  // A 16-bit PCM mono WAV: RIFF header, fmt chunk, data chunk.
+  const uint64_t data_bytes = 2 * static_cast<uint64_t>(samples.size());
+  if (data_bytes > 0xFFFFFFF0u) throw Error("SummaryWriter: audio '" + tag + "' is too long for a WAV");
+  std::string wav = "RIFF";
+  put_le(wav, 36 + data_bytes, 4);
+  wav += "WAVEfmt ";
+  put_le(wav, 16, 4);
+  put_le(wav, 1, 2);  // PCM
+  put_le(wav, 1, 2);  // mono
+  put_le(wav, static_cast<uint64_t>(sample_rate), 4);
+  put_le(wav, 2 * static_cast<uint64_t>(sample_rate), 4);
+  put_le(wav, 2, 2);
+  put_le(wav, 16, 2);
+  wav += "data";
+  put_le(wav, data_bytes, 4);
+  for (float x : samples) {
+    float c = std::isfinite(x) ? std::max(-1.0f, std::min(1.0f, x)) : 0.0f;
+    put_le(wav, static_cast<uint16_t>(static_cast<int16_t>(std::lround(c * 32767.0f))), 2);
+  }
+  // Summary.Audio: sample_rate = 1 (float), num_channels = 2, length_frames = 3,
+  // encoded_audio_string = 4, content_type = 5; it is Summary.Value's field 6.
+  std::string a;
+  put_float(a, 1, static_cast<float>(sample_rate));
+  put_tag(a, 2, 0);
+  put_varint(a, 1);
+  if (!samples.empty()) {
+    put_tag(a, 3, 0);
+    put_varint(a, samples.size());
+  }
+  put_bytes(a, 4, wav);
+  put_bytes(a, 5, "audio/wav");
+  std::string v;
+  put_bytes(v, 1, tag);
+  put_bytes(v, 6, a);
+  std::string summary;
+  put_bytes(summary, 1, v);
+  std::string e = event_header(wall_time < 0 ? now_seconds() : wall_time, step);
+  put_bytes(e, 5, summary);
+  write_record(e);
+}
+
 void SummaryWriter::flush() {
   if (std::fflush(file_) != 0)
     throw Error("SummaryWriter: cannot write to '" + path_ + "': " + errno_text());

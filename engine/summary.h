@@ -42,6 +42,10 @@ class SummaryWriter {
   // Records `value` (stored as float32, as TensorBoard's simple_value is) under
   // `tag` at `step`. wall_time is seconds since the Unix epoch; < 0 means now.
   void add_scalar(const std::string& tag, double value, int64_t step, double wall_time = -1);
+  // Records a mono clip (samples in [-1, 1], written as 16-bit PCM WAV) under
+  // `tag` at `step`, for TensorBoard's audio dashboard.
+  void add_audio(const std::string& tag, const std::vector<float>& samples, int sample_rate, int64_t step,
+                 double wall_time = -1);
   // Pushes buffered records to the OS so a live TensorBoard sees them.
   void flush();
   const std::string& path() const { return path_; }

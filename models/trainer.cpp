@@ -443,6 +443,8 @@ TrainResult TrainingLoop::run() {
       }
       for (auto& [tag, v] : task_.eval_scalars(val)) tb_->add_scalar(tag, v, step_);
       tb_->add_scalar("valid/nll", val, step_);
+      task_.on_evaluated(*tb_, step_);
+      task_.train_mode();
       log_row(val, true);
       if (improved) save(best_);
       save(latest_);

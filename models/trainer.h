@@ -32,6 +32,7 @@
 #include "engine/checkpoint.h"
 #include "engine/nn.h"
 #include "engine/optim.h"
+#include "engine/summary.h"
 #include "engine/tensor.h"
 
 namespace cadenza::models {
@@ -207,6 +208,8 @@ class TrainTask {
   // Extra CSV cells / TensorBoard scalars of an evaluation (e.g. bits).
   virtual std::vector<std::pair<std::string, double>> eval_cells(double val) const { return {}; }
   virtual std::vector<std::pair<std::string, double>> eval_scalars(double val) const { return {}; }
+  // After each evaluation: anything else for TensorBoard (audio clips, ...).
+  virtual void on_evaluated(SummaryWriter& tb, int64_t step) {}
 };
 
 // Runs (or resumes) the task to the end of its run, a stop request,

@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdio>
 
+#include "audio/audio.h"
 #include "engine/autograd.h"
+#include "models/wavenet_generate.h"
 #include "models/trainer_io.h"
 
 namespace cadenza::models {
@@ -91,6 +93,26 @@ class WaveNetTask : public TrainTask {
     return total / n;
   }
   void train_mode() override { model_->train(); }
+  // A clip to listen to: the vocoder's resynthesis of the first held-out crop,
+  // or half a second generated from silence (class 0 for a class model).
+  void on_evaluated(SummaryWriter& tb, int64_t step) override {
+    NoGradGuard ng;
+    model_->eval();
+    Generator g(o_.seed + 1000 + static_cast<uint64_t>(step));
+    int64_t n = std::min<int64_t>(cfg_.sample_rate / 2, o_.crop);
+    Tensor mel;
+    std::vector<int64_t> classes;
+    if (cfg_.cin_channels > 0) {
+      mel = valid_[0].mel;
+      n = std::min<int64_t>(n, valid_[0].x.shape()[1]);
+    }
+    if (cfg_.n_classes > 0) classes = {0};
+    std::vector<double> u(static_cast<size_t>(n));
+    for (double& v : u) v = uniform_double(&g);
+    auto ids = generate_wavenet(*model_, 1, n, u, 1.0, mel, classes);
+    tb.add_audio(cfg_.cin_channels > 0 ? "valid/resynthesis" : "samples/generated",
+                 audio::mu_law_decode(ids[0], static_cast<int>(cfg_.quantize)), cfg_.sample_rate, step);
+  }
 
   LogSpec log_spec() const override {
     return {"cadenza wavenet training", "nats per sample", "samples_per_s", "samples/s",

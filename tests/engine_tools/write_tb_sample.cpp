@@ -9,6 +9,7 @@
 #include <exception>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "engine/summary.h"
 
@@ -57,6 +58,14 @@ int main(int argc, char** argv) {
       cadenza::SummaryWriter w(logdir);
       log(w, "edge/big_step", -1.5, int64_t(5000000000));
       log(w, "edge/big_step", 3.0e30, int64_t(5000000001));
+    }
+    // An audio clip: 0.1 s of a 440 Hz tone at 16 kHz (check_tensorboard.py
+    // decodes the WAV and compares it with the same tone).
+    {
+      cadenza::SummaryWriter w(logdir);
+      std::vector<float> tone(1600);
+      for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.5f * std::sin(2 * M_PI * 440.0 * i / 16000.0);
+      w.add_audio("audio/tone", tone, 16000, 7, t0);
     }
     std::fclose(expected);
     std::printf("write_tb_sample: wrote %s\n", logdir.c_str());

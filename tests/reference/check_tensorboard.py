@@ -48,7 +48,7 @@ def main():
         print(f"check_tensorboard: no event files in {logdir}", file=sys.stderr)
         return 1
     # size_guidance 0 keeps every event instead of TensorBoard's reservoir sample.
-    acc = EventAccumulator(logdir, size_guidance={"scalars": 0})
+    acc = EventAccumulator(logdir, size_guidance={"scalars": 0, "audio": 0})
     acc.Reload()
 
     errors = []
@@ -69,6 +69,21 @@ def main():
                 errors.append(f"{tag} step {step}: value {ev.value!r}, expected {value!r}")
             elif ev.wall_time != wall:
                 errors.append(f"{tag} step {step}: wall_time {ev.wall_time!r}, expected {wall!r}")
+    # The audio clip of write_tb_sample: a 440 Hz tone, 16 kHz, 1600 samples, as 16-bit WAV.
+    if "audio" in acc.Tags() and "audio/tone" in acc.Tags()["audio"]:
+        import io
+        import wave
+        ev = acc.Audio("audio/tone")[0]
+        with wave.open(io.BytesIO(ev.encoded_audio_string)) as w:
+            pcm = struct.unpack("<%dh" % w.getnframes(), w.readframes(w.getnframes()))
+            rate = w.getframerate()
+        want = [round(0.5 * math.sin(2 * math.pi * 440.0 * i / 16000.0) * 32767) for i in range(1600)]
+        if ev.step != 7 or rate != 16000 or ev.sample_rate != 16000 or ev.length_frames != 1600:
+            errors.append(f"audio/tone: step {ev.step}, rate {rate}/{ev.sample_rate}, frames {ev.length_frames}")
+        elif max(abs(a - b) for a, b in zip(pcm, want)) > 1 or len(pcm) != 1600:
+            errors.append("audio/tone: the decoded samples differ from the tone written")
+    else:
+        errors.append(f"no audio/tone clip; audio tags: {acc.Tags().get('audio')}")
     for e in errors[:20]:
         print("check_tensorboard: " + e, file=sys.stderr)
     if errors:
@@ -76,7 +91,7 @@ def main():
         return 1
     n = sum(len(v) for v in expected.values())
     print(f"check_tensorboard: tensorboard {tensorboard.__version__} read {n} scalars "
-          f"({len(tags)} tags) from {len(files)} event files in {logdir}: OK")
+          f"({len(tags)} tags) and the audio clip from {len(files)} event files in {logdir}: OK")
     return 0
 
 
