@@ -40,7 +40,7 @@ out=$($cadenza train lstm --data "$data" --out "$work/x" --batch 100000 --steps 
 # No family, or an unknown one: the families are listed.
 out=$($cadenza train 2>&1); rc=$?
 [ $rc -eq 2 ] && echo "$out" | grep -q "lstm" && echo "$out" | grep -q "poly" || fail "train alone: $rc $out"
-out=$($cadenza train wavenet --out x 2>&1); rc=$?
+out=$($cadenza train transformer --out x 2>&1); rc=$?
 [ $rc -eq 2 ] || fail "unknown family: $rc $out"
 set -e
 
