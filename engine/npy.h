@@ -21,7 +21,10 @@ inline void save(const std::string& path, const std::vector<float>& v,
 inline void save(const std::string& path, const std::vector<int32_t>& v,
                  const std::vector<int64_t>& shape) { save(path, "<i4", shape, v.data()); }
 
-// Reads a C-order little-endian .npy of one of the dtypes above.
+// Reads a C-order little-endian .npy of one of the dtypes above; errors
+// (cadenza::Error) name the file and what is wrong.
 Array load(const std::string& path);
+// The same from bytes in memory; `name` is used in error messages.
+Array parse(const uint8_t* bytes, size_t size, const std::string& name);
 
 }  // namespace cadenza::npy

@@ -217,6 +217,24 @@ WaveBatch random_wave_batch(const std::vector<WaveClip>& clips, const WaveNetCon
   return out;
 }
 
+double unigram_bits(const WaveCorpus& data, int64_t quantize) {
+  std::vector<double> count(static_cast<size_t>(quantize), 1.0);
+  double total = static_cast<double>(quantize);
+  for (const auto& c : data.train)
+    for (int32_t q : c.ids) {
+      count[q] += 1;
+      total += 1;
+    }
+  double bits = 0;
+  int64_t n = 0;
+  for (const auto& c : data.valid)
+    for (size_t i = 1; i < c.ids.size(); ++i) {
+      bits -= std::log2(count[c.ids[i]] / total);
+      ++n;
+    }
+  return n ? bits / static_cast<double>(n) : std::nan("");
+}
+
 std::string default_wave_corpus(const std::string& cache_dir, int sample_rate) {
   const std::string src = "/usr/share/games/openttd/baseset/openmsx";
   const std::string dir = cache_dir + "/openmsx-" + std::to_string(sample_rate);

@@ -64,6 +64,10 @@ WaveBatch random_wave_batch(const std::vector<WaveClip>& clips, const WaveNetCon
 // The crop of `clip` starting at `start` (a multiple of the hop), as a batch of one.
 WaveBatch wave_crop(const WaveClip& clip, const WaveNetConfig& cfg, int64_t start, int64_t length);
 
+// Bits per sample of the held-out clips under the training clips' mu-law
+// class frequencies (add-one smoothed): the baseline a model must beat.
+double unigram_bits(const WaveCorpus& data, int64_t quantize);
+
 // The corpus WaveNet trains on when given none: Debian's openttd-openmsx
 // MIDI files rendered through FluidSynth, mono at `sample_rate`, written
 // once under `cache_dir` and reused. Returns the folder.

@@ -132,11 +132,15 @@ void add_train(CLI::App& cmd) {
     std::fflush(stdout);
     models::TrainResult r;
     run_with_stop_on_sigint([&] { r = models::train_wavenet(cfg, data, o); });
+    nlohmann::json held_out = nlohmann::json::array();
+    for (const auto& c : data.valid) held_out.push_back(c.path);
     nlohmann::json j = {{"steps", r.steps_done},
                         {"interrupted", r.interrupted},
                         {"stopped_early", r.stopped_early},
                         {"best_val_nll", r.best_val_nll},
                         {"best_val_bits", r.best_val_nll / std::log(2.0)},
+                        {"unigram_val_bits", models::unigram_bits(data, cfg.quantize)},
+                        {"held_out", held_out},
                         {"final_val_nll", r.final_val_nll},
                         {"seconds", r.seconds},
                         {"latest", o.out_dir + "/latest.safetensors"},

@@ -51,7 +51,12 @@ class WaveNetGenState {
   int64_t N_, t_ = 0;
   std::vector<std::vector<float>> rings_;  // per layer: [slots][N][R]
   std::vector<int64_t> slots_;
-  std::vector<float> h_, z_, u_, skip_, a_, b_;
+  // The weights input-major, as the step reads them: per layer the taps and
+  // the conditioning stacked [K R + cin][G], and the residual and skip 1x1s
+  // side by side [G/2][R + S] (one product for both); the head [S][S], [S][Q].
+  std::vector<std::vector<float>> in_w_, out_w_;
+  std::vector<float> last1_w_, last3_w_;
+  std::vector<float> h_, x_, z_, u_, y_, skip_, a_, b_;
 };
 
 // ids: [N] the current input of each stream; cond: [N][cin] this step's
