@@ -4,6 +4,8 @@
 // option or touching a file never serves stale audio.
 #include "audio/dataset.h"
 
+#include "engine/file_io.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -51,15 +53,6 @@ std::pair<int64_t, int64_t> trim_silence(const std::vector<float>& x, double top
 
 namespace {
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 std::string cache_path(const std::string& path, const DatasetOptions& o) {
   std::error_code ec;
   const fs::path abs = fs::absolute(path, ec);
@@ -70,7 +63,7 @@ std::string cache_path(const std::string& path, const DatasetOptions& o) {
       << static_cast<int>(o.quality) << '|' << o.trim_db;
   char name[32];
   std::snprintf(name, sizeof(name), "%016llx.wav",
-                static_cast<unsigned long long>(fnv1a(key.str())));
+                static_cast<unsigned long long>(fnv1a64(key.str())));
   return (fs::path(o.cache_dir) / name).string();
 }
 

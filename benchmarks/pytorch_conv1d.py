@@ -9,12 +9,14 @@ counted is the same as cadenza's (the taps' padded columns are not counted).
 usage: pytorch_conv1d.py [--threads N] [--seconds S] [K1_d1 K1_d8 K1_d64 K1_d512]
 """
 import argparse
-import json
-import statistics
-import time
+import os
+import sys
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing  # noqa: E402
 
 B, CIN, COUT, T, K = 8, 64, 128, 16384, 2
 
@@ -42,19 +44,7 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     for name in a.workloads:
-        fn, work, unit, tunit, scale = k1(int(name.split("_d")[1]))
-        fn()  # warm-up
-        times, total = [], 0.0
-        while total < a.seconds or len(times) < 3:
-            t0 = time.perf_counter()
-            fn()
-            dt = time.perf_counter() - t0
-            times.append(dt)
-            total += dt
-        med = statistics.median(times)
-        print(json.dumps({"workload": name, "seconds_per_unit": med, "throughput": work / med / scale,
-                          "unit": unit, "throughput_unit": tunit, "threads": torch.get_num_threads(),
-                          "runs": len(times), "torch": torch.__version__}), flush=True)
+        timing.run(name, *k1(int(name.split("_d")[1])), a.seconds)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ format of `cadenza bench NAME --json`.
 usage: pytorch_lstm.py [--threads N] [--seconds S] [W1 W4 K2_b1 K2_b8 K2_b64]
 """
 import argparse
-import json
-import statistics
-import time
+import os
+import sys
 
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing  # noqa: E402
 
 
 class SequenceModel(torch.nn.Module):
@@ -82,19 +84,7 @@ def main():
         torch.set_num_threads(a.threads)
     makers = {"W1": w1, "W4": w4, "K2_b1": lambda: k2(1), "K2_b8": lambda: k2(8), "K2_b64": lambda: k2(64)}
     for name in a.workloads:
-        fn, work, unit, tunit, scale = makers[name]()
-        fn()  # warm-up
-        times, total = [], 0.0
-        while total < a.seconds or len(times) < 3:
-            t0 = time.perf_counter()
-            fn()
-            dt = time.perf_counter() - t0
-            times.append(dt)
-            total += dt
-        med = statistics.median(times)
-        print(json.dumps({"workload": name, "seconds_per_unit": med, "throughput": work / med / scale,
-                          "unit": unit, "throughput_unit": tunit, "threads": torch.get_num_threads(),
-                          "runs": len(times), "torch": torch.__version__}), flush=True)
+        timing.run(name, *makers[name](), a.seconds)
 
 
 if __name__ == "__main__":

@@ -17,18 +17,18 @@ report samples per second.
 usage: pytorch_wavenet.py [--threads N] [--seconds S] [--samples N] [W2 W3 W3x8]
 """
 import argparse
-import json
 import math
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
 from wavenet import WaveNet  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import timing  # noqa: E402
 
 CFG = {"model": "wavenet", "layers": 20, "stacks": 2, "kernel_size": 2, "residual_channels": 64,
        "gate_channels": 128, "skip_channels": 256, "quantize": 256, "cin_channels": 0, "gin_channels": 0,
@@ -49,7 +49,7 @@ def w2():
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-    return step, 4 * 4096, "step", "samples/s"
+    return step, 4 * 4096, "step", "samples/s", 1.0
 
 
 def w3(streams, samples):
@@ -82,7 +82,7 @@ def w3(streams, samples):
                 s = torch.relu(F.linear(s, last1.weight[:, :, 0], last1.bias))
                 logits = F.linear(s, last3.weight[:, :, 0], last3.bias)
                 x = torch.multinomial(torch.softmax(logits, -1), 1).view(-1)
-    return generate, streams * samples, f"{samples} samples x {streams}", "samples/s"
+    return generate, streams * samples, f"{samples} samples x {streams}", "samples/s", 1.0
 
 
 def main():
@@ -96,19 +96,7 @@ def main():
         torch.set_num_threads(a.threads)
     makers = {"W2": w2, "W3": lambda: w3(1, a.samples), "W3x8": lambda: w3(8, a.samples)}
     for name in a.workloads:
-        fn, work, unit, tunit = makers[name]()
-        fn()  # warm-up
-        times, total = [], 0.0
-        while total < a.seconds or len(times) < 3:
-            t0 = time.perf_counter()
-            fn()
-            dt = time.perf_counter() - t0
-            times.append(dt)
-            total += dt
-        med = statistics.median(times)
-        print(json.dumps({"workload": name, "seconds_per_unit": med, "throughput": work / med, "unit": unit,
-                          "throughput_unit": tunit, "threads": torch.get_num_threads(), "runs": len(times),
-                          "torch": torch.__version__}), flush=True)
+        timing.run(name, *makers[name](), a.seconds)
 
 
 if __name__ == "__main__":

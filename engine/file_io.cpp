@@ -76,4 +76,13 @@ void write_file_atomic(const std::string& path, const void* data, size_t size) {
   }
 }
 
+uint64_t fnv1a64(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
 }  // namespace cadenza

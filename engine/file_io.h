@@ -14,6 +14,10 @@ std::vector<uint8_t> read_file(const std::string& path);
 // naming the directory that cannot be made.
 void make_dirs(const std::string& dir);
 
+// FNV-1a, 64 bits: a stable hash for cache keys and file splits (the same on
+// every machine and standard library, unlike std::hash).
+uint64_t fnv1a64(const std::string& s);
+
 // Writes `size` bytes to `path` atomically.
 void write_file_atomic(const std::string& path, const void* data, size_t size);
 inline void write_file_atomic(const std::string& path, const std::string& bytes) {

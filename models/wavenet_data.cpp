@@ -21,15 +21,6 @@ namespace cadenza::models {
 
 namespace {
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 // The first folder of `path` under `root` ("." for a file in the root itself).
 std::string class_of(const std::string& root, const std::string& path) {
   std::error_code ec;
@@ -48,22 +39,14 @@ audio::Matrix cached_mel(const std::vector<float>& x, const std::string& path, c
     key << "mel-v1|" << fs::absolute(path).string() << '|' << x.size() << '|' << cfg.sample_rate << '|' << cfg.n_fft
         << '|' << cfg.hop_length << '|' << cfg.n_mels << '|' << cfg.fmin << '|' << cfg.fmax;
     char name[40];
-    std::snprintf(name, sizeof name, "mel-%016llx.npy", static_cast<unsigned long long>(fnv1a(key.str())));
+    std::snprintf(name, sizeof name, "mel-%016llx.npy", static_cast<unsigned long long>(fnv1a64(key.str())));
     file = (fs::path(cache_dir) / name).string();
     std::error_code ec;
     if (fs::exists(file, ec)) {
       try {
-        npy::Array a = npy::load(file);
-        if (a.descr == "<f4" && a.shape.size() == 2 && a.shape[0] == cfg.n_mels) {
-          audio::Matrix m;
-          m.rows = a.shape[0];
-          m.cols = a.shape[1];
-          m.data.resize(static_cast<size_t>(m.rows * m.cols));
-          std::memcpy(m.data.data(), a.bytes.data(), m.data.size() * sizeof(float));
-          return m;
-        }
+        return load_mel_npy(file, cfg);
       } catch (const std::exception&) {
-        // A damaged entry is computed again below.
+        // A damaged or foreign entry is computed again below.
       }
     }
   }
@@ -87,6 +70,23 @@ int64_t below(Generator& g, int64_t n) {
 }
 
 }  // namespace
+
+audio::Matrix load_mel_npy(const std::string& path, const WaveNetConfig& cfg) {
+  npy::Array a = npy::load(path);
+  if (a.descr != "<f4" || a.shape.size() != 2 || a.shape[0] != cfg.n_mels) {
+    std::string shape;
+    for (int64_t d : a.shape) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+    throw OptionError("mel", "'" + path + "' holds " + a.descr + " data of shape [" + shape +
+                                 "]; the model needs float32 [" + std::to_string(cfg.n_mels) + ", frames] at hop " +
+                                 std::to_string(cfg.hop_length));
+  }
+  audio::Matrix m;
+  m.rows = a.shape[0];
+  m.cols = a.shape[1];
+  m.data.resize(static_cast<size_t>(m.rows * m.cols));
+  std::memcpy(m.data.data(), a.bytes.data(), m.data.size() * sizeof(float));
+  return m;
+}
 
 audio::Matrix wavenet_mel(const std::vector<float>& x, const WaveNetConfig& cfg) {
   audio::StftOptions so;

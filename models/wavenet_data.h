@@ -49,6 +49,11 @@ std::vector<WaveClip> load_wave_files(const std::vector<std::string>& paths, con
 // frames). -> [n_mels, frames]
 audio::Matrix wavenet_mel(const std::vector<float>& audio, const WaveNetConfig& cfg);
 
+// A mel saved as .npy (float32 [n_mels, frames]) for a model of config
+// `cfg`; OptionError("mel") naming the file, its shape and the model's
+// n_mels and hop when it does not fit.
+audio::Matrix load_mel_npy(const std::string& path, const WaveNetConfig& cfg);
+
 // A batch of crops of `length` + 1 samples (input and next-sample target),
 // starting on a hop boundary so the mel frames line up.
 struct WaveBatch {

@@ -2,6 +2,7 @@
 
 #include "audio/audio.h"
 #include "engine/autograd.h"
+#include "kernels/cpu/wavenet_generate.h"
 
 namespace cadenza::models {
 
@@ -15,12 +16,28 @@ const float* f32(const Tensor& t, const char* what) {
 
 }  // namespace
 
+struct WaveNetGenerator::Impl {
+  std::vector<std::vector<float>> packed;  // taps of each layer, [K][G][R]
+  std::vector<float> table;                // [Q][R]
+  std::vector<Tensor> gate_bias;           // per layer [N, G] (global conditioning)
+  kernels::WaveNetGenWeights w;
+  std::unique_ptr<kernels::WaveNetGenState> state;
+};
+
+WaveNetGenerator::~WaveNetGenerator() = default;
+
+int32_t sample_from_logits(const float* logits, int64_t Q, double temperature, double u) {
+  return kernels::wavenet_sample(logits, Q, temperature, u);
+}
+
 int32_t wavenet_silence_id(const WaveNetConfig& cfg) {
   return audio::mu_law_encode({0.0f}, static_cast<int>(cfg.quantize))[0];
 }
 
 WaveNetGenerator::WaveNetGenerator(WaveNet& model, int64_t streams, const std::vector<int64_t>& classes)
-    : model_(model), streams_(streams) {
+    : model_(model), streams_(streams), impl_(std::make_unique<Impl>()) {
+  kernels::WaveNetGenWeights& w_ = impl_->w;
+  std::vector<float>& table_ = impl_->table;
   const WaveNetConfig& c = model.config;
   NoGradGuard ng;
   if (c.n_classes > 0 && static_cast<int64_t>(classes.size()) != streams)
@@ -60,13 +77,13 @@ WaveNetGenerator::WaveNetGenerator(WaveNet& model, int64_t streams, const std::v
     for (int64_t o = 0; o < G; ++o)
       for (int64_t r = 0; r < R; ++r)
         for (int64_t k = 0; k < K; ++k) taps[(k * G + o) * R + r] = cw[(o * R + r) * K + k];
-    packed_.push_back(std::move(taps));
-    L.conv_w = packed_.back().data();
+    impl_->packed.push_back(std::move(taps));
+    L.conv_w = impl_->packed.back().data();
     L.conv_b = f32(layer->conv->bias, "conv.bias");
     if (layer->conv1x1c) L.cond_w = f32(layer->conv1x1c->weight, "conv1x1c.weight");
     if (layer->conv1x1g) {
       Tensor gb = contiguous(reshape((*layer->conv1x1g)(g), {streams, G}));
-      gate_bias_.push_back(gb);
+      impl_->gate_bias.push_back(gb);
       L.gate_bias = gb.data<float>();
     }
     L.out_w = f32(layer->conv1x1_out->weight, "conv1x1_out.weight");
@@ -79,14 +96,14 @@ WaveNetGenerator::WaveNetGenerator(WaveNet& model, int64_t streams, const std::v
   w_.last1_b = f32(model.last1->bias, "last_conv_layers.1.bias");
   w_.last3_w = f32(model.last3->weight, "last_conv_layers.3.weight");
   w_.last3_b = f32(model.last3->bias, "last_conv_layers.3.bias");
-  state_ = std::make_unique<kernels::WaveNetGenState>(w_, streams);
+  impl_->state = std::make_unique<kernels::WaveNetGenState>(w_, streams);
 }
 
 void WaveNetGenerator::step(const int32_t* ids, const float* cond, float* logits) {
-  if ((cond != nullptr) != (w_.cin > 0))
-    throw Error(w_.cin > 0 ? "wavenet generation: this vocoder needs a mel for every step"
-                           : "wavenet generation: this model takes no mel");
-  kernels::wavenet_generate_step(w_, *state_, ids, cond, logits);
+  if ((cond != nullptr) != (impl_->w.cin > 0))
+    throw Error(impl_->w.cin > 0 ? "wavenet generation: this vocoder needs a mel for every step"
+                                 : "wavenet generation: this model takes no mel");
+  kernels::wavenet_generate_step(impl_->w, *impl_->state, ids, cond, logits);
 }
 
 std::vector<std::vector<int32_t>> generate_wavenet(WaveNet& model, int64_t streams, int64_t samples,

@@ -8,7 +8,6 @@
 #include <memory>
 #include <vector>
 
-#include "kernels/cpu/wavenet_generate.h"
 #include "models/wavenet.h"
 
 namespace cadenza::models {
@@ -17,19 +16,17 @@ class WaveNetGenerator {
  public:
   // classes: one class id per stream (class-conditioned models), else empty.
   WaveNetGenerator(WaveNet& model, int64_t streams, const std::vector<int64_t>& classes = {});
+  ~WaveNetGenerator();
   // ids: [streams] the current sample of each stream; cond: [streams][n_mels]
   // this step's upsampled mel (vocoders), else null -> logits [streams][quantize].
   void step(const int32_t* ids, const float* cond, float* logits);
   int64_t streams() const { return streams_; }
 
  private:
+  struct Impl;  // the weights as the step kernel reads them, and its queues
   WaveNet& model_;
   int64_t streams_;
-  std::vector<std::vector<float>> packed_;  // taps of each layer, [K][G][R]
-  std::vector<float> table_;                // [Q][R]
-  std::vector<Tensor> gate_bias_;           // per layer [N, G] (global conditioning)
-  kernels::WaveNetGenWeights w_;
-  std::unique_ptr<kernels::WaveNetGenState> state_;
+  std::unique_ptr<Impl> impl_;
 };
 
 // `samples` samples for each of `streams` streams, sample t of stream n drawn
@@ -41,6 +38,10 @@ std::vector<std::vector<int32_t>> generate_wavenet(WaveNet& model, int64_t strea
                                                    const Tensor& mel = Tensor(),
                                                    const std::vector<int64_t>& classes = {},
                                                    std::vector<float>* logits_out = nullptr);
+
+// The index drawn from logits [Q] at `temperature` (0: the largest) by the
+// inverse CDF at uniform u in [0, 1): the same choice for the same u.
+int32_t sample_from_logits(const float* logits, int64_t Q, double temperature, double u);
 
 // The mu-law id of silence (0.0), where every stream starts.
 int32_t wavenet_silence_id(const WaveNetConfig& cfg);

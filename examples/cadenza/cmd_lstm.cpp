@@ -36,9 +36,10 @@ struct TrainLstm {
   models::TokenTrainOptions o;
 };
 
-void add_train(CLI::App& cmd) {
-  auto f = std::make_shared<TrainLstm>();
-  set_about(cmd, kTrainAbout);
+}  // namespace
+
+void lstm_train(CLI::App& cmd) {
+  auto f = new_command<TrainLstm>(cmd, kTrainAbout);
   cmd.add_option("--data", f->data,
                  "MIDI files or directories (repeatable, comma-separated) [default: Debian's openttd-openmsx "
                  "and planetblupi MIDI corpora]")
@@ -99,6 +100,8 @@ void add_train(CLI::App& cmd) {
   });
 }
 
+namespace {
+
 // A sampled NOTE_ON whose NOTE_OFF never comes sounds to the end of the piece;
 // this ends such notes `seconds` after they start.
 void cap_note_lengths(midi::Score& score, double seconds) {
@@ -119,10 +122,11 @@ struct SampleLstm {
   SampleOutputs outputs;
 };
 
-void add_sample(CLI::App& cmd) {
-  auto f = std::make_shared<SampleLstm>();
+}  // namespace
+
+void lstm_sample(CLI::App& cmd) {
+  auto f = new_command<SampleLstm>(cmd, kSampleAbout);
   f->outputs.add(cmd, "lstm", "MIDI file to write (numbered x-1.mid, x-2.mid, ... with --count)");
-  set_about(cmd, kSampleAbout);
   cmd.add_option("--length", f->length, "tokens to generate [default: 1000]")->check(positive_number());
   cmd.add_option("--temperature", f->temperature, "softmax temperature (0: greedy) [default: 1.0]")
       ->check(non_negative_number());
@@ -159,15 +163,18 @@ void add_sample(CLI::App& cmd) {
   });
 }
 
+namespace {
+
 struct EvalLstm {
   std::string checkpoint;
   std::vector<std::string> data;
   int threads = 0;
 };
 
-void add_eval(CLI::App& cmd) {
-  auto f = std::make_shared<EvalLstm>();
-  set_about(cmd, kEvalAbout);
+}  // namespace
+
+void lstm_eval(CLI::App& cmd) {
+  auto f = new_command<EvalLstm>(cmd, kEvalAbout);
   cmd.add_option("--checkpoint", f->checkpoint, "a train lstm checkpoint (.safetensors)")->required();
   cmd.add_option("--data", f->data, "MIDI files or directories (repeatable, comma-separated)")
       ->required()
@@ -185,10 +192,5 @@ void add_eval(CLI::App& cmd) {
   });
 }
 
-}  // namespace
-
-Family lstm_family() {
-  return {"lstm", "the LSTM/GRU over MIDI event tokens (performance or melody)", add_train, add_sample, add_eval};
-}
 
 }  // namespace cadenza::cli

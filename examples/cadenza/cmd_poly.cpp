@@ -66,9 +66,10 @@ struct TrainPoly {
   models::PolyTrainOptions o;
 };
 
-void add_train(CLI::App& cmd) {
-  auto f = std::make_shared<TrainPoly>();
-  set_about(cmd, kTrainAbout);
+}  // namespace
+
+void poly_train(CLI::App& cmd) {
+  auto f = new_command<TrainPoly>(cmd, kTrainAbout);
   const std::string per = "per dataset, below";
   cmd.add_option("--data", f->data, "the dataset's JSON file")->required();
   cmd.add_option("--cell", f->cfg.cell, "recurrent cell: lstm or gru [default: lstm]");
@@ -122,6 +123,8 @@ void add_train(CLI::App& cmd) {
   });
 }
 
+namespace {
+
 CLI::Validator one_of_splits() {
   return CLI::Validator(
       [](std::string& s) {
@@ -136,9 +139,10 @@ struct EvalPoly {
   int threads = 0;
 };
 
-void add_eval(CLI::App& cmd) {
-  auto f = std::make_shared<EvalPoly>();
-  set_about(cmd, kEvalAbout);
+}  // namespace
+
+void poly_eval(CLI::App& cmd) {
+  auto f = new_command<EvalPoly>(cmd, kEvalAbout);
   cmd.add_option("--checkpoint", f->checkpoint, "a train poly checkpoint (.safetensors)")->required();
   cmd.add_option("--data", f->data, "the dataset's JSON file")->required();
   cmd.add_option("--split", f->split, "train, valid or test [default: test]")->check(one_of_splits());
@@ -157,6 +161,8 @@ void add_eval(CLI::App& cmd) {
     std::printf("%s\n", j.dump().c_str());
   });
 }
+
+namespace {
 
 std::vector<int> parse_notes(const std::string& s) {
   std::vector<int> out;
@@ -186,9 +192,10 @@ struct SamplePoly {
   int program = 0;
 };
 
-void add_sample(CLI::App& cmd) {
-  auto f = std::make_shared<SamplePoly>();
-  set_about(cmd, kSampleAbout);
+}  // namespace
+
+void poly_sample(CLI::App& cmd) {
+  auto f = new_command<SamplePoly>(cmd, kSampleAbout);
   f->outputs.add(cmd, "poly", "MIDI file to write");
   cmd.add_option("--frames", f->frames, "frames to draw [default: 64]")->check(CLI::Range(1, 1000000));
   cmd.add_option("--temperature", f->temperature, "logit temperature [default: 1.0]")->check(positive_number());
@@ -230,11 +237,5 @@ void add_sample(CLI::App& cmd) {
   });
 }
 
-}  // namespace
-
-Family poly_family() {
-  return {"poly", "the piano-roll LSTM/GRU of the polyphonic benchmark (JSB Chorales, Nottingham, ...)", add_train,
-          add_sample, add_eval};
-}
 
 }  // namespace cadenza::cli

@@ -46,9 +46,10 @@ struct TrainWaveNet {
   models::WaveNetTrainOptions o;
 };
 
-void add_train(CLI::App& cmd) {
-  auto f = std::make_shared<TrainWaveNet>();
-  set_about(cmd, kTrainAbout);
+}  // namespace
+
+void wavenet_train(CLI::App& cmd) {
+  auto f = new_command<TrainWaveNet>(cmd, kTrainAbout);
   models::WaveNetConfig& c = f->cfg;
   c.n_mels = 80;
   c.hop_length = 256;
@@ -149,6 +150,8 @@ void add_train(CLI::App& cmd) {
   });
 }
 
+namespace {
+
 struct EvalWaveNet {
   std::string checkpoint, label;
   std::vector<std::string> audio;
@@ -168,9 +171,10 @@ int64_t class_id(const models::WaveNetConfig& cfg, const std::string& label) {
                    " classes (" + names + ")");
 }
 
-void add_eval(CLI::App& cmd) {
-  auto f = std::make_shared<EvalWaveNet>();
-  set_about(cmd, kEvalAbout);
+}  // namespace
+
+void wavenet_eval(CLI::App& cmd) {
+  auto f = new_command<EvalWaveNet>(cmd, kEvalAbout);
   cmd.add_option("--checkpoint", f->checkpoint, "a train wavenet checkpoint (.safetensors)")->required();
   cmd.add_option("--audio", f->audio, "audio files (repeatable, comma-separated)")->required()->delimiter(',');
   cmd.add_option("--class", f->label, "class-conditioned checkpoints: the files' class, by name or id");
@@ -196,6 +200,8 @@ void add_eval(CLI::App& cmd) {
   });
 }
 
+namespace {
+
 struct SampleWaveNet {
   std::string checkpoint, out, png, label, mel;
   double seconds = 2.0, temperature = 1.0;
@@ -219,27 +225,15 @@ png::Image spectrogram_of(const std::vector<float>& x, int rate, const std::stri
 // The conditioning mel of --mel: an audio file (its mel is computed as in
 // training) or a .npy [n_mels, frames]; the audio too when there is one.
 audio::Matrix mel_input(const std::string& path, const models::WaveNetConfig& cfg, std::vector<float>* original) {
-  if (path.size() > 4 && path.substr(path.size() - 4) == ".npy") {
-    npy::Array a = npy::load(path);
-    if (a.descr != "<f4" || a.shape.size() != 2 || a.shape[0] != cfg.n_mels)
-      throw UsageError("--mel '" + path + "' holds " + a.descr + " " + std::to_string(a.shape.size()) +
-                       "-D data of shape [" + (a.shape.empty() ? std::string() : std::to_string(a.shape[0])) +
-                       (a.shape.size() > 1 ? ", " + std::to_string(a.shape[1]) : std::string()) +
-                       "]; the checkpoint needs float32 [" + std::to_string(cfg.n_mels) + ", frames] at hop " +
-                       std::to_string(cfg.hop_length));
-    audio::Matrix m;
-    m.rows = a.shape[0];
-    m.cols = a.shape[1];
-    m.data.resize(static_cast<size_t>(m.rows * m.cols));
-    std::memcpy(m.data.data(), a.bytes.data(), m.data.size() * sizeof(float));
-    return m;
-  }
+  if (path.size() > 4 && path.substr(path.size() - 4) == ".npy") return models::load_mel_npy(path, cfg);
   audio::Buffer b = audio::resample(audio::to_mono(audio::load(path)), cfg.sample_rate);
   if (original) *original = b.data;
   return models::wavenet_mel(b.data, cfg);
 }
 
-void add_sample(CLI::App& cmd) {
+}  // namespace
+
+void wavenet_sample(CLI::App& cmd) {
   auto f = std::make_shared<SampleWaveNet>();
   set_about(cmd,
             "Generate audio from a wavenet checkpoint by fast generation (queues of past activations, O(layers)\n"
@@ -320,11 +314,5 @@ void add_sample(CLI::App& cmd) {
   });
 }
 
-}  // namespace
-
-Family wavenet_family() {
-  return {"wavenet", "WaveNet on raw audio (mu-law), unconditioned, class-conditioned or a mel vocoder", add_train,
-          add_sample, add_eval};
-}
 
 }  // namespace cadenza::cli

@@ -28,6 +28,14 @@ int exit_code();
 // The text `cadenza ... CMD --help` shows above the flags; listings of
 // commands keep the short description.
 void set_about(CLI::App& cmd, const std::string& text);
+// The flags of a new command: their storage (kept alive by the command's
+// callback) and the command's about text.
+template <class Flags>
+std::shared_ptr<Flags> new_command(CLI::App& cmd, const std::string& about) {
+  set_about(cmd, about);
+  return std::make_shared<Flags>();
+}
+
 // Help with the whole command path in the usage line ("cadenza train poly")
 // and each command's about text; set on the root before adding subcommands.
 std::shared_ptr<CLI::FormatterBase> help_formatter();
@@ -44,9 +52,15 @@ struct Family {
   void (*eval)(CLI::App& cmd);
 };
 const std::vector<Family>& model_families();
-Family lstm_family();  // cmd_lstm.cpp
-Family poly_family();  // cmd_poly.cpp
-Family wavenet_family();  // cmd_wavenet.cpp
+void lstm_train(CLI::App& cmd);  // cmd_lstm.cpp
+void lstm_sample(CLI::App& cmd);
+void lstm_eval(CLI::App& cmd);
+void poly_train(CLI::App& cmd);  // cmd_poly.cpp
+void poly_sample(CLI::App& cmd);
+void poly_eval(CLI::App& cmd);
+void wavenet_train(CLI::App& cmd);  // cmd_wavenet.cpp
+void wavenet_sample(CLI::App& cmd);
+void wavenet_eval(CLI::App& cmd);
 
 // Registers `cadenza train|sample|eval FAMILY` for every family.
 void add_model_commands(CLI::App& root);

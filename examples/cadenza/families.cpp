@@ -32,7 +32,12 @@ void set_about(CLI::App& cmd, const std::string& text) { about_texts()[&cmd] = t
 std::shared_ptr<CLI::FormatterBase> help_formatter() { return std::make_shared<HelpFormatter>(); }
 
 const std::vector<Family>& model_families() {
-  static const std::vector<Family> families = {lstm_family(), poly_family(), wavenet_family()};
+  static const std::vector<Family> families = {
+      {"lstm", "the LSTM/GRU over MIDI event tokens (performance or melody)", lstm_train, lstm_sample, lstm_eval},
+      {"poly", "the piano-roll LSTM/GRU of the polyphonic benchmark (JSB Chorales, Nottingham, ...)", poly_train, poly_sample, poly_eval},
+      {"wavenet", "WaveNet on raw audio (mu-law), unconditioned, class-conditioned or a mel vocoder", wavenet_train, wavenet_sample,
+       wavenet_eval},
+  };
   return families;
 }
 

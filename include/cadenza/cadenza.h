@@ -21,6 +21,7 @@
 #include "audio/audio.h"
 #include "audio/audio_tensor.h"
 #include "audio/dataset.h"
+#include "audio/spectrogram_image.h"
 #include "midi/midi.h"
 
 #include "models/decoder.h"
@@ -31,3 +32,7 @@
 #include "models/token_data.h"
 #include "models/token_trainer.h"
 #include "models/trainer.h"
+#include "models/wavenet.h"
+#include "models/wavenet_data.h"
+#include "models/wavenet_generate.h"
+#include "models/wavenet_trainer.h"

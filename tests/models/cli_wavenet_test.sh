@@ -63,7 +63,7 @@ grep -q '"samples":19200' "$work/r.json" || fail "resynthesis length: $(cat "$wo
 set +e
 "$python" -c "import numpy; numpy.save('$work/bad.npy', numpy.zeros((7, 5), dtype=numpy.float32))"
 out=$($cadenza sample wavenet --checkpoint "$work/voc/best.safetensors" --out "$work/x.wav" --mel "$work/bad.npy" 2>&1); rc=$?
-[ $rc -eq 2 ] && echo "$out" | grep -q "shape \[7, 5\]; the checkpoint needs float32 \[10, frames\] at hop 16" ||
+[ $rc -eq 2 ] && echo "$out" | grep -q "shape \[7, 5\]; the model needs float32 \[10, frames\] at hop 16" ||
   fail "bad .npy: $rc $out"
 out=$($cadenza sample wavenet --checkpoint "$work/run/best.safetensors" --out "$work/x.wav" --class sine --rate 8000 2>&1); rc=$?
 [ $rc -eq 2 ] && echo "$out" | grep -q "differs from the checkpoint's 16000" || fail "bad --rate: $rc $out"

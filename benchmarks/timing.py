@@ -1,0 +1,23 @@
+"""The timing loop of the PyTorch comparison scripts: one warm-up run, then
+runs until `seconds` have passed (at least 3), and one JSON line per
+workload with the median, in the format of `cadenza bench NAME --json`."""
+import json
+import statistics
+import time
+
+import torch
+
+
+def run(name, fn, work, unit, throughput_unit, scale, seconds):
+    fn()  # warm-up
+    times, total = [], 0.0
+    while total < seconds or len(times) < 3:
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        total += dt
+    med = statistics.median(times)
+    print(json.dumps({"workload": name, "seconds_per_unit": med, "throughput": work / med / scale, "unit": unit,
+                      "throughput_unit": throughput_unit, "threads": torch.get_num_threads(), "runs": len(times),
+                      "torch": torch.__version__}), flush=True)
