@@ -39,24 +39,46 @@ struct WaveNetGenWeights {
 
 // The queues and scratch of `streams` streams, all starting from silence
 // (zero history, as the full forward pass's zero padding).
+// The queues and scratch of `streams` streams, all starting from silence
+// (zero history, as the full forward pass's zero padding).
+//
+// With several threads each owns a share of every layer's gate units: the
+// rows of the input products that feed them and the residual/skip rows they
+// feed, packed per thread so each core keeps its share of the weights in its
+// own cache (one stream's step streams all of them). Each thread keeps the
+// whole residual state and queues; one barrier per layer sums the threads'
+// residual and skip contributions.
 class WaveNetGenState {
  public:
-  WaveNetGenState(const WaveNetGenWeights& w, int64_t streams);
+  // threads <= 0: OpenMP's count (one inside a parallel region).
+  WaveNetGenState(const WaveNetGenWeights& w, int64_t streams, int threads = 0);
   int64_t streams() const { return N_; }
   int64_t steps() const { return t_; }
+  int threads() const { return static_cast<int>(parts_.size()); }
 
  private:
   friend void wavenet_generate_step(const WaveNetGenWeights&, WaveNetGenState&, const int32_t*, const float*,
                                     float*);
+  struct Part {
+    int64_t j0 = 0, j1 = 0;    // this thread's gate units
+    int64_t c0 = 0, c1 = 0;    // its columns of last_conv_layers.1
+    int64_t q0 = 0, q1 = 0;    // its columns of last_conv_layers.3
+    std::vector<std::vector<float>> in_w;   // per layer [K R + cin][2 (j1 - j0)]: a units, then b units
+    std::vector<std::vector<float>> in_b;   // per layer [2 (j1 - j0)]
+    std::vector<float> last1_w, last3_w;    // [S][c1 - c0], [S][q1 - q0]
+    std::vector<std::vector<float>> rings;  // per layer [slots][N][R]
+    std::vector<float> h, x, z, u, skip, a;
+  };
   int64_t N_, t_ = 0;
-  std::vector<std::vector<float>> rings_;  // per layer: [slots][N][R]
   std::vector<int64_t> slots_;
-  // The weights input-major, as the step reads them: per layer the taps and
-  // the conditioning stacked [K R + cin][G], and the residual and skip 1x1s
-  // side by side [G/2][R + S] (one product for both); the head [S][S], [S][Q].
-  std::vector<std::vector<float>> in_w_, out_w_;
-  std::vector<float> last1_w_, last3_w_;
-  std::vector<float> h_, x_, z_, u_, y_, skip_, a_, b_;
+  // The residual and skip 1x1s side by side, input-major: per layer
+  // [G/2][R + S]; a thread reads the rows of its units.
+  std::vector<std::vector<float>> out_w_;
+  std::vector<Part> parts_;
+  // Shared between the threads: each one's residual/skip contribution (two
+  // layers' worth, so a thread one layer ahead never overwrites what the
+  // other still reads), and the head's hidden layer.
+  std::vector<float> y_[2], b_;
 };
 
 // ids: [N] the current input of each stream; cond: [N][cin] this step's

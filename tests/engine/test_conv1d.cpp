@@ -12,6 +12,7 @@
 #include "gradcheck.h"
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/gated_activation.h"
+#include "kernels/math.h"
 
 using namespace cadenza;
 using cadenza::test::gradcheck;
@@ -225,4 +226,22 @@ TEST_CASE("gated_activation: fused forward and backward equal tanh(a) * sigmoid(
   auto fused = grad({sum(mul(y, g))}, {xf})[0].to_vector<float>();
   auto comp = grad({sum(mul(want, g))}, {xf})[0].to_vector<float>();
   for (size_t i = 0; i < fused.size(); ++i) REQUIRE(std::fabs(fused[i] - comp[i]) <= 1e-5);
+}
+
+TEST_CASE("gated_activation: the f32 kernels' exp, tanh and sigmoid are within a few ulp", "[engine][conv1d]") {
+  double worst_exp = 0, worst_tanh = 0, worst_sig = 0;
+  for (int i = -80000; i <= 80000; ++i) {
+    const float x = static_cast<float>(i) * 1e-3f;
+    worst_exp = std::max(worst_exp, std::fabs(kmath::fast_expf(x) / std::exp(static_cast<double>(x)) - 1));
+    worst_tanh = std::max(worst_tanh, std::fabs(kmath::fast_tanhf(x) - std::tanh(static_cast<double>(x))));
+    worst_sig = std::max(worst_sig, std::fabs(kmath::fast_sigmoidf(x) - 1 / (1 + std::exp(-static_cast<double>(x)))));
+  }
+  INFO("exp " << worst_exp << " tanh " << worst_tanh << " sigmoid " << worst_sig);
+  REQUIRE(worst_exp < 5e-7);
+  REQUIRE(worst_tanh < 5e-7);
+  REQUIRE(worst_sig < 2e-7);
+  REQUIRE(kmath::fast_expf(-200.f) < 1e-37f);
+  REQUIRE(std::isfinite(kmath::fast_expf(200.f)));
+  REQUIRE(kmath::fast_tanhf(50.f) == 1.0f);
+  REQUIRE(kmath::fast_tanhf(-50.f) == -1.0f);
 }
