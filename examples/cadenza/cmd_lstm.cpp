@@ -28,12 +28,8 @@ const char* kSampleAbout =
 const char* kEvalAbout =
     "NLL per predicted token of a checkpoint on MIDI files; prints JSON (nats, bits, tokens).";
 
-struct TrainLstm {
-  TrainFlags loop;
-  std::vector<std::string> data;
+struct TrainLstm : TrainCommand<models::SequenceModelConfig, models::TokenTrainOptions, std::vector<std::string>> {
   std::string vocab = "performance";
-  models::SequenceModelConfig cfg;
-  models::TokenTrainOptions o;
 };
 
 }  // namespace

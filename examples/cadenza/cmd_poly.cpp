@@ -59,11 +59,8 @@ std::string recipes_help() {
   return s.str();
 }
 
-struct TrainPoly {
-  TrainFlags loop;
-  std::string data, bias_init = "marginal";
-  models::PolyModelConfig cfg;
-  models::PolyTrainOptions o;
+struct TrainPoly : TrainCommand<models::PolyModelConfig, models::PolyTrainOptions> {
+  std::string bias_init = "marginal";
 };
 
 }  // namespace

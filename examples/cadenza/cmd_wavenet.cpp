@@ -39,11 +39,8 @@ std::string cache_home() {
   return ".cache/cadenza";
 }
 
-struct TrainWaveNet {
-  TrainFlags loop;
-  std::string data, condition = "none";
-  models::WaveNetConfig cfg;
-  models::WaveNetTrainOptions o;
+struct TrainWaveNet : TrainCommand<models::WaveNetConfig, models::WaveNetTrainOptions> {
+  std::string condition = "none";
 };
 
 }  // namespace

@@ -34,6 +34,16 @@ class TrainFlags {
   std::vector<std::pair<std::string, std::function<void(models::LoopOptions&)>>> copies_;
 };
 
+// What a family's train command parses: the loop's flags, its data, its
+// model config and its trainer's options (a family adds its own fields).
+template <class Config, class Options, class Data = std::string>
+struct TrainCommand {
+  TrainFlags loop;
+  Data data;
+  Config cfg;
+  Options o;
+};
+
 // Whether `flag` (without dashes) was given on `cmd`.
 bool given(const CLI::App& cmd, const std::string& flag);
 
