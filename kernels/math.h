@@ -25,18 +25,25 @@ template <class T> CADENZA_HD T sigmoid(T x) {
 // exp(x) for f32 in plain arithmetic, so loops over it vectorise: x = n ln 2
 // + r with |r| <= ln(2)/2, a degree-6 polynomial for exp(r) (Cephes' expf
 // coefficients), 2^n through the exponent bits. Within 2 ulp of expf on
-// [-87, 88]; clamped outside (0 below, 2^127-ish above).
-CADENZA_HD float fast_expf(float x) {
-  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  float n = static_cast<float>(static_cast<int>(x * 1.44269504088896341f + (x >= 0 ? 0.5f : -0.5f)));
-  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
+// [-87, 88]; clamped outside (0 below, 2^127-ish above). exp_reduced and
+// exp_poly are written for a float or a GCC vector of floats alike, so the
+// SIMD kernels (gated_activation.cpp) evaluate the same formula lane by lane.
+constexpr float kExpLo = -87.0f, kExpHi = 88.0f;
+// x = n ln 2 + r for a rounded n (as a float): returns r.
+template <class F> CADENZA_HD F exp_reduced(F x, F n) { return x - n * 0.693359375f + n * 2.12194440e-4f; }
+// exp(r) for |r| <= ln(2)/2.
+template <class F> CADENZA_HD F exp_poly(F r) {
+  F p = r * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  return p * r * r + r + 1.0f;
+}
+CADENZA_HD float fast_expf(float x) {
+  x = x < kExpLo ? kExpLo : (x > kExpHi ? kExpHi : x);
+  float n = static_cast<float>(static_cast<int>(x * 1.44269504088896341f + (x >= 0 ? 0.5f : -0.5f)));
+  float p = exp_poly(exp_reduced(x, n));
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale;
   static_assert(sizeof(scale) == sizeof(bits), "f32 is 32 bits");

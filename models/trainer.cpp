@@ -162,7 +162,8 @@ void TrainingLoop::read_checkpoint() {
   const std::string fmt = need("format");
   if (fmt != task_.format())
     throw Error("'" + latest_ + "' is a '" + fmt + "' checkpoint; this trainer resumes '" + task_.format() + "'");
-  const LoopOptions given = o_;
+  // A longer (or shorter) run than the saved one, as asked for.
+  const int64_t resume_steps = o_.resume_steps, resume_epochs = o_.resume_epochs;
   try {
     auto j = nlohmann::json::parse(need("options"));
     auto cfg = nlohmann::json::parse(need("config"));
@@ -224,9 +225,8 @@ void TrainingLoop::read_checkpoint() {
   } catch (const std::exception& e) {
     throw Error("'" + latest_ + "': bad trainer state in its metadata (" + e.what() + ")");
   }
-  // A longer (or shorter) run than the saved one.
-  if (given.resume_steps > 0) o_.steps = given.resume_steps;
-  if (given.resume_epochs > 0) o_.epochs = given.resume_epochs;
+  if (resume_steps > 0) o_.steps = resume_steps;
+  if (resume_epochs > 0) o_.epochs = resume_epochs;
 }
 
 void TrainingLoop::check_options() {
@@ -430,7 +430,6 @@ TrainResult TrainingLoop::run() {
     bool stopping = stop_requested().load() || step_ == o_.stop_at;
     if (eval_now) {
       double val = task_.evaluate();
-      task_.train_mode();
       res.final_val_nll = val;
       bool improved = val < best_val_;
       if (improved) {

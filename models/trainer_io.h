@@ -12,10 +12,10 @@
 
 #include "engine/checkpoint.h"
 #include "engine/nn.h"
+#include "models/trainer.h"  // NamedTensors
 
 namespace cadenza::models {
 
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // Writes model.state_dict() and `extra` atomically, with the model's config
 // JSON under metadata "config" and the checkpoint kind under "format".

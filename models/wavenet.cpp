@@ -206,26 +206,29 @@ Tensor WaveNet::class_vectors(const Tensor& classes) {
   return unsqueeze(embedding(embed_classes->weight, classes), 2);
 }
 
-Tensor WaveNet::forward_audio(const Tensor& x, const Tensor& mel, const Tensor& classes) {
+namespace {
+
+void check_ids(const Tensor& x) {
   if (x.dim() != 2 || is_floating(x.dtype()))
     throw Error("WaveNet: input must be integer mu-law ids [B, T], got " + x.str());
-  const int64_t B = x.shape()[0], T = x.shape()[1];
-  if (mel.defined() != (config.cin_channels > 0))
-    throw Error(config.cin_channels > 0 ? "WaveNet: this vocoder needs a mel spectrogram"
-                                        : "WaveNet: this model takes no mel spectrogram");
-  Tensor c;
-  if (mel.defined()) {
-    if (mel.shape()[0] != B || mel.dim() != 3 || mel.shape()[2] * config.hop_length < T)
-      throw Error("WaveNet: mel " + mel.str() + " does not cover input " + x.str() + " at hop " +
-                  std::to_string(config.hop_length));
-    c = narrow(upsample_mel(mel), 2, 0, T);
-  }
-  return forward_conditioned(x, c, classes);
+}
+
+}  // namespace
+
+Tensor WaveNet::forward_audio(const Tensor& x, const Tensor& mel, const Tensor& classes) {
+  // Without a mel, forward_conditioned checks everything (a vocoder needs one).
+  if (!mel.defined()) return forward_conditioned(x, Tensor(), classes);
+  if (config.cin_channels == 0) throw Error("WaveNet: this model takes no mel spectrogram");
+  check_ids(x);
+  const int64_t T = x.shape()[1];
+  if (mel.dim() != 3 || mel.shape()[0] != x.shape()[0] || mel.shape()[2] * config.hop_length < T)
+    throw Error("WaveNet: mel " + mel.str() + " does not cover input " + x.str() + " at hop " +
+                std::to_string(config.hop_length));
+  return forward_conditioned(x, narrow(upsample_mel(mel), 2, 0, T), classes);
 }
 
 Tensor WaveNet::forward_conditioned(const Tensor& x, const Tensor& c, const Tensor& classes) {
-  if (x.dim() != 2 || is_floating(x.dtype()))
-    throw Error("WaveNet: input must be integer mu-law ids [B, T], got " + x.str());
+  check_ids(x);
   const int64_t B = x.shape()[0], T = x.shape()[1], R = config.residual_channels;
   if (c.defined() != (config.cin_channels > 0))
     throw Error(config.cin_channels > 0 ? "WaveNet: this vocoder needs a mel spectrogram"

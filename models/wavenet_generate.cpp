@@ -17,7 +17,6 @@ const float* f32(const Tensor& t, const char* what) {
 }  // namespace
 
 struct WaveNetGenerator::Impl {
-  std::vector<std::vector<float>> packed;  // taps of each layer, [K][G][R]
   std::vector<float> table;                // [Q][R]
   std::vector<Tensor> gate_bias;           // per layer [N, G] (global conditioning)
   kernels::WaveNetGenWeights w;
@@ -72,13 +71,7 @@ WaveNetGenerator::WaveNetGenerator(WaveNet& model, int64_t streams, const std::v
   for (auto& layer : model.layers) {
     kernels::WaveNetGenLayer L;
     L.dilation = layer->dilation;
-    const float* cw = f32(layer->conv->weight, "conv.weight");  // [G][R][K]
-    std::vector<float> taps(static_cast<size_t>(K * G * R));
-    for (int64_t o = 0; o < G; ++o)
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t k = 0; k < K; ++k) taps[(k * G + o) * R + r] = cw[(o * R + r) * K + k];
-    impl_->packed.push_back(std::move(taps));
-    L.conv_w = impl_->packed.back().data();
+    L.conv_w = f32(layer->conv->weight, "conv.weight");
     L.conv_b = f32(layer->conv->bias, "conv.bias");
     if (layer->conv1x1c) L.cond_w = f32(layer->conv1x1c->weight, "conv1x1c.weight");
     if (layer->conv1x1g) {

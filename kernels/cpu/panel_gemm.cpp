@@ -11,17 +11,7 @@
 namespace cadenza::kernels {
 namespace {
 
-typedef float vec __attribute__((vector_size(kPanelVec * sizeof(float))));
-
-// Unaligned access to C; vectors go by reference so that builds without AVX
-// see no vector-argument ABI.
-inline void add_u(float* p, const vec& v) {
-  vec c;
-  std::memcpy(&c, p, sizeof c);
-  c += v;
-  std::memcpy(p, &c, sizeof c);
-}
-inline void store_u(float* p, const vec& v) { std::memcpy(p, &v, sizeof v); }
+using vec = fvec;  // kernels/cpu/simd.h
 
 // Rows of the micro-tile: 2 * MR accumulators plus the two panel vectors and
 // one broadcast must fit the register file (32 registers with AVX-512, 16

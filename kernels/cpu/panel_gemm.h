@@ -11,13 +11,11 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/cpu/simd.h"
+
 namespace cadenza::kernels {
 
-#if defined(__AVX512F__)
-constexpr int kPanelVec = 16;  // floats per SIMD register
-#else
-constexpr int kPanelVec = 8;
-#endif
+constexpr int kPanelVec = kSimdLanes;  // floats per SIMD register
 constexpr int kPanelWidth = 2 * kPanelVec;  // columns per panel
 
 struct PanelMatrix {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "kernels/cpu/simd.h"
 #include "kernels/math.h"
 
 #include <omp.h>
@@ -13,19 +14,8 @@ namespace cadenza::kernels {
 
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int kLanes = 16;
-#else
-constexpr int kLanes = 8;
-#endif
-typedef float vec __attribute__((vector_size(kLanes * sizeof(float))));
-
-inline vec load_u(const float* p) {
-  vec v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store_u(float* p, const vec& v) { std::memcpy(p, &v, sizeof v); }
+constexpr int kLanes = kSimdLanes;
+using vec = fvec;  // kernels/cpu/simd.h
 
 // Y[n, m0 .. m0 + V lanes) += X[n, :] Wt[:, m0 ..] for NB rows, with the
 // accumulators in registers: each weight vector is loaded once for all rows.
@@ -88,8 +78,11 @@ WaveNetGenState::WaveNetGenState(const WaveNetGenWeights& w, int64_t streams, in
   std::vector<std::vector<float>> in_all;
   for (const auto& l : w.layers) {
     slots_.push_back((w.K - 1) * l.dilation + 1);
+    // Row k R + r: tap k of input channel r, for every gate channel.
     std::vector<float> in(static_cast<size_t>(IN * G));
-    for (int64_t k = 0; k < w.K; ++k) transpose_into(l.conv_w + k * G * R, G, R, in.data() + k * R * G, G);
+    for (int64_t o = 0; o < G; ++o)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t k = 0; k < w.K; ++k) in[(k * R + r) * G + o] = l.conv_w[(o * R + r) * w.K + k];
     if (l.cond_w) transpose_into(l.cond_w, G, w.cin, in.data() + KR * G, G);
     in_all.push_back(std::move(in));
     std::vector<float> out(static_cast<size_t>(H * (R + S)));
@@ -139,6 +132,7 @@ WaveNetGenState::WaveNetGenState(const WaveNetGenWeights& w, int64_t streams, in
     p.u.assign(static_cast<size_t>(N_ * U), 0.f);
     p.skip.assign(static_cast<size_t>(N_ * S), 0.f);
     p.a.assign(static_cast<size_t>(N_ * S), 0.f);
+    p.head.assign(static_cast<size_t>(N_ * std::max(p.c1 - p.c0, p.q1 - p.q0)), 0.f);
   }
   for (auto& y : y_) y.assign(static_cast<size_t>(nt * N_ * (R + S)), 0.f);
   b_.assign(static_cast<size_t>(N_ * S), 0.f);
@@ -222,7 +216,7 @@ void wavenet_generate_step(const WaveNetGenWeights& w, WaveNetGenState& s, const
     float* a = p.a.data();
     for (int64_t i = 0; i < N * S; ++i) a[i] = std::max(0.f, p.skip[i] * scale);
     const int64_t C = p.c1 - p.c0, QC = p.q1 - p.q0;
-    std::vector<float> part(static_cast<size_t>(N * std::max(C, QC)));
+    std::vector<float>& part = p.head;
     for (int64_t n = 0; n < N; ++n) std::memcpy(part.data() + n * C, w.last1_b + p.c0, C * sizeof(float));
     if (C > 0) axpy_gemm(N, S, C, a, S, p.last1_w.data(), part.data(), C);
     for (int64_t n = 0; n < N; ++n)

@@ -17,7 +17,7 @@ namespace cadenza::kernels {
 
 struct WaveNetGenLayer {
   int64_t dilation = 1;
-  const float* conv_w = nullptr;     // [K][G][R]: tap k (k = K-1 reads the current input)
+  const float* conv_w = nullptr;     // [G][R][K], PyTorch's layout: tap k = K-1 reads the current input
   const float* conv_b = nullptr;     // [G]
   const float* cond_w = nullptr;     // [G][cin], or null without local conditioning
   const float* gate_bias = nullptr;  // [N][G] per stream (global conditioning), or null
@@ -67,7 +67,7 @@ class WaveNetGenState {
     std::vector<std::vector<float>> in_b;   // per layer [2 (j1 - j0)]
     std::vector<float> last1_w, last3_w;    // [S][c1 - c0], [S][q1 - q0]
     std::vector<std::vector<float>> rings;  // per layer [slots][N][R]
-    std::vector<float> h, x, z, u, skip, a;
+    std::vector<float> h, x, z, u, skip, a, head;
   };
   int64_t N_, t_ = 0;
   std::vector<int64_t> slots_;
