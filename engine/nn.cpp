@@ -210,6 +210,69 @@ Tensor Conv1d::forward(const Tensor& x) {
   return conv1d(x, weight, bias, dilation, padding, padding);
 }
 
+ConvNd::ConvNd(const char* type, int nd, int64_t in, int64_t out, std::vector<int64_t> k, std::vector<int64_t> st,
+               std::vector<int64_t> pad, std::vector<int64_t> dil, bool with_bias, bool transposed, DType dtype)
+    : Module(type), in_channels(in), out_channels(out), kernel_size(std::move(k)), stride(std::move(st)),
+      padding(std::move(pad)), dilation(std::move(dil)) {
+  if (in <= 0 || out <= 0)
+    throw Error(std::string(type) + ": channels must be positive, got in=" + std::to_string(in) +
+                " out=" + std::to_string(out));
+  const size_t n = static_cast<size_t>(nd);
+  if (kernel_size.size() != n || stride.size() != n || padding.size() != n || dilation.size() != n)
+    throw Error(std::string(type) + ": kernel_size, stride, padding and dilation need " + std::to_string(nd) +
+                " values each");
+  for (size_t d = 0; d < n; ++d)
+    if (kernel_size[d] <= 0 || stride[d] <= 0 || dilation[d] <= 0 || padding[d] < 0)
+      throw Error(std::string(type) + ": kernel_size, stride and dilation must be positive and padding >= 0");
+  Shape ws{transposed ? in : out, transposed ? out : in};
+  ws.insert(ws.end(), kernel_size.begin(), kernel_size.end());
+  weight = Tensor::empty(ws, dtype);
+  kaiming_uniform_default(weight);  // fan_in = weight.size(1) * prod(kernel), as PyTorch
+  register_parameter("weight", weight);
+  if (with_bias) {
+    bias = Tensor::empty({out}, dtype);
+    double bound = 1.0 / std::sqrt(static_cast<double>(weight.numel() / ws[0]));
+    uniform_init(bias, -bound, bound);
+    register_parameter("bias", bias);
+  }
+}
+
+Conv2d::Conv2d(int64_t in, int64_t out, std::vector<int64_t> k, std::vector<int64_t> st, std::vector<int64_t> pad,
+               std::vector<int64_t> dil, bool with_bias, DType dtype)
+    : ConvNd("Conv2d", 2, in, out, std::move(k), std::move(st), std::move(pad), std::move(dil), with_bias, false,
+             dtype) {}
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, stride, padding, dilation); }
+
+Conv3d::Conv3d(int64_t in, int64_t out, std::vector<int64_t> k, std::vector<int64_t> st, std::vector<int64_t> pad,
+               std::vector<int64_t> dil, bool with_bias, DType dtype)
+    : ConvNd("Conv3d", 3, in, out, std::move(k), std::move(st), std::move(pad), std::move(dil), with_bias, false,
+             dtype) {}
+
+Tensor Conv3d::forward(const Tensor& x) { return conv3d(x, weight, bias, stride, padding, dilation); }
+
+ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, std::vector<int64_t> k, std::vector<int64_t> st,
+                                 std::vector<int64_t> pad, std::vector<int64_t> opad, std::vector<int64_t> dil,
+                                 bool with_bias, DType dtype)
+    : ConvNd("ConvTranspose2d", 2, in, out, std::move(k), std::move(st), std::move(pad), std::move(dil), with_bias,
+             true, dtype),
+      output_padding(std::move(opad)) {}
+
+Tensor ConvTranspose2d::forward(const Tensor& x) {
+  return conv_transpose2d(x, weight, bias, stride, padding, output_padding, dilation);
+}
+
+ConvTranspose3d::ConvTranspose3d(int64_t in, int64_t out, std::vector<int64_t> k, std::vector<int64_t> st,
+                                 std::vector<int64_t> pad, std::vector<int64_t> opad, std::vector<int64_t> dil,
+                                 bool with_bias, DType dtype)
+    : ConvNd("ConvTranspose3d", 3, in, out, std::move(k), std::move(st), std::move(pad), std::move(dil), with_bias,
+             true, dtype),
+      output_padding(std::move(opad)) {}
+
+Tensor ConvTranspose3d::forward(const Tensor& x) {
+  return conv_transpose3d(x, weight, bias, stride, padding, output_padding, dilation);
+}
+
 Embedding::Embedding(int64_t num, int64_t dim, int64_t padding_idx, DType dtype)
     : Module("Embedding"), num_embeddings(num), embedding_dim(dim) {
   if (num <= 0 || dim <= 0) throw Error("Embedding: sizes must be positive");
@@ -255,6 +318,29 @@ Tensor LayerNorm::forward(const Tensor& x) {
   Tensor y = mul(c, rsqrt(add(v, Tensor::scalar(eps, x.dtype()))));
   if (weight.defined()) y = add(mul(y, weight), bias);
   return y;
+}
+
+BatchNorm::BatchNorm(int64_t n, double eps_, double momentum_, bool affine_, bool track, DType dtype)
+    : Module("BatchNorm"), num_features(n), eps(eps_), momentum(momentum_), affine(affine_),
+      track_running_stats(track) {
+  if (n <= 0) throw Error("BatchNorm: num_features must be positive, got " + std::to_string(n));
+  if (affine) {
+    weight = register_parameter("weight", Tensor::ones({n}, dtype));
+    bias = register_parameter("bias", Tensor::zeros({n}, dtype));
+  }
+  if (track) {
+    running_mean = register_buffer("running_mean", Tensor::zeros({n}, dtype));
+    running_var = register_buffer("running_var", Tensor::ones({n}, dtype));
+    num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));
+  }
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  if (x.dim() < 2 || x.shape()[1] != num_features)
+    throw Error("BatchNorm: input " + x.str() + " should be [B, " + std::to_string(num_features) + ", ...]");
+  const bool batch_stats = is_training() || !track_running_stats;
+  if (is_training() && track_running_stats) num_batches_tracked.data<int64_t>()[0] += 1;
+  return batch_norm(x, running_mean, running_var, weight, bias, batch_stats, momentum, eps);
 }
 
 Sequential::Sequential(std::vector<std::shared_ptr<Module>> mods) : Module("Sequential") {

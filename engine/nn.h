@@ -90,6 +90,60 @@ class Conv1d : public Module {
   bool causal;
 };
 
+// PyTorch's Conv2d / Conv3d (one group, zero padding) under its names and
+// init: weight [out, in, k...], bias [out], both U(+-1/sqrt(in * prod(k))).
+// x: [B, in, spatial...] -> [B, out, (s + 2 * padding - dilation * (k - 1) - 1) / stride + 1 ...]
+class ConvNd : public Module {
+ public:
+  Tensor weight, bias;
+  int64_t in_channels, out_channels;
+  std::vector<int64_t> kernel_size, stride, padding, dilation;
+
+ protected:
+  ConvNd(const char* type, int nd, int64_t in_channels, int64_t out_channels, std::vector<int64_t> kernel_size,
+         std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation, bool bias,
+         bool transposed, DType dtype);
+};
+
+class Conv2d : public ConvNd {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, std::vector<int64_t> kernel_size,
+         std::vector<int64_t> stride = {1, 1}, std::vector<int64_t> padding = {0, 0},
+         std::vector<int64_t> dilation = {1, 1}, bool bias = true, DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+};
+
+class Conv3d : public ConvNd {
+ public:
+  Conv3d(int64_t in_channels, int64_t out_channels, std::vector<int64_t> kernel_size,
+         std::vector<int64_t> stride = {1, 1, 1}, std::vector<int64_t> padding = {0, 0, 0},
+         std::vector<int64_t> dilation = {1, 1, 1}, bool bias = true, DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+};
+
+// PyTorch's ConvTranspose2d / 3d: weight [in, out, k...], bias [out], both
+// U(+-1/sqrt(out * prod(k))) (PyTorch's fan_in is the weight's dim 1).
+// x: [B, in, s...] -> [B, out, (s - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1 ...]
+class ConvTranspose2d : public ConvNd {
+ public:
+  ConvTranspose2d(int64_t in_channels, int64_t out_channels, std::vector<int64_t> kernel_size,
+                  std::vector<int64_t> stride = {1, 1}, std::vector<int64_t> padding = {0, 0},
+                  std::vector<int64_t> output_padding = {0, 0}, std::vector<int64_t> dilation = {1, 1},
+                  bool bias = true, DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+  std::vector<int64_t> output_padding;
+};
+
+class ConvTranspose3d : public ConvNd {
+ public:
+  ConvTranspose3d(int64_t in_channels, int64_t out_channels, std::vector<int64_t> kernel_size,
+                  std::vector<int64_t> stride = {1, 1, 1}, std::vector<int64_t> padding = {0, 0, 0},
+                  std::vector<int64_t> output_padding = {0, 0, 0}, std::vector<int64_t> dilation = {1, 1, 1},
+                  bool bias = true, DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+  std::vector<int64_t> output_padding;
+};
+
 // ids: integer [...] -> [..., dim]. Weight ~ N(0, 1); padding_idx row zero.
 class Embedding : public Module {
  public:
@@ -119,6 +173,22 @@ class LayerNorm : public Module {
   Tensor weight, bias;
   Shape normalized_shape;
   double eps;
+};
+
+// PyTorch's BatchNorm1d/2d/3d in one class: normalises dim 1 of [B, C, ...].
+// Parameters weight (ones) and bias (zeros) when affine; buffers
+// running_mean (zeros), running_var (ones) and num_batches_tracked (i64 0)
+// when tracking. Training (or not tracking) uses the batch's statistics and
+// updates the running ones; eval uses the running ones.
+class BatchNorm : public Module {
+ public:
+  explicit BatchNorm(int64_t num_features, double eps = 1e-5, double momentum = 0.1, bool affine = true,
+                     bool track_running_stats = true, DType dtype = DType::f32);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+  int64_t num_features;
+  double eps, momentum;
+  bool affine, track_running_stats;
 };
 
 // Children named "0", "1", ...; forward chains them.

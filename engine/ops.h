@@ -98,6 +98,32 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor conv1d_backward_input(const Tensor& g, const Tensor& weight, int64_t T, int64_t dilation, int64_t pad_left);
 Tensor conv1d_backward_weight(const Tensor& g, const Tensor& x, int64_t kernel_size, int64_t dilation,
                               int64_t pad_left);
+// PyTorch's conv2d / conv3d with one group: stride, zero padding on both
+// sides and dilation per spatial dim. Differentiable to any order.
+// x: [B, Cin, H, W], weight: [Cout, Cin, kH, kW], bias: [Cout] or undefined
+//   -> [B, Cout, oH, oW], o = (in + 2 * padding - dilation * (k - 1) - 1) / stride + 1
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              const std::vector<int64_t>& stride = {1, 1}, const std::vector<int64_t>& padding = {0, 0},
+              const std::vector<int64_t>& dilation = {1, 1});
+// x: [B, Cin, D, H, W], weight: [Cout, Cin, kD, kH, kW] -> [B, Cout, oD, oH, oW]
+Tensor conv3d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              const std::vector<int64_t>& stride = {1, 1, 1}, const std::vector<int64_t>& padding = {0, 0, 0},
+              const std::vector<int64_t>& dilation = {1, 1, 1});
+// PyTorch's conv_transpose2d / 3d with one group (the input gradient of the
+// convolution with the same weight). Differentiable to any order.
+// x: [B, Cin, H, W], weight: [Cin, Cout, kH, kW], bias: [Cout] or undefined -> [B, Cout, oH, oW],
+//   o = (in - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1,
+//   output_padding smaller than stride or dilation.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const std::vector<int64_t>& stride = {1, 1}, const std::vector<int64_t>& padding = {0, 0},
+                        const std::vector<int64_t>& output_padding = {0, 0},
+                        const std::vector<int64_t>& dilation = {1, 1});
+// x: [B, Cin, D, H, W], weight: [Cin, Cout, kD, kH, kW] -> [B, Cout, oD, oH, oW]
+Tensor conv_transpose3d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const std::vector<int64_t>& stride = {1, 1, 1},
+                        const std::vector<int64_t>& padding = {0, 0, 0},
+                        const std::vector<int64_t>& output_padding = {0, 0, 0},
+                        const std::vector<int64_t>& dilation = {1, 1, 1});
 // WaveNet's gate: x: [B, 2C, T] -> tanh(x[:, :C]) * sigmoid(x[:, C:]): [B, C, T],
 // forward and backward each one fused pass.
 Tensor gated_activation(const Tensor& x);
@@ -142,6 +168,14 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
 // ---- activations / normalisation over a dim ----
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
+
+// PyTorch's F.batch_norm over dim 1. x: [B, C, ...] -> same shape; running
+// stats, weight and bias: [C] or undefined. training: normalise by the batch's
+// mean and biased variance, and update the running stats in place (new =
+// (1 - momentum) * old + momentum * batch, the variance unbiased); otherwise
+// normalise by the running stats. Composed of primitives: any order.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 
 // ---- losses. reduction: "mean", "sum" or "none" ----
 // logits: [N, C] (or [N, C, d...]), target: integer [N] (or [N, d...]).
