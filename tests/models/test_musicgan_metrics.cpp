@@ -110,7 +110,7 @@ TEST_CASE("musicgan metrics: tonal distance of identical and of tritone triads",
   CHECK(c[3] == Approx(2.0 / 3.0));
 }
 
-TEST_CASE("musicgan metrics: drum tracks are left out of TD; flat rolls; bad input", "[musicgan]") {
+TEST_CASE("musicgan metrics: drum tracks are left out of TD, flat rolls, bad input", "[musicgan]") {
   Roll r(3, 1);
   r.note(0, 36, 0, 1);
   r.note(1, 60, 0, 48);
