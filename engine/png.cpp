@@ -92,7 +92,7 @@ static void chunk(std::string& out, const char* type, const std::string& data) {
                                          static_cast<uInt>(body.size()))));
 }
 
-void save(const std::string& path, const Image& img) {
+std::string encode(const Image& img) {
   std::string raw;
   raw.reserve(static_cast<size_t>(img.height) * (img.width * 3 + 1));
   for (int y = 0; y < img.height; ++y) {
@@ -104,7 +104,7 @@ void save(const std::string& path, const Image& img) {
   std::string z(zlen, '\0');
   if (compress2(reinterpret_cast<Bytef*>(&z[0]), &zlen, reinterpret_cast<const Bytef*>(raw.data()),
                 static_cast<uLong>(raw.size()), 6) != Z_OK)
-    throw Error("png: compression failed for '" + path + "'");
+    throw Error("png: compression failed");
   z.resize(zlen);
   std::string out("\x89PNG\r\n\x1a\n", 8);
   std::string ihdr;
@@ -114,8 +114,10 @@ void save(const std::string& path, const Image& img) {
   chunk(out, "IHDR", ihdr);
   chunk(out, "IDAT", z);
   chunk(out, "IEND", "");
-  write_file_atomic(path, out);
+  return out;
 }
+
+void save(const std::string& path, const Image& img) { write_file_atomic(path, encode(img)); }
 
 void colormap(double v, uint8_t& r, uint8_t& g, uint8_t& b) {
   if (!(v >= 0)) v = 0;

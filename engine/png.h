@@ -18,6 +18,8 @@ struct Image {
   void text(int x, int y, const std::string& s, uint8_t r = 0, uint8_t g = 0, uint8_t b = 0);
 };
 
+// The PNG file's bytes.
+std::string encode(const Image& img);
 void save(const std::string& path, const Image& img);  // atomic
 
 // Maps v in [0, 1] to a perceptual colour ramp (dark blue -> yellow).

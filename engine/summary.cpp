@@ -227,6 +227,27 @@ void SummaryWriter::add_audio(const std::string& tag, const std::vector<float>& 
   write_record(e);
 }
 
+void SummaryWriter::add_image(const std::string& tag, const png::Image& image, int64_t step, double wall_time) {
+  // Summary.Image: height = 1, width = 2, colorspace = 3 (3: RGB),
+  // encoded_image_string = 4; it is Summary.Value's field 4.
+  std::string im;
+  put_tag(im, 1, 0);
+  put_varint(im, static_cast<uint64_t>(image.height));
+  put_tag(im, 2, 0);
+  put_varint(im, static_cast<uint64_t>(image.width));
+  put_tag(im, 3, 0);
+  put_varint(im, 3);
+  put_bytes(im, 4, png::encode(image));
+  std::string v;
+  put_bytes(v, 1, tag);
+  put_bytes(v, 4, im);
+  std::string summary;
+  put_bytes(summary, 1, v);
+  std::string e = event_header(wall_time < 0 ? now_seconds() : wall_time, step);
+  put_bytes(e, 5, summary);
+  write_record(e);
+}
+
 void SummaryWriter::flush() {
   if (std::fflush(file_) != 0)
     throw Error("SummaryWriter: cannot write to '" + path_ + "': " + errno_text());

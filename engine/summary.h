@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/png.h"
+
 namespace cadenza {
 
 // CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum TFRecord
@@ -46,6 +48,9 @@ class SummaryWriter {
   // `tag` at `step`, for TensorBoard's audio dashboard.
   void add_audio(const std::string& tag, const std::vector<float>& samples, int sample_rate, int64_t step,
                  double wall_time = -1);
+  // Records a picture (PNG-encoded) under `tag` at `step`, for TensorBoard's
+  // images dashboard.
+  void add_image(const std::string& tag, const png::Image& image, int64_t step, double wall_time = -1);
   // Pushes buffered records to the OS so a live TensorBoard sees them.
   void flush();
   const std::string& path() const { return path_; }

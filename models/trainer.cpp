@@ -254,16 +254,7 @@ NamedTensors TrainingLoop::model_tensors() const {
 
 void TrainingLoop::load_tensors(const LoadedTensors& ck) {
   auto mods = task_.modules();
-  for (auto& [prefix, m] : mods) {
-    LoadedTensors part;
-    part.path = ck.path;
-    for (auto& kv : ck.tensors) {
-      if (starts_with(kv.first, "optim.") || starts_with(kv.first, "trainer.")) continue;
-      if (!starts_with(kv.first, prefix)) continue;
-      part.tensors.emplace_back(kv.first.substr(prefix.size()), kv.second);
-    }
-    load_model_tensors(*m, part);
-  }
+  for (auto& [prefix, m] : mods) load_model_tensors(*m, ck, prefix);
   for (auto& [prefix, opt] : task_.optimizers()) {
     nn::StateDict osd;
     for (auto& kv : ck.tensors)

@@ -23,10 +23,11 @@ void save_model_checkpoint(const std::string& path, const nn::Module& model, con
   save_safetensors(path, tensors, metadata);
 }
 
-void load_model_tensors(nn::Module& model, const LoadedTensors& ck) {
+void load_model_tensors(nn::Module& model, const LoadedTensors& ck, const std::string& prefix) {
   nn::StateDict sd;
   for (auto& kv : ck.tensors)
-    if (is_model_tensor(kv.first)) sd.push_back(kv);
+    if (is_model_tensor(kv.first) && kv.first.compare(0, prefix.size(), prefix) == 0)
+      sd.emplace_back(kv.first.substr(prefix.size()), kv.second);
   try {
     model.load_state_dict(sd);
   } catch (const Error& e) {

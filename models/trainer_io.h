@@ -24,8 +24,9 @@ void save_model_checkpoint(const std::string& path, const nn::Module& model, con
                            std::map<std::string, std::string> metadata);
 
 // Loads the model tensors of a checkpoint (all but "optim." and "trainer.")
-// into `model`, strictly; errors name the file.
-void load_model_tensors(nn::Module& model, const LoadedTensors& ck);
+// whose names start with `prefix` (stripped) into `model`, strictly; errors
+// name the file.
+void load_model_tensors(nn::Module& model, const LoadedTensors& ck, const std::string& prefix = "");
 
 // The model config JSON of checkpoint `ck`, written by a model of kind
 // `kind` ("poly model"). With `format` non-empty, a checkpoint of another

@@ -20,6 +20,7 @@ std::vector<Workload> all_workloads() {
   std::vector<Workload> all = engine_workloads();
   for (auto& w : lstm_workloads()) all.push_back(w);
   for (auto& w : wavenet_workloads()) all.push_back(w);
+  for (auto& w : musicgan_workloads()) all.push_back(w);
   return all;
 }
 

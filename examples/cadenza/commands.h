@@ -61,6 +61,9 @@ void poly_eval(CLI::App& cmd);
 void wavenet_train(CLI::App& cmd);  // cmd_wavenet.cpp
 void wavenet_sample(CLI::App& cmd);
 void wavenet_eval(CLI::App& cmd);
+void musicgan_train(CLI::App& cmd);  // cmd_musicgan.cpp
+void musicgan_sample(CLI::App& cmd);
+void musicgan_eval(CLI::App& cmd);
 
 // Registers `cadenza train|sample|eval FAMILY` for every family.
 void add_model_commands(CLI::App& root);

@@ -37,6 +37,8 @@ const std::vector<Family>& model_families() {
       {"poly", "the piano-roll LSTM/GRU of the polyphonic benchmark (JSB Chorales, Nottingham, ...)", poly_train, poly_sample, poly_eval},
       {"wavenet", "WaveNet on raw audio (mu-law), unconditioned, class-conditioned or a mel vocoder", wavenet_train, wavenet_sample,
        wavenet_eval},
+      {"musicgan", "MusicGAN: a multi-track piano-roll GAN (MuseGAN's hybrid generator, WGAN-GP critic)", musicgan_train,
+       musicgan_sample, musicgan_eval},
   };
   return families;
 }

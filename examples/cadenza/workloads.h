@@ -21,5 +21,6 @@ struct Workload {
 std::vector<Workload> engine_workloads();  // matmul and elementwise kernels
 std::vector<Workload> lstm_workloads();    // W1, W4, K2
 std::vector<Workload> wavenet_workloads(); // W2, W3, W3x8
+std::vector<Workload> musicgan_workloads(); // W5
 
 }  // namespace cadenza::cli

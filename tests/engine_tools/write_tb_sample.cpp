@@ -66,6 +66,11 @@ int main(int argc, char** argv) {
       std::vector<float> tone(1600);
       for (size_t i = 0; i < tone.size(); ++i) tone[i] = 0.5f * std::sin(2 * M_PI * 440.0 * i / 16000.0);
       w.add_audio("audio/tone", tone, 16000, 7, t0);
+      // A 5x3 picture: red left column, the rest white but a green pixel at (2, 1).
+      cadenza::png::Image img(5, 3);
+      img.fill_rect(0, 0, 1, 3, 255, 0, 0);
+      img.set(2, 1, 0, 255, 0);
+      w.add_image("images/test", img, 9, t0);
     }
     std::fclose(expected);
     std::printf("write_tb_sample: wrote %s\n", logdir.c_str());

@@ -8,23 +8,12 @@
 #include "engine/checkpoint.h"
 #include "models/wavenet.h"
 #include "models/wavenet_generate.h"
+#include "require_close.h"
 
 using namespace cadenza;
 using namespace cadenza::models;
 
-namespace {
-
-void require_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
-  INFO(what << ": got " << got.str() << ", want " << want.str());
-  REQUIRE(got.shape() == want.shape());
-  auto g = got.to_vector<double>(), w = want.to_vector<double>();
-  double worst = 0;
-  for (size_t i = 0; i < g.size(); ++i) worst = std::max(worst, std::fabs(g[i] - w[i]) / (1 + std::fabs(w[i])));
-  INFO("worst relative difference " << worst);
-  REQUIRE(worst <= tol);
-}
-
-}  // namespace
+using cadenza::test::require_close;
 
 TEST_CASE("wavenet: logits, loss and every gradient match the PyTorch twin", "[models][wavenet][golden]") {
   auto f = load_safetensors(std::string(CADENZA_SOURCE_DIR) + "/tests/golden/wavenet.safetensors");

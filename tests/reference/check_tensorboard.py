@@ -29,6 +29,21 @@ def as_float32(v):
     return struct.unpack("<f", struct.pack("<f", v))[0]
 
 
+def decode_png_rgb(png, width, height):
+    """Rows of (r, g, b) of an 8-bit RGB PNG without filters (what cadenza writes)."""
+    import zlib
+    pos, idat = 8, b""
+    while pos < len(png):
+        n = struct.unpack(">I", png[pos:pos + 4])[0]
+        if png[pos + 4:pos + 8] == b"IDAT":
+            idat += png[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    raw = zlib.decompress(idat)
+    stride = 1 + 3 * width
+    return [[tuple(raw[y * stride + 1 + 3 * x:y * stride + 4 + 3 * x]) for x in range(width)]
+            for y in range(height)]
+
+
 def main():
     if len(sys.argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
@@ -48,7 +63,7 @@ def main():
         print(f"check_tensorboard: no event files in {logdir}", file=sys.stderr)
         return 1
     # size_guidance 0 keeps every event instead of TensorBoard's reservoir sample.
-    acc = EventAccumulator(logdir, size_guidance={"scalars": 0, "audio": 0})
+    acc = EventAccumulator(logdir, size_guidance={"scalars": 0, "audio": 0, "images": 0})
     acc.Reload()
 
     errors = []
@@ -84,6 +99,18 @@ def main():
             errors.append("audio/tone: the decoded samples differ from the tone written")
     else:
         errors.append(f"no audio/tone clip; audio tags: {acc.Tags().get('audio')}")
+    # The picture of write_tb_sample: 5x3 PNG, red left column, a green pixel at (2, 1).
+    if "images" in acc.Tags() and "images/test" in acc.Tags()["images"]:
+        ev = acc.Images("images/test")[0]
+        png = ev.encoded_image_string
+        if ev.step != 9 or ev.width != 5 or ev.height != 3 or not png.startswith(b"\x89PNG"):
+            errors.append(f"images/test: step {ev.step}, {ev.width}x{ev.height}")
+        else:
+            rgb = decode_png_rgb(png, 5, 3)
+            if rgb[0][0] != (255, 0, 0) or rgb[1][2] != (0, 255, 0) or rgb[2][4] != (255, 255, 255):
+                errors.append("images/test: the decoded pixels differ from the picture written")
+    else:
+        errors.append(f"no images/test picture; image tags: {acc.Tags().get('images')}")
     for e in errors[:20]:
         print("check_tensorboard: " + e, file=sys.stderr)
     if errors:
@@ -91,7 +118,7 @@ def main():
         return 1
     n = sum(len(v) for v in expected.values())
     print(f"check_tensorboard: tensorboard {tensorboard.__version__} read {n} scalars "
-          f"({len(tags)} tags) and the audio clip from {len(files)} event files in {logdir}: OK")
+          f"({len(tags)} tags) the audio clip and the picture from {len(files)} event files in {logdir}: OK")
     return 0
 
 

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# End to end: `cadenza train|sample|eval musicgan` on four-voice MIDI made
+# here (plus a 3/4 file and a corrupt one, counted and skipped), an
+# interrupt and an exact resume, a checkpoint loaded into the PyTorch twin,
+# samples as MIDI/WAV/PNG, the metrics table, and bad input.
+#   cli_musicgan_test.sh CADENZA WORKDIR
+set -euo pipefail
+fail() { echo "FAIL: $*"; exit 1; }
+[ $# -eq 2 ] || fail "usage: $0 CADENZA WORKDIR"
+cadenza=$1 work=$2
+python=${CADENZA_TORCH_PYTHON:-/usr/bin/python3}
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$work" && mkdir -p "$work/data"
+d="$work/data"
+"$python" - "$d" <<'PY'
+import os, random, sys
+import mido
+out = sys.argv[1]
+random.seed(3)
+
+def piece(path, beats_per_bar, bars):
+    mf = mido.MidiFile(type=1, ticks_per_beat=480)
+    meta = mido.MidiTrack()
+    meta.append(mido.MetaMessage("time_signature", numerator=beats_per_bar, denominator=4, time=0))
+    meta.append(mido.MetaMessage("set_tempo", tempo=600000, time=0))
+    mf.tracks.append(meta)
+    for ch, (name, low) in enumerate((("Soprano", 67), ("Alto", 60), ("Tenor", 53), ("Bass", 43))):
+        tr = mido.MidiTrack()
+        tr.append(mido.MetaMessage("track_name", name=name, time=0))
+        tr.append(mido.Message("program_change", channel=ch, program=52, time=0))
+        pitch = low
+        for _ in range(beats_per_bar * bars):
+            pitch = max(low - 5, min(low + 7, pitch + random.choice((-2, -1, 0, 1, 2))))
+            tr.append(mido.Message("note_on", channel=ch, note=pitch, velocity=80, time=0))
+            tr.append(mido.Message("note_off", channel=ch, note=pitch, velocity=0, time=480))
+        mf.tracks.append(tr)
+    mf.save(path)
+
+for i in range(10):
+    piece(os.path.join(out, "chorale%02d.mid" % i), 4, 8)
+piece(os.path.join(out, "waltz.mid"), 3, 8)
+open(os.path.join(out, "broken.mid"), "wb").write(b"MThd\x00\x00\x00\x06junk")
+PY
+tiny="--steps-per-bar 16 --z-dim 4 --temporal-channels 8 --gen-channels 4 --critic-channels 2 --batch 3 \
+  --critic-steps 2 --eval-samples 4"
+
+# Interrupted at step 3 of 6 and resumed; the same losses as a straight run.
+$cadenza train musicgan --data "$d" --out "$work/run" $tiny --steps 6 --eval-every 2 --log-every 1 \
+  --stop-at 3 > "$work/t1.log"
+grep -q "unreadable" "$work/t1.log" || fail "the broken file is not counted: $(head -3 "$work/t1.log")"
+grep -q "meter" "$work/t1.log" || fail "the 3/4 file is not counted: $(head -3 "$work/t1.log")"
+grep -q '"interrupted":true' "$work/t1.log" || fail "did not stop at step 3"
+$cadenza train musicgan --data "$d" --out "$work/run" --resume --batch 5 > "$work/t2.log" 2> "$work/t2.err"
+grep -q '"steps":6' "$work/t2.log" || fail "resume did not reach step 6"
+grep -q 'not used: --batch' "$work/t2.err" || fail "resume did not name --batch as unused"
+$cadenza train musicgan --data "$d" --out "$work/straight" $tiny --steps 6 --eval-every 2 --log-every 1 \
+  > "$work/t3.log"
+for f in latest.safetensors best.safetensors metrics.csv loss.png; do [ -s "$work/run/$f" ] || fail "missing $f"; done
+"$python" - "$work/run/metrics.csv" "$work/straight/metrics.csv" <<'PY' || fail "resumed run differs"
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:])
+keys = ["step", "loss", "wasserstein", "gradient_penalty", "g_loss", "val_nll", "val_wasserstein"]
+ra, rb = [[r[k] for k in keys] for r in a], [[r[k] for k in keys] for r in b]
+if ra != rb or len(ra) != 6:
+    print("resumed:", ra, "straight:", rb, sep="\n")
+    sys.exit(1)
+PY
+
+# The checkpoint loads into the PyTorch twin, which generates the same rolls.
+"$python" -c "import numpy; numpy.random.seed(1); numpy.save('$work/z.npy', numpy.random.randn(3, 10, 4).astype('float32'))"
+$cadenza sample musicgan --checkpoint "$work/run/best.safetensors" --latents "$work/z.npy" --npy "$work/y.npy" \
+  --out "$work/z.mid" > /dev/null
+"$python" "$here/../reference/check_musicgan_sample.py" "$work/run/best.safetensors" "$work/z.npy" "$work/y.npy"
+
+# Samples: MIDI with four named tracks, a WAV and a PNG each, the same for the same seed.
+$cadenza sample musicgan --checkpoint "$work/run/best.safetensors" --out "$work/s.mid" --wav "$work/s.wav" \
+  --png "$work/s.png" --count 2 --bernoulli --seed 4 > "$work/s.json"
+for f in s-1.mid s-2.mid s-1.wav s-1.png s-2.png; do [ -s "$work/$f" ] || fail "missing sample $f"; done
+$cadenza midi info "$work/s-1.mid" > "$work/info.txt"
+grep -q "Soprano" "$work/info.txt" && grep -q "Bass" "$work/info.txt" || fail "sample tracks: $(cat "$work/info.txt")"
+$cadenza sample musicgan --checkpoint "$work/run/best.safetensors" --out "$work/again.mid" --bernoulli --seed 4 > /dev/null
+cmp -s "$work/s-1.mid" "$work/again.mid" || fail "the same seed gave a different sample"
+
+# The metrics of the data and of samples, side by side.
+$cadenza eval musicgan --checkpoint "$work/run/best.safetensors" --data "$d" --samples 8 > "$work/eval.json" \
+  2> "$work/eval.txt"
+"$python" - "$work/eval.json" <<'PY' || fail "eval JSON: $(cat "$work/eval.json")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+text = json.dumps(j)
+for key in ("EB", "UPC", "QN", "TD"):
+    assert key in text, key
+PY
+grep -q "UPC" "$work/eval.txt" || fail "no metrics table: $(cat "$work/eval.txt")"
+
+# Bad input names what is wrong.
+set +e
+"$python" -c "import numpy; numpy.save('$work/bad.npy', numpy.zeros((2, 7, 4), dtype=numpy.float32))"
+out=$($cadenza sample musicgan --checkpoint "$work/run/best.safetensors" --out "$work/x.mid" --latents "$work/bad.npy" 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q "needs float32 \[count, 10, 4\]" || fail "bad latents: $rc $out"
+out=$($cadenza train musicgan --data "$d" --out "$work/x" --meter 4/3 2>&1); rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q "\-\-meter '4/3'" || fail "bad --meter: $rc $out"
+mkdir -p "$work/empty" && echo junk > "$work/empty/a.mid"
+out=$($cadenza train musicgan --data "$work/empty" --out "$work/x" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "$work/empty" || fail "no usable MIDI: $rc $out"
+"$python" - "$work/other.safetensors" "$here/../reference" <<'PY'
+import sys, torch
+sys.path.insert(0, sys.argv[2])
+from make_golden import save
+save(sys.argv[1], {"w": torch.zeros(2)}, {"format": "cadenza.wavenet.v1", "config": "{}"})
+PY
+out=$($cadenza sample musicgan --checkpoint "$work/other.safetensors" --out "$work/x.mid" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "not a cadenza musicgan checkpoint" || fail "other family: $rc $out"
+head -c 300 "$work/run/latest.safetensors" > "$work/cut.safetensors"
+out=$($cadenza sample musicgan --checkpoint "$work/cut.safetensors" --out "$work/x.mid" 2>&1); rc=$?
+[ $rc -eq 1 ] && echo "$out" | grep -q "cut.safetensors" || fail "truncated checkpoint: $rc $out"
+echo "cli musicgan ok"

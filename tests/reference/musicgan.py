@@ -1,0 +1,175 @@
+"""The PyTorch twin of cadenza's MusicGAN (models/musicgan.h): the same
+generator and critic under the same state_dict names, after MuseGAN (Dong et
+al., AAAI 2018) and its repository's current model. A cadenza checkpoint
+loads into it with load_checkpoint(); the config is the JSON in the
+checkpoint's __metadata__["config"], the networks are saved under
+"generator." and "critic.".
+
+Rolls are [B, tracks, bars, steps_per_bar, pitches]; every network is a 3-D
+convolution over (bars, steps, pitches).
+"""
+import json
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from wavenet import read_safetensors  # noqa: E402
+
+SLOPE = 0.2
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, conv, bn=None):
+        super().__init__()
+        self.conv = conv
+        if bn is not None:
+            self.bn = bn
+
+    def forward(self, x):
+        x = self.conv(x)
+        return self.bn(x) if hasattr(self, "bn") else x
+
+
+def gen_block(cin, cout, k, s):
+    return ConvBlock(nn.ConvTranspose3d(cin, cout, k, s), nn.BatchNorm3d(cout))
+
+
+class TemporalGenerator(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        z, h, stretch = cfg["z_dim"], cfg["temporal_channels"], cfg["bars"] // 2
+        self.add_module("0", gen_block(z, h, (2, 1, 1), (2, 1, 1)))
+        self.add_module("1", gen_block(h, z, (stretch, 1, 1), (stretch, 1, 1)))
+
+    def forward(self, z):
+        h = z.reshape(z.size(0), z.size(1), 1, 1, 1)
+        h = F.relu(getattr(self, "0")(h))
+        return F.relu(getattr(self, "1")(h))
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        Z, g, f, T = cfg["z_dim"], cfg["gen_channels"], cfg["steps_per_bar"] // 16, cfg["tracks"]
+        self.temporal_shared = TemporalGenerator(cfg)
+        self.temporal_private = nn.ModuleList([TemporalGenerator(cfg) for _ in range(T)])
+        self.shared = nn.ModuleList([
+            gen_block(4 * Z, 4 * g, (1, 4, 1), (1, 4, 1)),
+            gen_block(4 * g, 2 * g, (1, 1, 3), (1, 1, 3)),
+            gen_block(2 * g, 2 * g, (1, 4, 1), (1, 4, 1)),
+            gen_block(2 * g, g, (1, 1, 3), (1, 1, 2)),
+        ])
+        tracks = []
+        for _ in range(T):
+            t = nn.Module()
+            t.pitch_time = nn.ModuleList([gen_block(g, g, (1, 1, 12), (1, 1, 12)),
+                                          gen_block(g, g // 2, (1, f, 1), (1, f, 1))])
+            t.time_pitch = nn.ModuleList([gen_block(g, g, (1, f, 1), (1, f, 1)),
+                                          gen_block(g, g // 2, (1, 1, 12), (1, 1, 12))])
+            t.merge = nn.Conv3d(g, 1, 1)
+            tracks.append(t)
+        self.private = nn.ModuleList(tracks)
+
+    def forward(self, z):
+        c = self.cfg
+        B, Z, T, bars = z.size(0), c["z_dim"], c["tracks"], c["bars"]
+
+        def constant(row):
+            return z[:, row].reshape(B, Z, 1, 1, 1).expand(B, Z, bars, 1, 1)
+
+        inter, inter_t = constant(0), self.temporal_shared(z[:, 1])
+        per_track = [torch.cat([inter, inter_t, constant(2 + i), self.temporal_private[i](z[:, 2 + T + i])], 1)
+                     for i in range(T)]
+        h = torch.cat(per_track, 0)
+        for block in self.shared:
+            h = F.relu(block(h))
+        outs = []
+        for i, p in enumerate(self.private):
+            hi = h[i * B:(i + 1) * B]
+            pt = F.relu(p.pitch_time[1](F.relu(p.pitch_time[0](hi))))
+            tp = F.relu(p.time_pitch[1](F.relu(p.time_pitch[0](hi))))
+            outs.append(p.merge(torch.cat([pt, tp], 1)))
+        y = torch.cat(outs, 1)
+        return torch.tanh(y) if c["output"] == "tanh" else torch.sigmoid(y)
+
+
+class Critic(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.cfg = cfg
+        d, f, T, bars = cfg["critic_channels"], cfg["steps_per_bar"] // 16, cfg["tracks"], cfg["bars"]
+        tracks = []
+        for _ in range(T):
+            t = nn.Module()
+            t.pitch_time = nn.ModuleList([nn.Conv3d(1, d, (1, 1, 12), (1, 1, 12)),
+                                          nn.Conv3d(d, 2 * d, (1, f, 1), (1, f, 1))])
+            t.time_pitch = nn.ModuleList([nn.Conv3d(1, d, (1, f, 1), (1, f, 1)),
+                                          nn.Conv3d(d, 2 * d, (1, 1, 12), (1, 1, 12))])
+            t.merge = nn.Conv3d(4 * d, 4 * d, 1)
+            tracks.append(t)
+        self.private = nn.ModuleList(tracks)
+        self.shared = nn.ModuleList([nn.Conv3d(4 * d * T, 8 * d, (1, 4, 3), (1, 4, 2)),
+                                     nn.Conv3d(8 * d, 16 * d, (1, 4, 3), (1, 4, 3))])
+        self.chroma = nn.ModuleList([nn.Conv3d(T, 4 * d, (1, 1, 12), (1, 1, 12)),
+                                     nn.Conv3d(4 * d, 8 * d, (1, f, 1), (1, f, 1)),
+                                     nn.Conv3d(8 * d, 8 * d, (1, 16, 1), (1, 16, 1))])
+        self.onset = nn.ModuleList([nn.Conv3d(T, 4 * d, (1, f, 1), (1, f, 1)),
+                                    nn.Conv3d(4 * d, 8 * d, (1, 4, 1), (1, 4, 1)),
+                                    nn.Conv3d(8 * d, 8 * d, (1, 4, 1), (1, 4, 1))])
+        self.merged = nn.Conv3d(32 * d, 32 * d, (2, 1, 1))
+        self.dense = nn.Linear(32 * d * (bars - 1), 1)
+
+    def forward(self, x):
+        c = self.cfg
+        B, T, S, P = x.size(0), c["tracks"], c["steps_per_bar"], c["pitches"]
+
+        def lrelu(t):
+            return F.leaky_relu(t, SLOPE)
+
+        tracks = []
+        for i, p in enumerate(self.private):
+            xi = x[:, i:i + 1]
+            pt = lrelu(p.pitch_time[1](lrelu(p.pitch_time[0](xi))))
+            tp = lrelu(p.time_pitch[1](lrelu(p.time_pitch[0](xi))))
+            tracks.append(lrelu(p.merge(torch.cat([pt, tp], 1))))
+        h = torch.cat(tracks, 1)
+        for m in self.shared:
+            h = lrelu(m(h))
+        cr = x.reshape(B, T, c["bars"], S, P // 12, 12).sum(4)
+        for m in self.chroma:
+            cr = lrelu(m(cr))
+        on = torch.cat([x[:, :, :, :1], x[:, :, :, 1:] - x[:, :, :, :-1]], 3).sum(4, keepdim=True)
+        for m in self.onset:
+            on = lrelu(m(on))
+        m = lrelu(self.merged(torch.cat([h, cr, on], 1)))
+        return self.dense(m.reshape(B, -1))
+
+
+def gradient_penalty(critic, real, fake, eps):
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    d = critic(x_hat)
+    (g,) = torch.autograd.grad(d.sum(), x_hat, create_graph=True)
+    norm = torch.sqrt((g * g).sum((1, 2, 3, 4)) + 1e-12)
+    return ((norm - 1) ** 2).mean()
+
+
+def critic_loss(critic, real, fake, eps, lam):
+    d_real, d_fake = critic(real).mean(), critic(fake.detach()).mean()
+    gp = gradient_penalty(critic, real, fake, eps)
+    return d_fake - d_real + lam * gp, d_real - d_fake, gp
+
+
+def load_checkpoint(path):
+    """(generator, critic, config) of a cadenza MusicGAN checkpoint, in eval mode."""
+    tensors, meta = read_safetensors(path)
+    cfg = json.loads(meta["config"])
+    gen, critic = Generator(cfg), Critic(cfg)
+    for prefix, net in (("generator.", gen), ("critic.", critic)):
+        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        net.load_state_dict(state, strict=True)
+    return gen.eval(), critic.eval(), cfg
