@@ -5,7 +5,8 @@
 //   forward(x, w):             dx = input_grad(g, w),   dw = weight_grad(g, x)
 //   input_grad(g, w) -> dx:    dg = forward(h, w),      dw = weight_grad(g, h)
 //   weight_grad(g, x) -> dw:   dg = forward(x, h),      dx = input_grad(g, h)
-// conv_transpose is input_grad with the output size from output_padding.
+// conv_transpose is input_grad with the output size from output_padding, plus
+// a bias added in place (its gradient is the same sum as the convolution's).
 #include <numeric>
 
 #include "engine/ops_util.h"
@@ -110,9 +111,29 @@ Tensor bias_grad(const Tensor& g, int nd) {
   return db;
 }
 
+// y[b, c, ...] += bias[c] in place: y contiguous [B, C, ...], bias contiguous [C].
+template <class T>
+void add_channel_bias_typed(T* y, const T* bias, int64_t B, int64_t C, int64_t L) {
+#pragma omp parallel for schedule(static) if (B * C * L > 65536)
+  for (int64_t r = 0; r < B * C; ++r) {
+    const T v = bias[r % C];
+    T* row = y + r * L;
+    for (int64_t i = 0; i < L; ++i) row[i] += v;
+  }
+}
+
+void add_channel_bias(Tensor& y, const Tensor& bias) {
+  const int64_t B = y.shape()[0], C = y.shape()[1], L = C > 0 && B > 0 ? y.numel() / (B * C) : 0;
+  if (y.dtype() == DType::f32)
+    add_channel_bias_typed(y.data<float>(), bias.data<float>(), B, C, L);
+  else
+    add_channel_bias_typed(y.data<double>(), bias.data<double>(), B, C, L);
+}
+
 Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Sizes& out,
                     const Geometry& geo);
-Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Sizes& in, const Geometry& geo);
+Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Tensor& bias, const Sizes& in,
+                       const Geometry& geo);
 Tensor conv_weight_grad(const Tensor& g, const Tensor& x, const Sizes& k, const Geometry& geo);
 
 // y = conv(x, w) + bias at the given output size. x: [B, Cin, in...], w: [Cout, Cin, k...],
@@ -127,7 +148,7 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
   if (y.numel() > 0) {
     if (xc.numel() == 0 || wc.numel() == 0) {
       y.fill_(0);
-      if (bc.defined()) y.copy_(add(y, reshape(bc, with_channels(1, Cout, Sizes(geo.nd, 1)))));
+      if (bc.defined()) add_channel_bias(y, bc);
     } else {
       auto s = kernel_shape(B, Cin, Cout, in, out, k, geo);
       kernels::conv_nd_forward(x.dtype(), s, xc.raw_data(), wc.raw_data(),
@@ -137,14 +158,16 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
   bool gx = x.requires_grad(), gw = w.requires_grad(), gb = bias.defined() && bias.requires_grad();
   const int nd = geo.nd;
   return record(y, "conv_nd", {x, w, bias}, [=](const Tensor& g) {
-    return std::vector<Tensor>{gx ? conv_input_grad(g, w, in, geo) : Tensor(),
+    return std::vector<Tensor>{gx ? conv_input_grad(g, w, Tensor(), in, geo) : Tensor(),
                                gw ? conv_weight_grad(g, x, k, geo) : Tensor(),
                                gb ? bias_grad(g, nd) : Tensor()};
   });
 }
 
-// dx: the transposed convolution of g [B, Cout, out...] by w [Cout, Cin, k...] -> [B, Cin, in...].
-Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Sizes& in, const Geometry& geo) {
+// dx: the transposed convolution of g [B, Cout, out...] by w [Cout, Cin, k...], plus bias
+// [Cin] or undefined (conv_transpose's) -> [B, Cin, in...].
+Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Tensor& bias, const Sizes& in,
+                       const Geometry& geo) {
   const int64_t B = g.shape()[0], Cout = g.shape()[1], Cin = w.shape()[1];
   const Sizes out = spatial(g), k = spatial(w);
   Tensor gc = contiguous(g.detach()), wc = contiguous(w.detach());
@@ -156,12 +179,15 @@ Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Sizes& in, const 
       auto s = kernel_shape(B, Cin, Cout, in, out, k, geo);
       kernels::conv_nd_backward_input(g.dtype(), s, gc.raw_data(), wc.raw_data(), dx.raw_data());
     }
+    if (bias.defined()) add_channel_bias(dx, contiguous(bias.detach()));
   }
   // Linear in g and in w.
-  bool gg = g.requires_grad(), gw = w.requires_grad();
-  return record(dx, "conv_nd_backward_input", {g, w}, [=](const Tensor& h) {
+  bool gg = g.requires_grad(), gw = w.requires_grad(), gb = bias.defined() && bias.requires_grad();
+  const int nd = geo.nd;
+  return record(dx, "conv_nd_backward_input", {g, w, bias}, [=](const Tensor& h) {
     return std::vector<Tensor>{gg ? conv_forward(h, w, Tensor(), out, geo) : Tensor(),
-                               gw ? conv_weight_grad(g, h, k, geo) : Tensor()};
+                               gw ? conv_weight_grad(g, h, k, geo) : Tensor(),
+                               gb ? bias_grad(h, nd) : Tensor()};
   });
 }
 
@@ -182,7 +208,7 @@ Tensor conv_weight_grad(const Tensor& g, const Tensor& x, const Sizes& k, const 
   bool gg = g.requires_grad(), gx = x.requires_grad();
   return record(dw, "conv_nd_backward_weight", {g, x}, [=](const Tensor& h) {
     return std::vector<Tensor>{gg ? conv_forward(x, h, Tensor(), out, geo) : Tensor(),
-                               gx ? conv_input_grad(g, h, in, geo) : Tensor()};
+                               gx ? conv_input_grad(g, h, Tensor(), in, geo) : Tensor()};
   });
 }
 
@@ -191,14 +217,6 @@ void check_bias(const std::string& op, const Tensor& x, const Tensor& bias, int6
   check_same_dtype(x, bias, op.c_str());
   if (bias.dim() != 1 || bias.shape()[0] != C)
     throw Error(op + ": bias " + bias.str() + " should be [" + std::to_string(C) + "]");
-}
-
-// Adds bias [C] over dim 1 of y (composed, so differentiable to any order).
-Tensor add_bias(const Tensor& y, const Tensor& bias, int nd) {
-  if (!bias.defined()) return y;
-  Shape s(static_cast<size_t>(nd + 2), 1);
-  s[1] = bias.shape()[0];
-  return add(y, reshape(bias, s));
 }
 
 Tensor conv_nd(int nd, const Tensor& x, const Tensor& weight, const Tensor& bias,
@@ -260,7 +278,7 @@ Tensor conv_transpose_nd(int nd, const Tensor& x, const Tensor& weight, const Te
                   std::to_string(d) + ")");
   }
   check_bias(op, x, bias, Cout);
-  return add_bias(conv_input_grad(x, weight, out, geo), bias, nd);
+  return conv_input_grad(x, weight, bias, out, geo);
 }
 
 }  // namespace

@@ -49,6 +49,42 @@ static Workload conv1d_workload(int64_t dilation) {
   return w;
 }
 
+// MusicGAN's pitch convolutions on a [batch 16, 64 channels, 4 bars, 16 steps,
+// 84 pitches] volume, forward and backward (input, weight and bias
+// gradients): conv3d with kernel == stride (1, 1, 12) reads octaves
+// (64 -> 128 channels), and conv_transpose3d writes them back (64 -> 64).
+static Workload conv3d_workload(bool transposed) {
+  const int64_t B = 16, C = 64, bars = 4, steps = 16, pitches = 84, octave = 12;
+  const int64_t Cout = transposed ? 64 : 128;
+  Workload w;
+  w.name = transposed ? "conv_transpose3d" : "conv3d";
+  w.description = transposed ? "conv_transpose3d forward+backward, [16, 64, 4, 16, 7] -> [16, 64, 4, 16, 84], "
+                               "kernel = stride (1, 1, 12)"
+                             : "conv3d forward+backward, [16, 64, 4, 16, 84] -> [16, 128, 4, 16, 7], "
+                               "kernel = stride (1, 1, 12)";
+  w.unit = "forward+backward";
+  w.throughput_unit = "GFLOP/s";
+  // Forward, input gradient and weight gradient: one multiply-add per
+  // (sample, in channel, out channel, octave column, pitch) each.
+  w.work_per_unit = 3.0 * 2.0 * B * C * Cout * bars * steps * pitches;
+  w.throughput_scale = 1e9;
+  w.prepare = [=] {
+    Generator g(1);
+    const Shape xs = transposed ? Shape{B, C, bars, steps, pitches / octave} : Shape{B, C, bars, steps, pitches};
+    const Shape ws = transposed ? Shape{C, Cout, 1, 1, octave} : Shape{Cout, C, 1, 1, octave};
+    Tensor x = randn(xs, DType::f32, &g), wt = randn(ws, DType::f32, &g) * 0.05;
+    Tensor bias = randn({Cout}, DType::f32, &g);
+    for (Tensor* t : {&x, &wt, &bias}) t->requires_grad_(true);
+    const Shape ys = transposed ? Shape{B, Cout, bars, steps, pitches} : Shape{B, Cout, bars, steps, pitches / octave};
+    Tensor gy = randn(ys, DType::f32, &g);
+    return std::function<void()>([=] {
+      Tensor y = transposed ? conv_transpose3d(x, wt, bias, {1, 1, octave}) : conv3d(x, wt, bias, {1, 1, octave});
+      grad({y}, {x, wt, bias}, {gy});
+    });
+  };
+  return w;
+}
+
 std::vector<Workload> engine_workloads() {
   std::vector<Workload> out;
   out.push_back(matmul_workload("matmul_1024", 1024, 1024, 1024));
@@ -66,6 +102,8 @@ std::vector<Workload> engine_workloads() {
   };
   out.push_back(add);
   for (int64_t d : {1, 8, 64, 512}) out.push_back(conv1d_workload(d));
+  out.push_back(conv3d_workload(false));
+  out.push_back(conv3d_workload(true));
   return out;
 }
 

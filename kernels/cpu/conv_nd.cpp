@@ -25,6 +25,7 @@ struct Plan {
   int64_t depth;     // Cin * kernel volume: the GEMM depth of the forward
   bool identity;     // 1x1x1 kernel, stride 1, no padding: x is its own column matrix
   bool disjoint;     // no two (output, tap) pairs read the same input element
+  bool permutation;  // kernel == stride, no padding or dilation: the columns reorder x
 };
 
 Plan plan_of(const ConvNdShape& s) {
@@ -34,7 +35,13 @@ Plan plan_of(const ConvNdShape& s) {
   p.depth = s.Cin * s.kernel_volume();
   p.identity = true;
   p.disjoint = true;
+  p.permutation = true;
   for (int d = 0; d < 3; ++d) {
+    // (An output larger than the tiled input, from output_padding, reads
+    // past it: that case takes the general path, which zero-fills.)
+    if (s.stride[d] != s.k[d] || s.pad[d] != 0 || (s.k[d] > 1 && s.dilation[d] != 1) ||
+        s.out[d] * s.k[d] > s.in[d])
+      p.permutation = false;
     if (s.k[d] != 1 || s.stride[d] != 1 || s.pad[d] != 0) p.identity = false;
     // Taps of one output are closer than the stride: windows never overlap.
     if (s.stride[d] < s.dilation[d] * (s.k[d] - 1) + 1) p.disjoint = false;
@@ -119,6 +126,33 @@ void col2vol(const ConvNdShape& s, T* dxb, int64_t r0, int64_t r1, T* col) {
                      });
 }
 
+// vol2col (kScatter false) or col2vol (true) when the windows tile the input
+// without overlap or gaps (MusicGAN's (1, 1, 12) and (1, 3, 1) kernels): every
+// used input element is one column entry. The input is read a row at a time
+// (contiguous), each kw tap going to its own column row; the scatter writes
+// each input element once, so it assigns instead of adding.
+template <bool kScatter, class T, class V>
+void permute_columns(const ConvNdShape& s, V* vol, int64_t r0, int64_t r1, T* col) {
+  const int64_t W = s.out[2], ncol = (r1 - r0) * W, kD = s.k[0], kH = s.k[1], kW = s.k[2];
+  const int64_t in_plane = s.in[1] * s.in[2], in_vol = s.in_volume();
+  for (int64_t c = 0; c < s.Cin; ++c)
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t od = r / s.out[1], oh = r % s.out[1];
+      for (int64_t kd = 0; kd < kD; ++kd)
+        for (int64_t kh = 0; kh < kH; ++kh) {
+          V* src = vol + c * in_vol + (od * kD + kd) * in_plane + (oh * kH + kh) * s.in[2];
+          T* dst = col + ((c * kD + kd) * kH + kh) * kW * ncol + (r - r0) * W;
+          for (int64_t ow = 0; ow < W; ++ow)
+            for (int64_t kw = 0; kw < kW; ++kw) {
+              if constexpr (kScatter)
+                src[ow * kW + kw] = dst[kw * ncol + ow];
+              else
+                dst[kw * ncol + ow] = src[ow * kW + kw];
+            }
+        }
+    }
+}
+
 // Runs body(tid, item) over items = B * blocks. Few items run one after the
 // other so each GEMM can use every thread; many are spread over the threads
 // with single-threaded GEMMs inside.
@@ -153,7 +187,10 @@ void forward(const ConvNdShape& s, const T* x, const T* w, const T* bias, T* y) 
     int64_t ldc = Lin;
     if (!p.identity) {
       col.resize(static_cast<size_t>(p.depth * ncol));
-      vol2col(s, xb, r0, r1, col.data());
+      if (p.permutation)
+        permute_columns<false>(s, xb, r0, r1, col.data());
+      else
+        vol2col(s, xb, r0, r1, col.data());
       cols = col.data();
       ldc = ncol;
     }
@@ -190,7 +227,10 @@ void backward_input(const ConvNdShape& s, const T* g, const T* w, T* dx) {
       col.resize(static_cast<size_t>(p.depth * ncol));
       gemm(dtype_of<T>(), true, false, p.depth, ncol, s.Cout, 1.0, w, p.depth, gb, Lout, 0.0,
            col.data(), ncol);
-      col2vol(s, dxb, r0, r1, col.data());
+      if (p.permutation)
+        permute_columns<true>(s, dxb, r0, r1, col.data());
+      else
+        col2vol(s, dxb, r0, r1, col.data());
     }
   });
 }
@@ -215,7 +255,10 @@ void backward_weight(const ConvNdShape& s, const T* g, const T* x, T* dw) {
     int64_t ldb = Lin;
     if (!p.identity) {
       col.resize(static_cast<size_t>(p.depth * ncol));
-      vol2col(s, xb, r0, r1, col.data());
+      if (p.permutation)
+        permute_columns<false>(s, xb, r0, r1, col.data());
+      else
+        vol2col(s, xb, r0, r1, col.data());
       cols = col.data();
       ldb = ncol;
     }
