@@ -151,11 +151,8 @@ class MusicGanTask : public TrainTask {
       tb.add_scalar("samples/UPC/" + name, sample_metrics_.upc[t], step);
       tb.add_scalar("samples/QN/" + name, sample_metrics_.qn[t], step);
     }
-    try {
-      tb.add_image("samples/roll", roll_picture(first_sample_, cfg_), step);
-    } catch (const Error&) {
-      // A silent sample has nothing to draw.
-    }
+    // A silent sample has nothing to draw.
+    if (sum(first_sample_).item() > 0) tb.add_image("samples/roll", roll_picture(first_sample_, cfg_), step);
   }
 
   LogSpec log_spec() const override {

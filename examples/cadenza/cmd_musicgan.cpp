@@ -131,7 +131,7 @@ void musicgan_train(CLI::App& cmd) {
       cfg.programs = data.programs;
       cfg.is_drum = data.is_drum;
       cfg.us_per_quarter = data.us_per_quarter;
-      cfg.track_mode = data.options.tracks;
+      cfg.track_mode = summary.mode;
     }
     cfg.validate();
     std::string names;
@@ -238,7 +238,8 @@ void musicgan_sample(CLI::App& cmd) {
     apply_threads(f->out.threads);
     models::MusicGanCheckpoint ck = models::load_musicgan(f->out.checkpoint);
     const models::MusicGanConfig& cfg = ck.config;
-    Generator g(static_cast<uint64_t>(f->seed));
+    // Sample i draws from a generator of its own, so it is the same whatever --count.
+    auto rng_of = [&](int i) { return Generator(static_cast<uint64_t>(f->seed) * 0x9E3779B97F4A7C15ull + i); };
     Tensor z;
     if (!f->latents.empty()) {
       npy::Array a = npy::load(f->latents);
@@ -250,17 +251,24 @@ void musicgan_sample(CLI::App& cmd) {
       z = Tensor::from_data(a.bytes.data(), a.shape, DType::f32);
       f->count = static_cast<int>(a.shape[0]);
     } else {
-      z = ck.generator->sample_latents(f->count, &g);
+      std::vector<Tensor> rows;
+      for (int i = 0; i < f->count; ++i) {
+        Generator gi = rng_of(i);
+        rows.push_back(ck.generator->sample_latents(1, &gi));
+      }
+      z = concat(rows, 0);
     }
     Tensor y = models::generator_output(*ck.generator, z);
     if (!f->npy.empty()) {
       Tensor yc = contiguous(y);
       npy::save(f->npy, "<f4", yc.shape(), yc.raw_data());
     }
-    Tensor rolls = models::binarize_rolls(y, cfg, f->threshold, f->bernoulli, g);
     nlohmann::json written = nlohmann::json::array();
     for (int i = 0; i < f->count; ++i) {
-      midi::Score score = models::roll_score(select(rolls, 0, i), cfg);
+      Generator gi = rng_of(i);
+      gi.reserve(1 << 20);  // past the latents' numbers
+      Tensor roll = models::binarize_rolls(narrow(y, 0, i, 1), cfg, f->threshold, f->bernoulli, gi);
+      midi::Score score = models::roll_score(select(roll, 0, 0), cfg);
       std::string mid = numbered(f->out.out, i, f->count);
       midi::write(mid, score);
       nlohmann::json item = {{"mid", mid}, {"notes", score.note_count()}};

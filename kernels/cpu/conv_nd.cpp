@@ -155,12 +155,20 @@ void permute_columns(const ConvNdShape& s, V* vol, int64_t r0, int64_t r1, T* co
 
 // Runs body(tid, item) over items = B * blocks. Few items run one after the
 // other so each GEMM can use every thread; many are spread over the threads
-// with single-threaded GEMMs inside.
+// with single-threaded GEMMs inside. `fixed`: each thread takes a fixed
+// contiguous range of items, so per-thread partial sums add up the same way
+// on every run (an exact resume depends on it); else items go to whichever
+// thread is free.
 template <class F>
-void for_items(int64_t items, F body) {
+void for_items(int64_t items, F body, bool fixed = false) {
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (threads == 1 || items < 2 * threads) {
     for (int64_t i = 0; i < items; ++i) body(0, i);
+    return;
+  }
+  if (fixed) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t i = 0; i < items; ++i) body(omp_get_thread_num(), i);
     return;
   }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
@@ -264,7 +272,7 @@ void backward_weight(const ConvNdShape& s, const T* g, const T* x, T* dw) {
     }
     gemm(dtype_of<T>(), false, true, s.Cout, p.depth, ncol, 1.0, g + b * s.Cout * Lout + c0, Lout,
          cols, ldb, 1.0, acc.data(), p.depth);
-  });
+  }, /*fixed=*/true);
   std::fill(dw, dw + n, T(0));
   for (const auto& acc : partial)
     if (!acc.empty())

@@ -50,7 +50,7 @@ $cadenza train musicgan --data "$d" --out "$work/run" $tiny --steps 6 --eval-eve
 grep -q "unreadable" "$work/t1.log" || fail "the broken file is not counted: $(head -3 "$work/t1.log")"
 grep -q "meter" "$work/t1.log" || fail "the 3/4 file is not counted: $(head -3 "$work/t1.log")"
 grep -q '"interrupted":true' "$work/t1.log" || fail "did not stop at step 3"
-$cadenza train musicgan --data "$d" --out "$work/run" --resume --batch 5 > "$work/t2.log" 2> "$work/t2.err"
+$cadenza train musicgan --data "$d" --out "$work/run" --resume --batch 5 --log-every 1 > "$work/t2.log" 2> "$work/t2.err"
 grep -q '"steps":6' "$work/t2.log" || fail "resume did not reach step 6"
 grep -q 'not used: --batch' "$work/t2.err" || fail "resume did not name --batch as unused"
 $cadenza train musicgan --data "$d" --out "$work/straight" $tiny --steps 6 --eval-every 2 --log-every 1 \
