@@ -1,6 +1,8 @@
-// batch_norm, composed of differentiable primitives (mean, sub, mul, rsqrt)
-// so it has derivatives of every order without a backward of its own.
+// batch_norm: fused kernels for the forward and the first-order backward
+// (kernels/cpu/batch_norm); a backward run with create_graph is written in
+// differentiable primitives instead, so every order of derivative works.
 #include "engine/ops_util.h"
+#include "kernels/cpu/batch_norm.h"
 
 namespace cadenza {
 
@@ -36,35 +38,75 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
   Shape stat(static_cast<size_t>(x.dim()), 1);
   stat[1] = C;
-  Tensor y;
+  const int64_t B = x.shape()[0], L = C > 0 && B > 0 ? x.numel() / (B * C) : 0;
+  const int64_t n = B * L;
+  if (training && n <= 1)
+    throw Error("batch_norm: training needs more than one value per channel, got input " + x.str());
+  if (!training && !running_mean.defined())
+    throw Error("batch_norm: evaluation needs running_mean and running_var (input " + x.str() + ")");
+  Tensor xc = contiguous(x.detach());
+  Tensor wc = weight.defined() ? contiguous(weight.detach()) : Tensor();
+  Tensor bc = bias.defined() ? contiguous(bias.detach()) : Tensor();
+  Tensor mu, var;
   if (training) {
-    const int64_t n = C > 0 ? x.numel() / C : 0;
-    if (n <= 1)
-      throw Error("batch_norm: training needs more than one value per channel, got input " +
-                  x.str());
-    Tensor mu = mean(x, dims, true);
-    Tensor centred = sub(x, mu);
-    Tensor v = mean(mul(centred, centred), dims, true);  // biased, as PyTorch normalises
-    y = mul(centred, rsqrt(v + eps));
+    mu = Tensor::empty({C}, x.dtype());
+    var = Tensor::empty({C}, x.dtype());
+    if (n > 0) kernels::batch_norm_stats(x.dtype(), B, C, L, xc.raw_data(), mu.raw_data(), var.raw_data());
     if (running_mean.defined()) {
       NoGradGuard ng;
       // The running variance is the unbiased one, as in PyTorch.
       const double unbias = static_cast<double>(n) / static_cast<double>(n - 1);
-      Tensor rm = running_mean * (1 - momentum) + reshape(mu.detach(), {C}) * momentum;
-      Tensor rv = running_var * (1 - momentum) + reshape(v.detach(), {C}) * (momentum * unbias);
+      Tensor rm = running_mean * (1 - momentum) + mu * momentum;
+      Tensor rv = running_var * (1 - momentum) + var * (momentum * unbias);
       Tensor target_m = running_mean, target_v = running_var;
       target_m.copy_(rm);
       target_v.copy_(rv);
     }
   } else {
-    if (!running_mean.defined())
-      throw Error("batch_norm: evaluation needs running_mean and running_var (input " + x.str() +
-                  ")");
-    y = mul(sub(x, reshape(running_mean, stat)), rsqrt(reshape(running_var, stat) + eps));
+    mu = contiguous(running_mean.detach());
+    var = contiguous(running_var.detach());
   }
-  if (weight.defined()) y = mul(y, reshape(weight, stat));
-  if (bias.defined()) y = add(y, reshape(bias, stat));
-  return y;
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  if (x.numel() > 0)
+    kernels::batch_norm_forward(x.dtype(), B, C, L, xc.raw_data(), mu.raw_data(), var.raw_data(), eps,
+                                wc.defined() ? wc.raw_data() : nullptr, bc.defined() ? bc.raw_data() : nullptr,
+                                y.raw_data());
+  const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad(),
+             gb = bias.defined() && bias.requires_grad();
+  return record(y, "batch_norm", {x, weight, bias}, [=](const Tensor& g) {
+    if (!training) {
+      // An affine map of x with fixed statistics.
+      Tensor invstd = rsqrt(reshape(var, stat) + eps);
+      Tensor xhat = mul(sub(x, reshape(mu, stat)), invstd);
+      Tensor scale = weight.defined() ? mul(invstd, reshape(weight, stat)) : invstd;
+      return std::vector<Tensor>{gx ? mul(g, scale) : Tensor(), gw ? sum(mul(g, xhat), dims) : Tensor(),
+                                 gb ? sum(g, dims) : Tensor()};
+    }
+    if (GradMode::enabled()) {
+      // Differentiable again: the same rule from primitives, the statistics
+      // recomputed from x so that their dependence on x is kept.
+      const double nd = static_cast<double>(n);
+      Tensor centred = sub(x, mean(x, dims, true));
+      Tensor invstd = rsqrt(mean(mul(centred, centred), dims, true) + eps);
+      Tensor xhat = mul(centred, invstd);
+      Tensor sg = sum(g, dims, true), sgx = sum(mul(g, xhat), dims, true);
+      Tensor dx;
+      if (gx) {
+        Tensor scale = weight.defined() ? mul(invstd, reshape(weight, stat)) : invstd;
+        dx = mul(scale, sub(sub(g, sg * (1.0 / nd)), mul(xhat, sgx * (1.0 / nd))));
+      }
+      return std::vector<Tensor>{dx, gw ? reshape(sgx, {C}) : Tensor(), gb ? reshape(sg, {C}) : Tensor()};
+    }
+    Tensor gc = contiguous(g);
+    Tensor dx = gx ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
+    Tensor dw = gw ? Tensor::empty({C}, x.dtype()) : Tensor();
+    Tensor db = gb ? Tensor::empty({C}, x.dtype()) : Tensor();
+    if (n > 0)
+      kernels::batch_norm_backward(x.dtype(), B, C, L, xc.raw_data(), gc.raw_data(), mu.raw_data(), var.raw_data(),
+                                   eps, wc.defined() ? wc.raw_data() : nullptr, gx ? dx.raw_data() : nullptr,
+                                   gw ? dw.raw_data() : nullptr, gb ? db.raw_data() : nullptr);
+    return std::vector<Tensor>{dx, dw, db};
+  });
 }
 
 }  // namespace cadenza
