@@ -2,7 +2,7 @@
 # cadenza's main job: a short training and sampling run of every model
 # family, writing .mid, .wav and .png files to demo-out/<family>/.
 #   ./scripts/demo.sh            every family
-#   ./scripts/demo.sh FAMILY     one: lstm, poly or wavenet
+#   ./scripts/demo.sh FAMILY     one: lstm, poly, wavenet or musicgan
 #
 # lstm: an LSTM over performance events on real MIDI (Debian's
 #   openttd-openmsx and planetblupi-music-midi), then three sampled pieces.
@@ -26,15 +26,23 @@
 #   About 5 minutes on 2 cores: short runs, so the held-out NLL is reported
 #   against the mu-law unigram baseline rather than for its sound.
 #     CADENZA_DEMO_WAVENET_STEPS=N  vocoder steps (default 600; the unconditioned model: half)
+# musicgan: a small MusicGAN (WGAN-GP, 5 critic updates per generator
+#   update) on the Bach chorales of music21 as four tracks (soprano, alto,
+#   tenor, bass; music21 is installed from PyPI and the chorales converted
+#   once into ~/.cache/cadenza, a few minutes the first time), then 4 sampled
+#   segments as .mid, .wav and .png, and MuseGAN's metrics of the data beside
+#   those of 64 generated segments. A few minutes of training is far from
+#   MuseGAN's: benchmarks/MUSICGAN.md has a longer run.
+#     CADENZA_DEMO_MUSICGAN_STEPS=N  generator updates (default 120)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 families=("$@")
-[ ${#families[@]} -gt 0 ] || families=(lstm poly wavenet)
+[ ${#families[@]} -gt 0 ] || families=(lstm poly wavenet musicgan)
 for f in "${families[@]}"; do
   case "$f" in
-    lstm|poly|wavenet) ;;
-    *) echo "demo.sh: unknown family '$f' (lstm, poly, wavenet)" >&2; exit 2 ;;
+    lstm|poly|wavenet|musicgan) ;;
+    *) echo "demo.sh: unknown family '$f' (lstm, poly, wavenet, musicgan)" >&2; exit 2 ;;
   esac
 done
 source scripts/deps.sh
@@ -171,6 +179,26 @@ PY
   echo "wrote:"
   ls -1 "$out"/*.wav "$out"/*.png "$run"/best.safetensors "$run"/loss.png | sed 's/^/  /'
   echo "TensorBoard (with audio clips): tensorboard --logdir runs"
+}
+
+demo_musicgan() {
+  local steps=${CADENZA_DEMO_MUSICGAN_STEPS:-120}
+  local run=runs/demo-musicgan out=demo-out/musicgan
+  rm -rf "$run" "$out"
+  mkdir -p "$out"
+  echo "== musicgan: the Bach chorales of music21 as MIDI (converted once)"
+  bash scripts/prepare_bach_chorales.sh
+  echo "== musicgan: training a small MusicGAN on them, $steps generator updates"
+  $cadenza train musicgan --out "$run" --steps "$steps" --gen-channels 16 --critic-channels 4 \
+    --temporal-channels 128 --batch 8 --eval-every 40 --log-every 10 --eval-samples 32 --seed 1 | tee "$out/train.log"
+  echo "== musicgan: sampling 4 segments"
+  $cadenza sample musicgan --checkpoint "$run/best.safetensors" --out "$out/sample.mid" --wav "$out/sample.wav" \
+    --png "$out/sample.png" --count 4 --seed 7 | tee "$out/samples.json"
+  echo "== musicgan: MuseGAN's metrics, the data against 64 samples"
+  $cadenza eval musicgan --checkpoint "$run/best.safetensors" --samples 64 > "$out/metrics.json"
+  echo "wrote:"
+  ls -1 "$out"/sample-* "$out"/metrics.json "$run"/best.safetensors "$run"/loss.png | sed 's/^/  /'
+  echo "TensorBoard (with piano-roll pictures): tensorboard --logdir $run"
 }
 
 for f in "${families[@]}"; do
