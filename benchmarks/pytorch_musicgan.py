@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import timing  # noqa: E402
 
 CFG = {"model": "musicgan", "tracks": 4, "bars": 4, "steps_per_bar": 48, "pitches": 84, "lowest_pitch": 24,
-       "z_dim": 32, "temporal_channels": 1024, "gen_channels": 64, "critic_channels": 16, "output": "sigmoid"}
+       "z_dim": 32, "temporal_channels": 1024, "gen_channels": 64, "critic_channels": 16, "output": "sigmoid",
+       "critic_norm": "layer"}
 
 
 def w5():

@@ -39,6 +39,14 @@ std::shared_ptr<ConvBlock> gen_block(int64_t in, int64_t out, const Dims& k, con
 
 Tensor lrelu(const Tensor& x) { return leaky_relu(x, kSlope); }
 
+// A critic conv and, with layer norm on, its ChannelLayerNorm.
+std::shared_ptr<ConvBlock> critic_block(const MusicGanConfig& cfg, int64_t in, int64_t out, const Dims& k,
+                                        const Dims& s) {
+  std::shared_ptr<nn::Module> norm;
+  if (cfg.critic_norm == "layer") norm = std::make_shared<ChannelLayerNorm>(out);
+  return std::make_shared<ConvBlock>(conv(in, out, k, s), norm, "norm");
+}
+
 }  // namespace
 
 // -- config -----------------------------------------------------------------
@@ -61,7 +69,8 @@ std::string MusicGanConfig::to_json() const {
                       {"temporal_channels", temporal_channels},
                       {"gen_channels", gen_channels},
                       {"critic_channels", critic_channels},
-                      {"output", output}};
+                      {"output", output},
+                      {"critic_norm", critic_norm}};
   return j.dump();
 }
 
@@ -104,6 +113,7 @@ MusicGanConfig MusicGanConfig::from_json(const std::string& text) {
   get("gen_channels", c.gen_channels);
   get("critic_channels", c.critic_channels);
   get("output", c.output);
+  get("critic_norm", c.critic_norm);
   c.validate();
   return c;
 }
@@ -132,6 +142,8 @@ void MusicGanConfig::validate() const {
   if (track_mode != "order" && track_mode != "program")
     bad("track_mode", "must be order or program, got '" + track_mode + "'");
   if (output != "sigmoid" && output != "tanh") bad("output", "must be sigmoid or tanh, got '" + output + "'");
+  if (critic_norm != "layer" && critic_norm != "none")
+    bad("critic_norm", "must be layer or none, got '" + critic_norm + "'");
   auto sized = [&](const char* field, size_t n) {
     if (n != 0 && static_cast<int64_t>(n) != tracks)
       bad(field, "must have one entry per track (" + std::to_string(tracks) + "), got " + std::to_string(n));
@@ -149,10 +161,28 @@ void MusicGanConfig::validate() const {
 
 // -- building blocks ----------------------------------------------------------
 
-ConvBlock::ConvBlock(std::shared_ptr<nn::Module> c, std::shared_ptr<nn::Module> b)
+ConvBlock::ConvBlock(std::shared_ptr<nn::Module> c, std::shared_ptr<nn::Module> b, const std::string& norm_name)
     : nn::Module("ConvBlock"), conv(std::move(c)), bn(std::move(b)) {
   register_module("conv", conv);
-  if (bn) register_module("bn", bn);
+  if (bn) register_module(norm_name, bn);
+}
+
+ChannelLayerNorm::ChannelLayerNorm(int64_t channels, double eps_)
+    : nn::Module("ChannelLayerNorm"), eps(eps_) {
+  weight = register_parameter("weight", Tensor::ones({channels}));
+  bias = register_parameter("bias", Tensor::zeros({channels}));
+}
+
+Tensor ChannelLayerNorm::forward(const Tensor& x) {
+  if (x.dim() < 2 || x.shape()[1] != weight.shape()[0])
+    throw Error("ChannelLayerNorm: input " + x.str() + " should be [B, " + std::to_string(weight.shape()[0]) + ", ...]");
+  std::vector<int64_t> dims;
+  for (int64_t d = 1; d < x.dim(); ++d) dims.push_back(d);
+  Shape stat(static_cast<size_t>(x.dim()), 1);
+  stat[1] = x.shape()[1];
+  Tensor centred = sub(x, mean(x, dims, true));
+  Tensor y = mul(centred, rsqrt(add(mean(mul(centred, centred), dims, true), Tensor::scalar(eps, x.dtype()))));
+  return add(mul(y, reshape(weight, stat)), reshape(bias, stat));
 }
 
 Tensor ConvBlock::forward(const Tensor& x) {
@@ -247,26 +277,26 @@ MusicGanCritic::MusicGanCritic(const MusicGanConfig& cfg) : nn::Module("MusicGan
     auto track = pv->add(std::to_string(i), std::make_shared<Container>());
     Private p;
     auto pt = track->add("pitch_time", std::make_shared<Container>());
-    p.pitch_time.push_back(pt->add("0", conv(1, d, {1, 1, 12}, {1, 1, 12})));    // (bars, S, 7)
-    p.pitch_time.push_back(pt->add("1", conv(d, 2 * d, {1, f, 1}, {1, f, 1})));  // (bars, 16, 7)
+    p.pitch_time.push_back(pt->add("0", critic_block(cfg, 1, d, {1, 1, 12}, {1, 1, 12})));    // (bars, S, 7)
+    p.pitch_time.push_back(pt->add("1", critic_block(cfg, d, 2 * d, {1, f, 1}, {1, f, 1})));  // (bars, 16, 7)
     auto tp = track->add("time_pitch", std::make_shared<Container>());
-    p.time_pitch.push_back(tp->add("0", conv(1, d, {1, f, 1}, {1, f, 1})));          // (bars, 16, 84)
-    p.time_pitch.push_back(tp->add("1", conv(d, 2 * d, {1, 1, 12}, {1, 1, 12})));  // (bars, 16, 7)
-    p.merge = track->add("merge", conv(4 * d, 4 * d, {1, 1, 1}, {1, 1, 1}));
+    p.time_pitch.push_back(tp->add("0", critic_block(cfg, 1, d, {1, f, 1}, {1, f, 1})));          // (bars, 16, 84)
+    p.time_pitch.push_back(tp->add("1", critic_block(cfg, d, 2 * d, {1, 1, 12}, {1, 1, 12})));  // (bars, 16, 7)
+    p.merge = track->add("merge", critic_block(cfg, 4 * d, 4 * d, {1, 1, 1}, {1, 1, 1}));
     private_.push_back(std::move(p));
   }
   auto sh = register_module("shared", std::make_shared<Container>());
-  shared.push_back(sh->add("0", conv(4 * d * T, 8 * d, {1, 4, 3}, {1, 4, 2})));  // (bars, 4, 3)
-  shared.push_back(sh->add("1", conv(8 * d, 16 * d, {1, 4, 3}, {1, 4, 3})));     // (bars, 1, 1)
+  shared.push_back(sh->add("0", critic_block(cfg, 4 * d * T, 8 * d, {1, 4, 3}, {1, 4, 2})));  // (bars, 4, 3)
+  shared.push_back(sh->add("1", critic_block(cfg, 8 * d, 16 * d, {1, 4, 3}, {1, 4, 3})));     // (bars, 1, 1)
   auto ch = register_module("chroma", std::make_shared<Container>());
-  chroma.push_back(ch->add("0", conv(T, 4 * d, {1, 1, 12}, {1, 1, 12})));      // (bars, S, 1)
-  chroma.push_back(ch->add("1", conv(4 * d, 8 * d, {1, f, 1}, {1, f, 1})));    // (bars, 16, 1)
-  chroma.push_back(ch->add("2", conv(8 * d, 8 * d, {1, 16, 1}, {1, 16, 1})));  // (bars, 1, 1)
+  chroma.push_back(ch->add("0", critic_block(cfg, T, 4 * d, {1, 1, 12}, {1, 1, 12})));      // (bars, S, 1)
+  chroma.push_back(ch->add("1", critic_block(cfg, 4 * d, 8 * d, {1, f, 1}, {1, f, 1})));    // (bars, 16, 1)
+  chroma.push_back(ch->add("2", critic_block(cfg, 8 * d, 8 * d, {1, 16, 1}, {1, 16, 1})));  // (bars, 1, 1)
   auto on = register_module("onset", std::make_shared<Container>());
-  onset.push_back(on->add("0", conv(T, 4 * d, {1, f, 1}, {1, f, 1})));        // (bars, 16, 1)
-  onset.push_back(on->add("1", conv(4 * d, 8 * d, {1, 4, 1}, {1, 4, 1})));    // (bars, 4, 1)
-  onset.push_back(on->add("2", conv(8 * d, 8 * d, {1, 4, 1}, {1, 4, 1})));    // (bars, 1, 1)
-  merged = register_module("merged", conv(32 * d, 32 * d, {2, 1, 1}, {1, 1, 1}));  // (bars - 1, 1, 1)
+  onset.push_back(on->add("0", critic_block(cfg, T, 4 * d, {1, f, 1}, {1, f, 1})));        // (bars, 16, 1)
+  onset.push_back(on->add("1", critic_block(cfg, 4 * d, 8 * d, {1, 4, 1}, {1, 4, 1})));    // (bars, 4, 1)
+  onset.push_back(on->add("2", critic_block(cfg, 8 * d, 8 * d, {1, 4, 1}, {1, 4, 1})));    // (bars, 1, 1)
+  merged = register_module("merged", critic_block(cfg, 32 * d, 32 * d, {2, 1, 1}, {1, 1, 1}));  // (bars - 1, 1, 1)
   dense = register_module("dense", std::make_shared<nn::Linear>(32 * d * (cfg.bars - 1), 1));
 }
 

@@ -23,8 +23,10 @@
 // one position per bar; beside it a chroma stream (pitch classes) and an
 // onset stream (note starts summed over pitch), as MuseGAN's current critic
 // has; then a conv across neighbouring bars (merged) and one linear output
-// (dense). LeakyReLU(0.2) throughout and no normalisation, so the gradient
-// penalty's second derivatives are exact.
+// (dense). Each conv is followed by a layer norm (per example over channels
+// and positions, with a per-channel scale and shift; WGAN-GP's advice in
+// place of batch norm, which would couple the examples the penalty treats
+// one by one) and LeakyReLU(0.2).
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +51,7 @@ struct MusicGanConfig {
   int64_t gen_channels = 64;     // generator width unit (published: 64; trunk 256-128-128-64)
   int64_t critic_channels = 16;  // critic width unit (published: 16; merged 512)
   std::string output = "sigmoid";  // sigmoid (rolls in [0, 1]) | tanh ([-1, 1])
+  std::string critic_norm = "layer";  // layer | none: what follows each critic conv
 
   std::string to_json() const;
   // Throws cadenza::Error naming the field that is missing or invalid.
@@ -59,12 +62,23 @@ struct MusicGanConfig {
   int64_t time_factor() const { return steps_per_bar / 16; }
 };
 
-// A conv (or transposed conv) and an optional BatchNorm: "conv", "bn".
+// A conv (or transposed conv) and an optional normalisation, named "conv"
+// and `norm_name` ("bn" in the generator, "norm" in the critic).
 class ConvBlock : public nn::Module {
  public:
-  ConvBlock(std::shared_ptr<nn::Module> conv, std::shared_ptr<nn::Module> bn);
-  Tensor forward(const Tensor& x) override;  // conv, then bn when present
+  ConvBlock(std::shared_ptr<nn::Module> conv, std::shared_ptr<nn::Module> bn, const std::string& norm_name = "bn");
+  Tensor forward(const Tensor& x) override;  // conv, then the normalisation when present
   std::shared_ptr<nn::Module> conv, bn;
+};
+
+// Layer norm over every dim of an example but the batch (channels and
+// positions), then a per-channel scale and shift: "weight", "bias" [C].
+class ChannelLayerNorm : public nn::Module {
+ public:
+  explicit ChannelLayerNorm(int64_t channels, double eps = 1e-5);
+  Tensor forward(const Tensor& x) override;  // [B, C, ...]
+  Tensor weight, bias;
+  double eps;
 };
 
 // z [B, z_dim] -> [B, z_dim, bars, 1, 1]: two transposed convs over bars.
@@ -103,12 +117,12 @@ class MusicGanCritic : public nn::Module {
 
   MusicGanConfig config;
   struct Private {
-    std::vector<std::shared_ptr<nn::Module>> pitch_time, time_pitch;
-    std::shared_ptr<nn::Module> merge;
+    std::vector<std::shared_ptr<ConvBlock>> pitch_time, time_pitch;
+    std::shared_ptr<ConvBlock> merge;
   };
   std::vector<Private> private_;
-  std::vector<std::shared_ptr<nn::Module>> shared, chroma, onset;
-  std::shared_ptr<nn::Module> merged;
+  std::vector<std::shared_ptr<ConvBlock>> shared, chroma, onset;
+  std::shared_ptr<ConvBlock> merged;
   std::shared_ptr<nn::Linear> dense;
 };
 

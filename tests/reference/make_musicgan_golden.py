@@ -25,14 +25,14 @@ def config(**kw):
     cfg = {"model": "musicgan", "tracks": 2, "bars": 2, "steps_per_bar": 16, "pitches": 84, "lowest_pitch": 24,
            "track_names": [], "programs": [], "is_drum": [], "us_per_quarter": 500000, "meter_numerator": 4,
            "meter_denominator": 4, "track_mode": "order", "z_dim": 3, "temporal_channels": 5, "gen_channels": 4,
-           "critic_channels": 2, "output": "sigmoid"}
+           "critic_channels": 2, "output": "sigmoid", "critic_norm": "layer"}
     cfg.update(kw)
     return cfg
 
 
 CASES = {
     "small": config(),
-    "tanh_4bars": config(tracks=2, bars=4, output="tanh", z_dim=2, gen_channels=6, critic_channels=1),
+    "tanh_4bars": config(tracks=2, bars=4, output="tanh", z_dim=2, gen_channels=6, critic_channels=1, critic_norm="none"),
 }
 
 

@@ -23,15 +23,34 @@ SLOPE = 0.2
 
 
 class ConvBlock(nn.Module):
-    def __init__(self, conv, bn=None):
+    def __init__(self, conv, norm=None, norm_name="bn"):
         super().__init__()
         self.conv = conv
-        if bn is not None:
-            self.bn = bn
+        self.norm_name = norm_name if norm is not None else None
+        if norm is not None:
+            self.add_module(norm_name, norm)
 
     def forward(self, x):
         x = self.conv(x)
-        return self.bn(x) if hasattr(self, "bn") else x
+        return getattr(self, self.norm_name)(x) if self.norm_name else x
+
+
+class ChannelLayerNorm(nn.Module):
+    """Layer norm over every dim of an example but the batch, then a
+    per-channel scale and shift."""
+
+    def __init__(self, channels, eps=1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        dims = tuple(range(1, x.dim()))
+        c = x - x.mean(dims, keepdim=True)
+        y = c * torch.rsqrt((c * c).mean(dims, keepdim=True) + self.eps)
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        return y * self.weight.reshape(shape) + self.bias.reshape(shape)
 
 
 def gen_block(cin, cout, k, s):
@@ -103,25 +122,29 @@ class Critic(nn.Module):
         super().__init__()
         self.cfg = cfg
         d, f, T, bars = cfg["critic_channels"], cfg["steps_per_bar"] // 16, cfg["tracks"], cfg["bars"]
+        layer = cfg.get("critic_norm", "layer") == "layer"
+
+        def block(cin, cout, k, s):
+            return ConvBlock(nn.Conv3d(cin, cout, k, s), ChannelLayerNorm(cout) if layer else None, "norm")
         tracks = []
         for _ in range(T):
             t = nn.Module()
-            t.pitch_time = nn.ModuleList([nn.Conv3d(1, d, (1, 1, 12), (1, 1, 12)),
-                                          nn.Conv3d(d, 2 * d, (1, f, 1), (1, f, 1))])
-            t.time_pitch = nn.ModuleList([nn.Conv3d(1, d, (1, f, 1), (1, f, 1)),
-                                          nn.Conv3d(d, 2 * d, (1, 1, 12), (1, 1, 12))])
-            t.merge = nn.Conv3d(4 * d, 4 * d, 1)
+            t.pitch_time = nn.ModuleList([block(1, d, (1, 1, 12), (1, 1, 12)),
+                                          block(d, 2 * d, (1, f, 1), (1, f, 1))])
+            t.time_pitch = nn.ModuleList([block(1, d, (1, f, 1), (1, f, 1)),
+                                          block(d, 2 * d, (1, 1, 12), (1, 1, 12))])
+            t.merge = block(4 * d, 4 * d, 1, 1)
             tracks.append(t)
         self.private = nn.ModuleList(tracks)
-        self.shared = nn.ModuleList([nn.Conv3d(4 * d * T, 8 * d, (1, 4, 3), (1, 4, 2)),
-                                     nn.Conv3d(8 * d, 16 * d, (1, 4, 3), (1, 4, 3))])
-        self.chroma = nn.ModuleList([nn.Conv3d(T, 4 * d, (1, 1, 12), (1, 1, 12)),
-                                     nn.Conv3d(4 * d, 8 * d, (1, f, 1), (1, f, 1)),
-                                     nn.Conv3d(8 * d, 8 * d, (1, 16, 1), (1, 16, 1))])
-        self.onset = nn.ModuleList([nn.Conv3d(T, 4 * d, (1, f, 1), (1, f, 1)),
-                                    nn.Conv3d(4 * d, 8 * d, (1, 4, 1), (1, 4, 1)),
-                                    nn.Conv3d(8 * d, 8 * d, (1, 4, 1), (1, 4, 1))])
-        self.merged = nn.Conv3d(32 * d, 32 * d, (2, 1, 1))
+        self.shared = nn.ModuleList([block(4 * d * T, 8 * d, (1, 4, 3), (1, 4, 2)),
+                                     block(8 * d, 16 * d, (1, 4, 3), (1, 4, 3))])
+        self.chroma = nn.ModuleList([block(T, 4 * d, (1, 1, 12), (1, 1, 12)),
+                                     block(4 * d, 8 * d, (1, f, 1), (1, f, 1)),
+                                     block(8 * d, 8 * d, (1, 16, 1), (1, 16, 1))])
+        self.onset = nn.ModuleList([block(T, 4 * d, (1, f, 1), (1, f, 1)),
+                                    block(4 * d, 8 * d, (1, 4, 1), (1, 4, 1)),
+                                    block(8 * d, 8 * d, (1, 4, 1), (1, 4, 1))])
+        self.merged = block(32 * d, 32 * d, (2, 1, 1), 1)
         self.dense = nn.Linear(32 * d * (bars - 1), 1)
 
     def forward(self, x):
