@@ -80,6 +80,9 @@ void musicgan_train(CLI::App& cmd) {
   cmd.add_option("--critic-channels", c.critic_channels, "critic width (private 1x, 2x; shared 8x, 16x; merged 32x)")
       ->capture_default_str()
       ->check(integer(1, 4096));
+  cmd.add_option("--critic-norm", c.critic_norm, "what follows each critic conv: layer (a layer norm) or none")
+      ->capture_default_str()
+      ->check(one_of({"layer", "none"}));
   cmd.add_option("--output", c.output, "the generator's last activation: sigmoid or tanh")
       ->capture_default_str()
       ->check(one_of({"sigmoid", "tanh"}));
