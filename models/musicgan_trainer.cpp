@@ -69,7 +69,8 @@ class MusicGanTask : public TrainTask {
     data_metrics_ = musegan_metrics(data_.batch(false, draw_indices(data_.train_size(), nd, g)), cfg_.is_drum,
                                     cfg_.lowest_pitch, cfg_.steps_per_bar);
     if (data_.valid_size() > 0)
-      valid_ = data_.batch(true, draw_indices(data_.valid_size(), std::min<int64_t>(o_.batch, data_.valid_size()), g));
+      valid_ = critic_input(
+          data_.batch(true, draw_indices(data_.valid_size(), std::min<int64_t>(o_.batch, data_.valid_size()), g)));
   }
   std::vector<std::pair<std::string, nn::Module*>> modules() override {
     return {{"generator.", generator_.get()}, {"critic.", critic_.get()}};
@@ -84,7 +85,7 @@ class MusicGanTask : public TrainTask {
     const int64_t B = o_.batch;
     double d_loss = 0, wasserstein = 0, penalty = 0;
     for (int64_t k = 0; k < o_.critic_steps; ++k) {
-      Tensor real = data_.batch(false, draw_indices(data_.train_size(), B, *rng_));
+      Tensor real = critic_input(data_.batch(false, draw_indices(data_.train_size(), B, *rng_)));
       Tensor fake;
       {
         NoGradGuard ng;
@@ -134,7 +135,6 @@ class MusicGanTask : public TrainTask {
     valid_wasserstein_ = std::nan("");
     if (valid_.defined()) {
       Tensor fake = narrow(y, 0, 0, std::min(y.shape()[0], valid_.shape()[0]));
-      if (cfg_.output == "tanh") fake = rolls.narrow(0, 0, fake.shape()[0]);
       valid_wasserstein_ = mean(critic_->forward(valid_)).item() - mean(critic_->forward(fake)).item();
     }
     // A run whose samples are all silent has no UPC or QN: score it as far off.
@@ -175,6 +175,12 @@ class MusicGanTask : public TrainTask {
   }
 
  private:
+  // Rolls of 0/1 as the critic sees real data: in the generator's range,
+  // [0, 1] for a sigmoid output and [-1, 1] for tanh.
+  Tensor critic_input(const Tensor& roll) const {
+    return cfg_.output == "tanh" ? sub(mul(roll, Tensor::scalar(2.0)), Tensor::scalar(1.0)) : roll;
+  }
+
   MusicGanConfig cfg_;
   const MultitrackCorpus& data_;
   MusicGanTrainOptions& o_;

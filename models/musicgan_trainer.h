@@ -2,7 +2,8 @@
 // Training MusicGAN with WGAN-GP (Gulrajani et al. 2017), a task of the one
 // training loop (models/trainer.h). A step of the loop is one generator
 // update after `critic_steps` critic updates, each on its own batch of real
-// segments; the critic minimises mean D(fake) - mean D(real) + lambda * GP,
+// segments (0/1, or -1/1 for a generator ending in tanh); the critic
+// minimises mean D(fake) - mean D(real) + lambda * GP,
 // the generator -mean D(G(z)). Both use Adam (MuseGAN's 2e-4, betas 0.5 and
 // 0.9) at a constant rate.
 //

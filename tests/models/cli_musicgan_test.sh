@@ -66,6 +66,12 @@ if ra != rb or len(ra) != 6:
     sys.exit(1)
 PY
 
+# A generator ending in tanh trains against rolls of -1/1, and samples.
+$cadenza train musicgan --data "$d" --out "$work/tanh" $tiny --output tanh --critic-norm none --steps 2 \
+  --eval-every 2 > "$work/tanh.log"
+grep -q '"steps":2' "$work/tanh.log" || fail "tanh run: $(tail -2 "$work/tanh.log")"
+$cadenza sample musicgan --checkpoint "$work/tanh/latest.safetensors" --out "$work/tanh.mid" > /dev/null
+
 # The checkpoint loads into the PyTorch twin, which generates the same rolls.
 "$python" -c "import numpy; numpy.random.seed(1); numpy.save('$work/z.npy', numpy.random.randn(3, 10, 4).astype('float32'))"
 $cadenza sample musicgan --checkpoint "$work/run/best.safetensors" --latents "$work/z.npy" --npy "$work/y.npy" \
