@@ -103,12 +103,13 @@ void vol2col(const ConvNdShape& s, const T* xb, int64_t r0, int64_t r1, T* col) 
   walk_columns<T, const T>(
       s, xb, r0, r1, col,
       [W](T* d, const T* src, int64_t lo, int64_t hi, int64_t step, int64_t shift) {
+        // Indices, not shifted pointers: src is null for a padding row, and
+        // src + shift may point before the row's buffer.
         std::fill(d, d + lo, T(0));
-        if (step == 1) {
-          std::copy(src + lo + shift, src + hi + shift, d + lo);
-        } else {
-          const T* p = src + shift;
-          for (int64_t ow = lo; ow < hi; ++ow) d[ow] = p[ow * step];
+        if (src && lo < hi && step == 1) {
+          std::copy(src + (lo + shift), src + (hi + shift), d + lo);
+        } else if (src) {
+          for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[ow * step + shift];
         }
         std::fill(d + hi, d + W, T(0));
       });
@@ -121,8 +122,7 @@ void col2vol(const ConvNdShape& s, T* dxb, int64_t r0, int64_t r1, T* col) {
   walk_columns<T, T>(s, dxb, r0, r1, col,
                      [](T* d, T* dst, int64_t lo, int64_t hi, int64_t step, int64_t shift) {
                        if (!dst) return;
-                       T* p = dst + shift;
-                       for (int64_t ow = lo; ow < hi; ++ow) p[ow * step] += d[ow];
+                       for (int64_t ow = lo; ow < hi; ++ow) dst[ow * step + shift] += d[ow];
                      });
 }
 
