@@ -21,16 +21,4 @@ for w in K1_d1 K1_d8 K1_d64 K1_d512 W2 W3 W3x8; do
   fi
   echo "{\"framework\": \"pytorch\", \"result\": $out}" | tee -a "$lines"
 done
-python3 - "$lines" <<'PY'
-import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-by = {}
-for r in rows:
-    by.setdefault(r["result"]["workload"], {})[r["framework"]] = r["result"]
-print("| workload | cadenza | PyTorch %s | ratio |" % rows[1]["result"].get("torch", "?"))
-print("| --- | --- | --- | --- |")
-for w, d in by.items():
-    c, p = d["cadenza"], d["pytorch"]
-    print("| %s | %.1f %s | %.1f %s | %.2fx |" % (w, c["throughput"], c["throughput_unit"], p["throughput"],
-                                               p["throughput_unit"], c["throughput"] / p["throughput"]))
-PY
+python3 "$root/benchmarks/ratio_table.py" "$lines"

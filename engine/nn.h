@@ -191,6 +191,17 @@ class BatchNorm : public Module {
   bool affine, track_running_stats;
 };
 
+// A module that only names its children ("layers.3", "private.0"), as
+// PyTorch's ModuleList and ModuleDict do; it has no forward.
+class ModuleDict : public Module {
+ public:
+  ModuleDict() : Module("ModuleDict") {}
+  template <class M>
+  std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> m) {
+    return register_module(name, std::move(m));
+  }
+};
+
 // Children named "0", "1", ...; forward chains them.
 class Sequential : public Module {
  public:

@@ -170,17 +170,21 @@ void SummaryWriter::write_record(const std::string& event) {
     throw Error("SummaryWriter: cannot write to '" + path_ + "': " + errno_text());
 }
 
+void SummaryWriter::write_value(const std::string& value, int64_t step, double wall_time) {
+  std::string summary;  // Summary: value = 1 (repeated Value)
+  put_bytes(summary, 1, value);
+  std::string e = event_header(wall_time < 0 ? now_seconds() : wall_time, step);
+  put_bytes(e, 5, summary);  // Event: summary = 5
+  write_record(e);
+}
+
 void SummaryWriter::add_scalar(const std::string& tag, double value, int64_t step,
                                double wall_time) {
   // Summary.Value: tag = 1 (string), simple_value = 2 (float).
   std::string v;
   put_bytes(v, 1, tag);
   put_float(v, 2, static_cast<float>(value));
-  std::string summary;  // Summary: value = 1 (repeated Value)
-  put_bytes(summary, 1, v);
-  std::string e = event_header(wall_time < 0 ? now_seconds() : wall_time, step);
-  put_bytes(e, 5, summary);
-  write_record(e);
+  write_value(v, step, wall_time);
 }
 
 void SummaryWriter::add_audio(const std::string& tag, const std::vector<float>& samples, int sample_rate,
@@ -220,11 +224,7 @@ void SummaryWriter::add_audio(const std::string& tag, const std::vector<float>& 
   std::string v;
   put_bytes(v, 1, tag);
   put_bytes(v, 6, a);
-  std::string summary;
-  put_bytes(summary, 1, v);
-  std::string e = event_header(wall_time < 0 ? now_seconds() : wall_time, step);
-  put_bytes(e, 5, summary);
-  write_record(e);
+  write_value(v, step, wall_time);
 }
 
 void SummaryWriter::add_image(const std::string& tag, const png::Image& image, int64_t step, double wall_time) {
@@ -241,11 +241,7 @@ void SummaryWriter::add_image(const std::string& tag, const png::Image& image, i
   std::string v;
   put_bytes(v, 1, tag);
   put_bytes(v, 4, im);
-  std::string summary;
-  put_bytes(summary, 1, v);
-  std::string e = event_header(wall_time < 0 ? now_seconds() : wall_time, step);
-  put_bytes(e, 5, summary);
-  write_record(e);
+  write_value(v, step, wall_time);
 }
 
 void SummaryWriter::flush() {

@@ -57,6 +57,8 @@ class SummaryWriter {
 
  private:
   void write_record(const std::string& event);
+  // One Summary.Value (its tag and payload) as an event at `step`.
+  void write_value(const std::string& value, int64_t step, double wall_time);
   std::string path_;
   FILE* file_ = nullptr;
 };

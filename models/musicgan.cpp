@@ -2,8 +2,8 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <type_traits>
 
+#include "models/config_json.h"
 #include "engine/autograd.h"
 
 namespace cadenza::models {
@@ -11,16 +11,6 @@ namespace cadenza::models {
 namespace {
 
 using Dims = std::vector<int64_t>;
-
-// A module that only names its children ("private.2", "shared.0").
-class Container : public nn::Module {
- public:
-  Container() : nn::Module("Container") {}
-  template <class M>
-  std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> m) {
-    return register_module(name, std::move(m));
-  }
-};
 
 constexpr double kSlope = 0.2;  // the critic's LeakyReLU
 
@@ -75,45 +65,26 @@ std::string MusicGanConfig::to_json() const {
 }
 
 MusicGanConfig MusicGanConfig::from_json(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    throw Error(std::string("musicgan config is not valid JSON: ") + e.what());
-  }
-  if (!j.is_object() || !j.contains("model") || j["model"] != "musicgan")
-    throw Error("model config is not a musicgan's (its \"model\" field is not \"musicgan\")");
+  ConfigJson j(text, "musicgan config", "musicgan", "musicgan");
   MusicGanConfig c;
-  auto get = [&](const char* key, auto& field) {
-    if (!j.contains(key)) throw Error(std::string("musicgan config has no field '") + key + "'");
-    if constexpr (std::is_integral_v<std::decay_t<decltype(field)>>) {
-      if (!j.at(key).is_number_integer())
-        throw Error(std::string("musicgan config field '") + key + "' must be an integer");
-    }
-    try {
-      j.at(key).get_to(field);
-    } catch (const std::exception&) {
-      throw Error(std::string("musicgan config field '") + key + "' has the wrong type");
-    }
-  };
-  get("tracks", c.tracks);
-  get("bars", c.bars);
-  get("steps_per_bar", c.steps_per_bar);
-  get("pitches", c.pitches);
-  get("lowest_pitch", c.lowest_pitch);
-  get("track_names", c.track_names);
-  get("programs", c.programs);
-  get("is_drum", c.is_drum);
-  get("us_per_quarter", c.us_per_quarter);
-  get("meter_numerator", c.meter_numerator);
-  get("meter_denominator", c.meter_denominator);
-  get("track_mode", c.track_mode);
-  get("z_dim", c.z_dim);
-  get("temporal_channels", c.temporal_channels);
-  get("gen_channels", c.gen_channels);
-  get("critic_channels", c.critic_channels);
-  get("output", c.output);
-  get("critic_norm", c.critic_norm);
+  j.get("tracks", c.tracks);
+  j.get("bars", c.bars);
+  j.get("steps_per_bar", c.steps_per_bar);
+  j.get("pitches", c.pitches);
+  j.get("lowest_pitch", c.lowest_pitch);
+  j.get("track_names", c.track_names);
+  j.get("programs", c.programs);
+  j.get("is_drum", c.is_drum);
+  j.get("us_per_quarter", c.us_per_quarter);
+  j.get("meter_numerator", c.meter_numerator);
+  j.get("meter_denominator", c.meter_denominator);
+  j.get("track_mode", c.track_mode);
+  j.get("z_dim", c.z_dim);
+  j.get("temporal_channels", c.temporal_channels);
+  j.get("gen_channels", c.gen_channels);
+  j.get("critic_channels", c.critic_channels);
+  j.get("output", c.output);
+  j.get("critic_norm", c.critic_norm);
   c.validate();
   return c;
 }
@@ -208,23 +179,23 @@ MusicGanGenerator::MusicGanGenerator(const MusicGanConfig& cfg) : nn::Module("Mu
   cfg.validate();
   const int64_t Z = cfg.z_dim, g = cfg.gen_channels, f = cfg.time_factor();
   temporal_shared = register_module("temporal_shared", std::make_shared<TemporalGenerator>(cfg));
-  auto tp = register_module("temporal_private", std::make_shared<Container>());
+  auto tp = register_module("temporal_private", std::make_shared<nn::ModuleDict>());
   for (int64_t i = 0; i < cfg.tracks; ++i)
     temporal_private.push_back(tp->add(std::to_string(i), std::make_shared<TemporalGenerator>(cfg)));
   // (bars, 1, 1) -> (bars, 4, 1) -> (bars, 4, 3) -> (bars, 16, 3) -> (bars, 16, 7)
-  auto sh = register_module("shared", std::make_shared<Container>());
+  auto sh = register_module("shared", std::make_shared<nn::ModuleDict>());
   shared.push_back(sh->add("0", gen_block(4 * Z, 4 * g, {1, 4, 1}, {1, 4, 1})));
   shared.push_back(sh->add("1", gen_block(4 * g, 2 * g, {1, 1, 3}, {1, 1, 3})));
   shared.push_back(sh->add("2", gen_block(2 * g, 2 * g, {1, 4, 1}, {1, 4, 1})));
   shared.push_back(sh->add("3", gen_block(2 * g, g, {1, 1, 3}, {1, 1, 2})));
-  auto pv = register_module("private", std::make_shared<Container>());
+  auto pv = register_module("private", std::make_shared<nn::ModuleDict>());
   for (int64_t i = 0; i < cfg.tracks; ++i) {
-    auto track = pv->add(std::to_string(i), std::make_shared<Container>());
+    auto track = pv->add(std::to_string(i), std::make_shared<nn::ModuleDict>());
     Private p;
-    auto pt = track->add("pitch_time", std::make_shared<Container>());
+    auto pt = track->add("pitch_time", std::make_shared<nn::ModuleDict>());
     p.pitch_time.push_back(pt->add("0", gen_block(g, g, {1, 1, 12}, {1, 1, 12})));  // (bars, 16, 84)
     p.pitch_time.push_back(pt->add("1", gen_block(g, g / 2, {1, f, 1}, {1, f, 1})));  // (bars, S, 84)
-    auto tpc = track->add("time_pitch", std::make_shared<Container>());
+    auto tpc = track->add("time_pitch", std::make_shared<nn::ModuleDict>());
     p.time_pitch.push_back(tpc->add("0", gen_block(g, g, {1, f, 1}, {1, f, 1})));      // (bars, S, 7)
     p.time_pitch.push_back(tpc->add("1", gen_block(g, g / 2, {1, 1, 12}, {1, 1, 12})));  // (bars, S, 84)
     p.merge = track->add("merge", conv(g, 1, {1, 1, 1}, {1, 1, 1}));
@@ -272,27 +243,27 @@ Tensor MusicGanGenerator::forward(const Tensor& z) {
 MusicGanCritic::MusicGanCritic(const MusicGanConfig& cfg) : nn::Module("MusicGanCritic"), config(cfg) {
   cfg.validate();
   const int64_t d = cfg.critic_channels, f = cfg.time_factor(), T = cfg.tracks;
-  auto pv = register_module("private", std::make_shared<Container>());
+  auto pv = register_module("private", std::make_shared<nn::ModuleDict>());
   for (int64_t i = 0; i < T; ++i) {
-    auto track = pv->add(std::to_string(i), std::make_shared<Container>());
+    auto track = pv->add(std::to_string(i), std::make_shared<nn::ModuleDict>());
     Private p;
-    auto pt = track->add("pitch_time", std::make_shared<Container>());
+    auto pt = track->add("pitch_time", std::make_shared<nn::ModuleDict>());
     p.pitch_time.push_back(pt->add("0", critic_block(cfg, 1, d, {1, 1, 12}, {1, 1, 12})));    // (bars, S, 7)
     p.pitch_time.push_back(pt->add("1", critic_block(cfg, d, 2 * d, {1, f, 1}, {1, f, 1})));  // (bars, 16, 7)
-    auto tp = track->add("time_pitch", std::make_shared<Container>());
+    auto tp = track->add("time_pitch", std::make_shared<nn::ModuleDict>());
     p.time_pitch.push_back(tp->add("0", critic_block(cfg, 1, d, {1, f, 1}, {1, f, 1})));          // (bars, 16, 84)
     p.time_pitch.push_back(tp->add("1", critic_block(cfg, d, 2 * d, {1, 1, 12}, {1, 1, 12})));  // (bars, 16, 7)
     p.merge = track->add("merge", critic_block(cfg, 4 * d, 4 * d, {1, 1, 1}, {1, 1, 1}));
     private_.push_back(std::move(p));
   }
-  auto sh = register_module("shared", std::make_shared<Container>());
+  auto sh = register_module("shared", std::make_shared<nn::ModuleDict>());
   shared.push_back(sh->add("0", critic_block(cfg, 4 * d * T, 8 * d, {1, 4, 3}, {1, 4, 2})));  // (bars, 4, 3)
   shared.push_back(sh->add("1", critic_block(cfg, 8 * d, 16 * d, {1, 4, 3}, {1, 4, 3})));     // (bars, 1, 1)
-  auto ch = register_module("chroma", std::make_shared<Container>());
+  auto ch = register_module("chroma", std::make_shared<nn::ModuleDict>());
   chroma.push_back(ch->add("0", critic_block(cfg, T, 4 * d, {1, 1, 12}, {1, 1, 12})));      // (bars, S, 1)
   chroma.push_back(ch->add("1", critic_block(cfg, 4 * d, 8 * d, {1, f, 1}, {1, f, 1})));    // (bars, 16, 1)
   chroma.push_back(ch->add("2", critic_block(cfg, 8 * d, 8 * d, {1, 16, 1}, {1, 16, 1})));  // (bars, 1, 1)
-  auto on = register_module("onset", std::make_shared<Container>());
+  auto on = register_module("onset", std::make_shared<nn::ModuleDict>());
   onset.push_back(on->add("0", critic_block(cfg, T, 4 * d, {1, f, 1}, {1, f, 1})));        // (bars, 16, 1)
   onset.push_back(on->add("1", critic_block(cfg, 4 * d, 8 * d, {1, 4, 1}, {1, 4, 1})));    // (bars, 4, 1)
   onset.push_back(on->add("2", critic_block(cfg, 8 * d, 8 * d, {1, 4, 1}, {1, 4, 1})));    // (bars, 1, 1)

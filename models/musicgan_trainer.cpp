@@ -120,8 +120,7 @@ class MusicGanTask : public TrainTask {
     NoGradGuard ng;
     generator_->eval();
     Tensor y = generator_->forward(eval_z_);
-    Generator unused(0);
-    Tensor rolls = binarize_rolls(y, cfg_, -1, false, unused);
+    Tensor rolls = binarize_rolls(y, cfg_);
     sample_metrics_ = musegan_metrics(rolls, cfg_.is_drum, cfg_.lowest_pitch, cfg_.steps_per_bar);
     first_sample_ = contiguous(select(rolls, 0, 0));
     double total = 0;
@@ -247,12 +246,12 @@ Tensor generator_output(MusicGanGenerator& g, const Tensor& z) {
 }
 
 Tensor binarize_rolls(const Tensor& y, const MusicGanConfig& cfg, double threshold, bool bernoulli_draw,
-                      Generator& rng) {
+                      Generator* rng) {
   NoGradGuard ng;
   const bool is_tanh = cfg.output == "tanh";
   if (bernoulli_draw) {
     Tensor p = is_tanh ? mul(add(y, Tensor::scalar(1.0)), Tensor::scalar(0.5)) : y;
-    return bernoulli(clamp(p, 0.0, 1.0), &rng);
+    return bernoulli(clamp(p, 0.0, 1.0), rng);
   }
   if (threshold < 0) threshold = is_tanh ? 0.0 : 0.5;
   return to_dtype(gt(y, Tensor::scalar(threshold)), DType::f32);
@@ -261,7 +260,7 @@ Tensor binarize_rolls(const Tensor& y, const MusicGanConfig& cfg, double thresho
 Tensor generate_rolls(MusicGanGenerator& g, int64_t count, Generator& rng, double threshold, bool bernoulli_draw) {
   if (count < 1) throw OptionError("count", "count must be positive, got " + std::to_string(count));
   Tensor y = generator_output(g, g.sample_latents(count, &rng));
-  return binarize_rolls(y, g.config, threshold, bernoulli_draw, rng);
+  return binarize_rolls(y, g.config, threshold, bernoulli_draw, &rng);
 }
 
 MultitrackOptions data_options(const MusicGanConfig& cfg) {

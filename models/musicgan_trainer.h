@@ -58,8 +58,10 @@ Tensor generator_output(MusicGanGenerator& g, const Tensor& z);
 
 // 0/1 rolls from generator outputs: a step sounds above `threshold` (< 0:
 // 0.5 for sigmoid, 0 for tanh) or, with bernoulli, with the output's
-// probability (tanh outputs mapped to [0, 1]), drawn from rng.
-Tensor binarize_rolls(const Tensor& y, const MusicGanConfig& cfg, double threshold, bool bernoulli, Generator& rng);
+// probability (tanh outputs mapped to [0, 1]), drawn from rng (which only
+// bernoulli needs).
+Tensor binarize_rolls(const Tensor& y, const MusicGanConfig& cfg, double threshold = -1, bool bernoulli = false,
+                      Generator* rng = nullptr);
 
 // `count` rolls from latents drawn from rng, binarised as above.
 Tensor generate_rolls(MusicGanGenerator& g, int64_t count, Generator& rng, double threshold = -1,

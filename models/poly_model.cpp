@@ -1,8 +1,8 @@
 #include "models/poly_model.h"
 
 #include <nlohmann/json.hpp>
-#include <type_traits>
 
+#include "models/config_json.h"
 #include "engine/ops.h"
 
 namespace cadenza::models {
@@ -15,40 +15,20 @@ std::string PolyModelConfig::to_json() const {
 }
 
 PolyModelConfig PolyModelConfig::from_json(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    throw Error(std::string("poly model config is not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) throw Error("poly model config is not a JSON object");
-  if (!j.contains("model") || !j["model"].is_string() || j["model"].get<std::string>() != "poly")
-    throw Error("model config is not a poly model's (its \"model\" field is not \"poly\")");
+  ConfigJson j(text, "poly model config", "poly", "poly model");
   PolyModelConfig c;
-  auto get = [&](const char* key, auto& field) {
-    if (!j.contains(key)) throw Error(std::string("poly model config has no field '") + key + "'");
-    if constexpr (std::is_integral_v<std::decay_t<decltype(field)>>) {
-      if (!j.at(key).is_number_integer())
-        throw Error(std::string("poly model config field '") + key + "' must be an integer");
-    }
-    try {
-      j.at(key).get_to(field);
-    } catch (const std::exception&) {
-      throw Error(std::string("poly model config field '") + key + "' has the wrong type");
-    }
-  };
   int64_t keys = 0, low = 0;
-  get("keys", keys);
-  get("low_pitch", low);
+  j.get("keys", keys);
+  j.get("low_pitch", low);
   if (keys != kPolyKeys || low != kPolyLowPitch)
     throw Error("poly model config: keys " + std::to_string(keys) + " from pitch " + std::to_string(low) +
                 "; this build reads 88 keys from pitch 21");
-  get("cell", c.cell);
-  get("hidden", c.hidden);
-  get("layers", c.layers);
-  get("dropout", c.dropout);
-  get("frame_beats", c.frame_beats);
-  if (j.contains("dataset")) get("dataset", c.dataset);
+  j.get("cell", c.cell);
+  j.get("hidden", c.hidden);
+  j.get("layers", c.layers);
+  j.get("dropout", c.dropout);
+  j.get("frame_beats", c.frame_beats);
+  if (j.has("dataset")) j.get("dataset", c.dataset);
   c.validate();
   return c;
 }

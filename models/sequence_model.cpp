@@ -5,6 +5,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "models/config_json.h"
+
 namespace cadenza::models {
 
 std::string SequenceModelConfig::to_json() const {
@@ -15,28 +17,15 @@ std::string SequenceModelConfig::to_json() const {
 }
 
 SequenceModelConfig SequenceModelConfig::from_json(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    throw Error(std::string("model config is not valid JSON: ") + e.what());
-  }
+  ConfigJson j(text, "model config");
   SequenceModelConfig c;
-  auto get = [&](const char* key, auto& field) {
-    if (!j.contains(key)) throw Error(std::string("model config has no field '") + key + "'");
-    try {
-      j.at(key).get_to(field);
-    } catch (const std::exception&) {
-      throw Error(std::string("model config field '") + key + "' has the wrong type");
-    }
-  };
-  get("vocab", c.vocab);
-  get("vocab_size", c.vocab_size);
-  get("cell", c.cell);
-  get("embed", c.embed);
-  get("hidden", c.hidden);
-  get("layers", c.layers);
-  get("dropout", c.dropout);
+  j.get("vocab", c.vocab);
+  j.get("vocab_size", c.vocab_size);
+  j.get("cell", c.cell);
+  j.get("embed", c.embed);
+  j.get("hidden", c.hidden);
+  j.get("layers", c.layers);
+  j.get("dropout", c.dropout);
   c.validate();
   return c;
 }

@@ -2,25 +2,11 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
-#include <type_traits>
 
+#include "models/config_json.h"
 #include "engine/autograd.h"
 
 namespace cadenza::models {
-
-namespace {
-
-// A module that only names its children ("conv_layers.3", "last_conv_layers.1").
-class Container : public nn::Module {
- public:
-  Container() : nn::Module("Container") {}
-  template <class M>
-  std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> m) {
-    return register_module(name, std::move(m));
-  }
-};
-
-}  // namespace
 
 std::string WaveNetConfig::to_json() const {
   nlohmann::json j = {{"model", "wavenet"},
@@ -47,46 +33,27 @@ std::string WaveNetConfig::to_json() const {
 }
 
 WaveNetConfig WaveNetConfig::from_json(const std::string& text) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const std::exception& e) {
-    throw Error(std::string("wavenet config is not valid JSON: ") + e.what());
-  }
-  if (!j.is_object() || !j.contains("model") || j["model"] != "wavenet")
-    throw Error("model config is not a wavenet's (its \"model\" field is not \"wavenet\")");
+  ConfigJson j(text, "wavenet config", "wavenet", "wavenet");
   WaveNetConfig c;
-  auto get = [&](const char* key, auto& field) {
-    if (!j.contains(key)) throw Error(std::string("wavenet config has no field '") + key + "'");
-    if constexpr (std::is_integral_v<std::decay_t<decltype(field)>>) {
-      if (!j.at(key).is_number_integer())
-        throw Error(std::string("wavenet config field '") + key + "' must be an integer");
-    }
-    try {
-      j.at(key).get_to(field);
-    } catch (const std::exception&) {
-      throw Error(std::string("wavenet config field '") + key + "' has the wrong type");
-    }
-  };
-  get("layers", c.layers);
-  get("stacks", c.stacks);
-  get("kernel_size", c.kernel_size);
-  get("residual_channels", c.residual_channels);
-  get("gate_channels", c.gate_channels);
-  get("skip_channels", c.skip_channels);
-  get("quantize", c.quantize);
-  get("cin_channels", c.cin_channels);
-  get("gin_channels", c.gin_channels);
-  get("n_classes", c.n_classes);
-  get("class_names", c.class_names);
-  get("upsample_scales", c.upsample_scales);
-  get("dropout", c.dropout);
-  get("sample_rate", c.sample_rate);
-  get("n_fft", c.n_fft);
-  get("hop_length", c.hop_length);
-  get("n_mels", c.n_mels);
-  get("fmin", c.fmin);
-  get("fmax", c.fmax);
+  j.get("layers", c.layers);
+  j.get("stacks", c.stacks);
+  j.get("kernel_size", c.kernel_size);
+  j.get("residual_channels", c.residual_channels);
+  j.get("gate_channels", c.gate_channels);
+  j.get("skip_channels", c.skip_channels);
+  j.get("quantize", c.quantize);
+  j.get("cin_channels", c.cin_channels);
+  j.get("gin_channels", c.gin_channels);
+  j.get("n_classes", c.n_classes);
+  j.get("class_names", c.class_names);
+  j.get("upsample_scales", c.upsample_scales);
+  j.get("dropout", c.dropout);
+  j.get("sample_rate", c.sample_rate);
+  j.get("n_fft", c.n_fft);
+  j.get("hop_length", c.hop_length);
+  j.get("n_mels", c.n_mels);
+  j.get("fmin", c.fmin);
+  j.get("fmax", c.fmax);
   c.validate();
   return c;
 }
@@ -165,17 +132,17 @@ WaveNet::WaveNet(const WaveNetConfig& cfg, Generator* gen) : nn::Module("WaveNet
   cfg.validate();
   const int64_t R = cfg.residual_channels, S = cfg.skip_channels, Q = cfg.quantize;
   first_conv = register_module("first_conv", std::make_shared<nn::Conv1d>(Q, R, 1));
-  auto list = register_module("conv_layers", std::make_shared<Container>());
+  auto list = register_module("conv_layers", std::make_shared<nn::ModuleDict>());
   for (int64_t i = 0; i < cfg.layers; ++i)
     layers.push_back(list->add(std::to_string(i), std::make_shared<WaveNetLayer>(cfg, cfg.dilation(i))));
-  auto last = register_module("last_conv_layers", std::make_shared<Container>());
+  auto last = register_module("last_conv_layers", std::make_shared<nn::ModuleDict>());
   last1 = last->add("1", std::make_shared<nn::Conv1d>(S, S, 1));
   last3 = last->add("3", std::make_shared<nn::Conv1d>(S, Q, 1));
   if (cfg.n_classes > 0)
     embed_classes = register_module("embed_classes", std::make_shared<nn::Embedding>(cfg.n_classes, cfg.gin_channels));
   if (cfg.cin_channels > 0) {
-    auto up = register_module("upsample", std::make_shared<Container>());
-    auto convs = up->add("convs", std::make_shared<Container>());
+    auto up = register_module("upsample", std::make_shared<nn::ModuleDict>());
+    auto convs = up->add("convs", std::make_shared<nn::ModuleDict>());
     for (size_t j = 0; j < cfg.upsample_scales.size(); ++j) {
       int64_t s = cfg.upsample_scales[j];
       auto conv = convs->add(std::to_string(j), std::make_shared<nn::Conv1d>(1, 1, 2 * s + 1, 1, s, false));

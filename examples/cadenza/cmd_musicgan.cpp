@@ -1,6 +1,7 @@
 // cadenza train|sample|eval musicgan: the multi-track piano-roll GAN.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -46,10 +47,23 @@ std::pair<int, int> parse_meter(const std::string& s) {
   return {n, d};
 }
 
-std::string chorale_hint(const std::string& dir) {
-  return "no chorales at '" + dir +
-         "': run scripts/prepare_bach_chorales.sh once (it installs music21 from PyPI and converts them), or "
-         "give --data";
+// --data, or the default chorales: made on first use by
+// scripts/prepare_bach_chorales.sh (music21 from PyPI) when this program
+// runs from a build tree that has it; otherwise the error says what to run.
+std::string data_root(const std::string& data) {
+  if (!data.empty()) return data;
+  const std::string dir = models::default_chorale_dir();
+  if (std::filesystem::exists(dir + "/.complete")) return dir;
+  const std::string script = std::string(CADENZA_SOURCE_DIR) + "/scripts/prepare_bach_chorales.sh";
+  if (std::filesystem::exists(script) && (script + dir).find('\'') == std::string::npos) {
+    std::fprintf(stderr, "cadenza: making the default data, the Bach chorales of music21, into %s (once)\n",
+                 dir.c_str());
+    const std::string cmd = "bash '" + script + "' '" + dir + "'";
+    if (std::system(cmd.c_str()) == 0 && std::filesystem::exists(dir + "/.complete")) return dir;
+  }
+  throw UsageError("no chorales at '" + dir +
+                   "': run scripts/prepare_bach_chorales.sh once (it installs music21 from PyPI and converts "
+                   "them), or give --data");
 }
 
 }  // namespace
@@ -123,8 +137,7 @@ void musicgan_train(CLI::App& cmd) {
     }
     mo.hop_bars = f->hop_bars;
     mo.valid_fraction = f->valid_fraction;
-    std::string root = f->data.empty() ? models::default_chorale_dir() : f->data;
-    if (f->data.empty() && !std::filesystem::exists(root)) throw UsageError(chorale_hint(root));
+    std::string root = data_root(f->data);
     models::MultitrackSummary summary;
     models::MultitrackCorpus data = models::load_multitrack_corpus(root, mo, &summary);
     std::printf("%s\n", summary.str().c_str());
@@ -186,8 +199,7 @@ void musicgan_eval(CLI::App& cmd) {
     apply_threads(f->threads);
     models::MusicGanCheckpoint ck = models::load_musicgan(f->checkpoint);
     const models::MusicGanConfig& cfg = ck.config;
-    std::string root = f->data.empty() ? models::default_chorale_dir() : f->data;
-    if (f->data.empty() && !std::filesystem::exists(root)) throw UsageError(chorale_hint(root));
+    std::string root = data_root(f->data);
     models::MultitrackOptions mo = models::data_options(cfg);
     mo.valid_fraction = 0;
     models::MultitrackCorpus data = models::load_multitrack_corpus(root, mo);
@@ -241,8 +253,9 @@ void musicgan_sample(CLI::App& cmd) {
     apply_threads(f->out.threads);
     models::MusicGanCheckpoint ck = models::load_musicgan(f->out.checkpoint);
     const models::MusicGanConfig& cfg = ck.config;
-    // Sample i draws from a generator of its own, so it is the same whatever --count.
-    auto rng_of = [&](int i) { return Generator(static_cast<uint64_t>(f->seed) * 0x9E3779B97F4A7C15ull + i); };
+    // Sample i draws its latents and its steps from a generator of its own,
+    // so it is the same whatever --count.
+    std::vector<Generator> rngs;
     Tensor z;
     if (!f->latents.empty()) {
       npy::Array a = npy::load(f->latents);
@@ -253,14 +266,13 @@ void musicgan_sample(CLI::App& cmd) {
                          std::to_string(want[1]) + "]");
       z = Tensor::from_data(a.bytes.data(), a.shape, DType::f32);
       f->count = static_cast<int>(a.shape[0]);
-    } else {
-      std::vector<Tensor> rows;
-      for (int i = 0; i < f->count; ++i) {
-        Generator gi = rng_of(i);
-        rows.push_back(ck.generator->sample_latents(1, &gi));
-      }
-      z = concat(rows, 0);
     }
+    std::vector<Tensor> rows;
+    for (int i = 0; i < f->count; ++i) {
+      rngs.emplace_back(static_cast<uint64_t>(f->seed) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(i));
+      if (!z.defined()) rows.push_back(ck.generator->sample_latents(1, &rngs.back()));
+    }
+    if (!z.defined()) z = concat(rows, 0);
     Tensor y = models::generator_output(*ck.generator, z);
     if (!f->npy.empty()) {
       Tensor yc = contiguous(y);
@@ -268,9 +280,7 @@ void musicgan_sample(CLI::App& cmd) {
     }
     nlohmann::json written = nlohmann::json::array();
     for (int i = 0; i < f->count; ++i) {
-      Generator gi = rng_of(i);
-      gi.reserve(1 << 20);  // past the latents' numbers
-      Tensor roll = models::binarize_rolls(narrow(y, 0, i, 1), cfg, f->threshold, f->bernoulli, gi);
+      Tensor roll = models::binarize_rolls(narrow(y, 0, i, 1), cfg, f->threshold, f->bernoulli, &rngs[i]);
       midi::Score score = models::roll_score(select(roll, 0, 0), cfg);
       std::string mid = numbered(f->out.out, i, f->count);
       midi::write(mid, score);

@@ -180,6 +180,25 @@ DType dtype_of() {
   return sizeof(T) == 4 ? DType::f32 : DType::f64;
 }
 
+// The column matrix of output rows [r0, r1) of one sample xb: the input
+// itself for a 1x1x1 kernel, else unfolded into `col`. *ld: its row stride.
+template <class T>
+const T* columns(const ConvNdShape& s, const Plan& p, const T* xb, int64_t r0, int64_t r1, std::vector<T>& col,
+                 int64_t* ld) {
+  const int64_t ncol = (r1 - r0) * p.W;
+  if (p.identity) {
+    *ld = s.in_volume();
+    return xb + r0 * p.W;
+  }
+  col.resize(static_cast<size_t>(p.depth * ncol));
+  if (p.permutation)
+    permute_columns<false>(s, xb, r0, r1, col.data());
+  else
+    vol2col(s, xb, r0, r1, col.data());
+  *ld = ncol;
+  return col.data();
+}
+
 template <class T>
 void forward(const ConvNdShape& s, const T* x, const T* w, const T* bias, T* y) {
   const Plan p = plan_of(s);
@@ -191,17 +210,8 @@ void forward(const ConvNdShape& s, const T* x, const T* w, const T* bias, T* y) 
     const int64_t c0 = r0 * p.W, ncol = (r1 - r0) * p.W;
     const T* xb = x + b * s.Cin * Lin;
     T* yb = y + b * s.Cout * Lout + c0;
-    const T* cols = xb + c0;
-    int64_t ldc = Lin;
-    if (!p.identity) {
-      col.resize(static_cast<size_t>(p.depth * ncol));
-      if (p.permutation)
-        permute_columns<false>(s, xb, r0, r1, col.data());
-      else
-        vol2col(s, xb, r0, r1, col.data());
-      cols = col.data();
-      ldc = ncol;
-    }
+    int64_t ldc = 0;
+    const T* cols = columns(s, p, xb, r0, r1, col, &ldc);
     gemm(dtype_of<T>(), false, false, s.Cout, ncol, p.depth, 1.0, w, p.depth, cols, ldc, 0.0, yb,
          Lout);
     if (bias)
@@ -259,17 +269,8 @@ void backward_weight(const ConvNdShape& s, const T* g, const T* x, T* dw) {
                   r1 = std::min(p.rows, r0 + p.rows_per);
     const int64_t c0 = r0 * p.W, ncol = (r1 - r0) * p.W;
     const T* xb = x + b * s.Cin * Lin;
-    const T* cols = xb + c0;
-    int64_t ldb = Lin;
-    if (!p.identity) {
-      col.resize(static_cast<size_t>(p.depth * ncol));
-      if (p.permutation)
-        permute_columns<false>(s, xb, r0, r1, col.data());
-      else
-        vol2col(s, xb, r0, r1, col.data());
-      cols = col.data();
-      ldb = ncol;
-    }
+    int64_t ldb = 0;
+    const T* cols = columns(s, p, xb, r0, r1, col, &ldb);
     gemm(dtype_of<T>(), false, true, s.Cout, p.depth, ncol, 1.0, g + b * s.Cout * Lout + c0, Lout,
          cols, ldb, 1.0, acc.data(), p.depth);
   }, /*fixed=*/true);

@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""The table of a compare_*.sh run: reads its lines of
+{"framework": "cadenza"|"pytorch", "result": <bench JSON>} and prints, per
+workload, both throughputs and cadenza's ratio.
+
+    ratio_table.py LINES_FILE
+"""
+import json
+import sys
+
+
+def main():
+    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    by = {}
+    for r in rows:
+        by.setdefault(r["result"]["workload"], {})[r["framework"]] = r["result"]
+    torch_version = next((r["result"].get("torch") for r in rows if r["framework"] == "pytorch"), "?")
+    print("| workload | cadenza | PyTorch %s | ratio |" % torch_version)
+    print("| --- | --- | --- | --- |")
+    for w, d in by.items():
+        c, p = d["cadenza"], d["pytorch"]
+        print("| %s | %.2f %s | %.2f %s | %.2fx |" % (w, c["throughput"], c["throughput_unit"], p["throughput"],
+                                                   p["throughput_unit"], c["throughput"] / p["throughput"]))
+
+
+if __name__ == "__main__":
+    main()
