@@ -94,11 +94,8 @@ Tensor to_tensor(const st::Entry& e, const std::string& path) {
               st::dtype_str(e.dtype) + ", which cadenza cannot load");
 }
 
-}  // namespace
-
-void save_safetensors(const std::string& path,
-                      const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata, bool as_bf16) {
+st::Contents contents_of(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+                        const std::map<std::string, std::string>& metadata, bool as_bf16) {
   st::Contents c;
   c.metadata = metadata;
   c.tensors.reserve(tensors.size());
@@ -146,7 +143,33 @@ void save_safetensors(const std::string& path,
     }
     c.tensors.push_back(std::move(e));
   }
-  st::write(path, c);
+  return c;
+}
+
+LoadedTensors loaded_of(st::Contents c, const std::string& path) {
+  LoadedTensors out;
+  out.path = path;
+  out.metadata = std::move(c.metadata);
+  out.tensors.reserve(c.tensors.size());
+  for (st::Entry& e : c.tensors) {
+    Tensor t = to_tensor(e, path);
+    std::vector<uint8_t>().swap(e.bytes);  // free as we go: peak memory stays near one copy
+    out.tensors.emplace_back(std::move(e.name), std::move(t));
+  }
+  return out;
+}
+
+}  // namespace
+
+void save_safetensors(const std::string& path,
+                      const std::vector<std::pair<std::string, Tensor>>& tensors,
+                      const std::map<std::string, std::string>& metadata, bool as_bf16) {
+  st::write(path, contents_of(path, tensors, metadata, as_bf16));
+}
+
+std::string safetensors_bytes(const std::vector<std::pair<std::string, Tensor>>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  return st::serialize(contents_of("(in memory)", tensors, metadata, false));
 }
 
 bool LoadedTensors::contains(const std::string& name) const {
@@ -165,18 +188,10 @@ Tensor LoadedTensors::at(const std::string& name) const {
               std::to_string(tensors.size()) + ": " + have + ")");
 }
 
-LoadedTensors load_safetensors(const std::string& path) {
-  st::Contents c = st::read(path);
-  LoadedTensors out;
-  out.path = path;
-  out.metadata = std::move(c.metadata);
-  out.tensors.reserve(c.tensors.size());
-  for (st::Entry& e : c.tensors) {
-    Tensor t = to_tensor(e, path);
-    std::vector<uint8_t>().swap(e.bytes);  // free as we go: peak memory stays near one copy
-    out.tensors.emplace_back(std::move(e.name), std::move(t));
-  }
-  return out;
+LoadedTensors load_safetensors(const std::string& path) { return loaded_of(st::read(path), path); }
+
+LoadedTensors load_safetensors_bytes(const uint8_t* data, size_t size, const std::string& name) {
+  return loaded_of(st::parse(data, size, name), name);
 }
 
 }  // namespace cadenza

@@ -35,4 +35,10 @@ struct LoadedTensors {
 // value above the i64 range is an error). FP8 tensors are refused.
 LoadedTensors load_safetensors(const std::string& path);
 
+// The same in memory: the bytes save_safetensors would write (f32/f64/i32/i64
+// as they are), and a parse of such bytes (`name` starts its errors).
+std::string safetensors_bytes(const std::vector<std::pair<std::string, Tensor>>& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
+LoadedTensors load_safetensors_bytes(const uint8_t* data, size_t size, const std::string& name);
+
 }  // namespace cadenza

@@ -14,7 +14,10 @@ namespace cadenza::models {
 SequenceModelConfig w1_config();
 
 // Prepares W1 and returns one training step (forward, backward, clip, Adam).
-std::function<void()> make_w1_step(uint64_t seed = 1);
+// grad_hook, when given, runs between backward and clipping (the data-
+// parallel scaling benchmark all-reduces the gradients there).
+std::function<void()> make_w1_step(uint64_t seed = 1,
+                                   std::function<void(const std::vector<Tensor>&)> grad_hook = {});
 constexpr int64_t kW1Tokens = 32 * 128;
 
 // Generates `tokens` tokens one at a time from `model` (batch 1) with

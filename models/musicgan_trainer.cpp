@@ -82,16 +82,21 @@ class MusicGanTask : public TrainTask {
   void load_state(const LoadedTensors& ck) override { rng_->set_state(ck.at("trainer.rng")); }
 
   StepOutcome train_step(const StepContext& ctx) override {
-    const int64_t B = o_.batch;
+    // Every rank draws the global batch (world x batch segments, latents and
+    // mixing weights) from the shared generator and keeps its own slice.
+    const int64_t B = o_.batch, W = o_.world(), first = B * o_.rank();
+    auto mine = [&](const Tensor& global) { return W == 1 ? global : contiguous(narrow(global, 0, first, B)); };
     double d_loss = 0, wasserstein = 0, penalty = 0;
     for (int64_t k = 0; k < o_.critic_steps; ++k) {
-      Tensor real = critic_input(data_.batch(false, draw_indices(data_.train_size(), B, *rng_)));
+      std::vector<int64_t> idx = draw_indices(data_.train_size(), B * W, *rng_);
+      idx = std::vector<int64_t>(idx.begin() + first, idx.begin() + first + B);
+      Tensor real = critic_input(data_.batch(false, idx));
       Tensor fake;
       {
         NoGradGuard ng;
-        fake = generator_->forward(generator_->sample_latents(B, rng_.get()));
+        fake = generator_->forward(mine(generator_->sample_latents(B * W, rng_.get())));
       }
-      Tensor eps = rand({B, 1, 1, 1, 1}, DType::f32, rng_.get());
+      Tensor eps = mine(rand({B * W, 1, 1, 1, 1}, DType::f32, rng_.get()));
       CriticLoss cl = critic_loss(*critic_, real, fake, eps, o_.gp_lambda);
       ctx.update(*opt_d_, cl.loss);
       d_loss += cl.loss.item();
@@ -103,7 +108,7 @@ class MusicGanTask : public TrainTask {
     set_requires_grad(*critic_, false);
     Tensor g_loss;
     try {
-      g_loss = neg(mean(critic_->forward(generator_->forward(generator_->sample_latents(B, rng_.get())))));
+      g_loss = neg(mean(critic_->forward(generator_->forward(mine(generator_->sample_latents(B * W, rng_.get()))))));
       ctx.update(*opt_g_, g_loss);
     } catch (...) {
       set_requires_grad(*critic_, true);
@@ -116,7 +121,10 @@ class MusicGanTask : public TrainTask {
             {{"wasserstein", wasserstein / n}, {"gradient_penalty", penalty / n}, {"g_loss", g_loss.item()}}};
   }
 
+  // On rank 0 alone (the loop hands its figure to every rank): the
+  // metrics need the whole sample, and it is small.
   double evaluate() override {
+    if (o_.rank() != 0) return 0;
     NoGradGuard ng;
     generator_->eval();
     Tensor y = generator_->forward(eval_z_);

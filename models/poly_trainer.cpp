@@ -87,7 +87,12 @@ std::vector<std::vector<int64_t>> poly_epoch_batches(const std::vector<PolyPiece
   return out;
 }
 
-double evaluate_poly(PolyModel& model, const std::vector<PolyPiece>& pieces, int64_t* frames_out) {
+namespace {
+
+// The summed NLL and frame count of the groups of 16 that fall to `rank` of
+// `world` (groups dealt in turn).
+std::pair<double, int64_t> poly_nll_sum(PolyModel& model, const std::vector<PolyPiece>& pieces, int rank,
+                                        int world) {
   NoGradGuard ng;
   bool was_training = model.is_training();
   model.eval();
@@ -102,6 +107,7 @@ double evaluate_poly(PolyModel& model, const std::vector<PolyPiece>& pieces, int
   int64_t frames = 0;
   const size_t group = 16;
   for (size_t g0 = 0; g0 < order.size(); g0 += group) {
+    if (static_cast<int>((g0 / group) % static_cast<size_t>(world)) != rank) continue;
     std::vector<int64_t> idx(order.begin() + g0, order.begin() + std::min(order.size(), g0 + group));
     PolyBatch b = make_poly_batch(pieces, idx);
     Tensor logits = model.forward_frames(b.input);
@@ -111,9 +117,20 @@ double evaluate_poly(PolyModel& model, const std::vector<PolyPiece>& pieces, int
     frames += b.frames;
   }
   if (was_training) model.train();
+  return {total, frames};
+}
+
+double poly_nll_mean(double total, int64_t frames, int64_t* frames_out) {
   if (frames_out) *frames_out = frames;
   if (frames == 0) throw Error("evaluate_poly: no frames to predict (every piece is shorter than 2 frames)");
   return total / static_cast<double>(frames);
+}
+
+}  // namespace
+
+double evaluate_poly(PolyModel& model, const std::vector<PolyPiece>& pieces, int64_t* frames_out) {
+  auto [total, frames] = poly_nll_sum(model, pieces, 0, 1);
+  return poly_nll_mean(total, frames, frames_out);
 }
 
 std::vector<uint8_t> sample_poly(PolyModel& model, int64_t frames, const std::vector<int>& primer,
@@ -173,11 +190,13 @@ class PolyTask : public TrainTask {
   }
   void config_from_json(const std::string& json) override { cfg_ = PolyModelConfig::from_json(json); }
   int64_t steps_per_epoch() const override {
-    return (static_cast<int64_t>(data_.train.size()) + o_.batch - 1) / o_.batch;
+    const int64_t global = o_.batch * o_.world();
+    return (static_cast<int64_t>(data_.train.size()) + global - 1) / global;
   }
 
   void build(bool fresh) override {
-    gen_ = std::make_unique<Generator>(o_.seed ^ 0xD1B54A32D192ED03ull);
+    // Initialisation (rank 0's reaches every rank) and this rank's dropout.
+    gen_ = std::make_unique<Generator>(dist::rank_seed(o_.seed, o_.rank()) ^ 0xD1B54A32D192ED03ull);
     model_ = std::make_unique<PolyModel>(cfg_, gen_.get());
     if (fresh && o_.marginal_bias) {
       NoGradGuard ng;
@@ -200,23 +219,41 @@ class PolyTask : public TrainTask {
                   " (resume with the same data)");
   }
   void begin_epoch(int64_t epoch) override {
-    batches_ = poly_epoch_batches(data_.train, o_.batch, o_.seed, epoch);
+    // The global batches of world x batch pieces; this rank takes a slice.
+    batches_ = poly_epoch_batches(data_.train, o_.batch * o_.world(), o_.seed, epoch);
     shifts_ = poly_epoch_shifts(data_.train, o_.transpose, o_.seed, epoch);
   }
 
   StepOutcome train_step(const StepContext& ctx) override {
-    const auto& idx = batches_[ctx.pos];
+    const auto& global = batches_[ctx.pos];
+    auto [a, e] = rank_slice(static_cast<int64_t>(global.size()), o_.rank(), o_.world());
+    const std::vector<int64_t> idx(global.begin() + a, global.begin() + e);
+    int64_t global_frames = 0;
+    for (int64_t i : global) global_frames += data_.train[i].predicted();
+    if (idx.empty()) {  // a short last batch leaves this rank nothing: zero gradients
+      opt_->zero_grad();
+      ctx.apply(*opt_);
+      return {0.0, 0.0, 0, {}};
+    }
     std::vector<int> row_shifts;
     if (o_.transpose > 0)
       for (int64_t i : idx) row_shifts.push_back(shifts_[i]);
     PolyBatch b = make_poly_batch(data_.train, idx, 0, 0, row_shifts);
     Tensor logits = model_->forward_frames(b.input);
     Tensor total = poly_frame_nll_sum(logits, b.target, b.mask);
-    Tensor loss = div(total, Tensor::scalar(static_cast<double>(b.frames)));
+    // Scaled so that the mean of the ranks' gradients is the gradient of the
+    // global batch's NLL per frame (in one process: this batch's).
+    Tensor loss = div(total, Tensor::scalar(static_cast<double>(global_frames) / o_.world()));
     ctx.update(*opt_, loss);
-    return {loss.item(), static_cast<double>(b.frames), b.frames, {}};
+    const double local = total.item() / static_cast<double>(b.frames);
+    return {o_.world() > 1 ? local : loss.item(), static_cast<double>(b.frames), b.frames, {}};
   }
-  double evaluate() override { return evaluate_poly(*model_, data_.valid); }
+  double evaluate() override {
+    auto [total, frames] = poly_nll_sum(*model_, data_.valid, o_.rank(), o_.world());
+    std::vector<double> v = {total, static_cast<double>(frames)};
+    reduce_sum(o_, v, "all-reduce of the validation NLL");
+    return poly_nll_mean(v[0], static_cast<int64_t>(v[1]), nullptr);
+  }
   void train_mode() override { model_->train(); }
 
   LogSpec log_spec() const override {

@@ -14,7 +14,8 @@ namespace cadenza::models {
 
 namespace {
 
-// The `batch` parallel token streams of one epoch.
+// This rank's `batch` of the world x batch parallel token streams of one
+// epoch (every rank cuts the same streams and keeps its own slice).
 struct Streams {
   std::vector<TokenSeq> rows;
   int64_t row_len = 0;
@@ -40,12 +41,14 @@ Streams build_streams(const std::vector<TokenSeq>& train, const TokenTrainOption
     all.insert(all.end(), piece->begin(), piece->end());
   }
   Streams s;
-  s.row_len = static_cast<int64_t>(all.size()) / o.batch;
+  const int64_t streams = o.batch * o.world();
+  s.row_len = static_cast<int64_t>(all.size()) / streams;
   if (s.row_len < o.seq_len + 1)
     throw OptionError("batch", "training data too small: " + std::to_string(all.size()) + " tokens cannot fill " +
-                                   std::to_string(o.batch) + " streams (batch) of " + std::to_string(o.seq_len + 1) +
+                                   std::to_string(streams) + " streams (batch" +
+                                   (o.world() > 1 ? " x ranks" : "") + ") of " + std::to_string(o.seq_len + 1) +
                                    " tokens (seq_len + 1); use fewer or shorter streams, or add data");
-  for (int64_t b = 0; b < o.batch; ++b)
+  for (int64_t b = o.batch * o.rank(); b < o.batch * (o.rank() + 1); ++b)
     s.rows.emplace_back(all.begin() + b * s.row_len, all.begin() + (b + 1) * s.row_len);
   return s;
 }
@@ -54,8 +57,12 @@ double to_bits(double nats) { return nats / std::log(2.0); }
 
 }  // namespace
 
-double evaluate_nll(SequenceModel& model, const std::vector<TokenSeq>& pieces, int64_t seq_len,
-                    int64_t max_tokens, int64_t* tokens_out) {
+namespace {
+
+// The summed NLL and the token count of the groups of 32 pieces that fall
+// to `rank` of `world` (groups dealt in turn), within the first max_tokens.
+std::pair<double, int64_t> nll_sum(SequenceModel& model, const std::vector<TokenSeq>& pieces, int64_t seq_len,
+                                   int64_t max_tokens, int rank, int world) {
   NoGradGuard ng;
   bool was_training = model.is_training();
   model.eval();
@@ -64,9 +71,12 @@ double evaluate_nll(SequenceModel& model, const std::vector<TokenSeq>& pieces, i
   int64_t count = 0;
   // Pieces are batched (32 at a time) and padded; padded targets are ignored.
   const size_t group = 32;
+  int64_t before = 0;  // tokens of the groups before this one, on every rank
   for (size_t g0 = 0; g0 < pieces.size(); g0 += group) {
-    if (max_tokens > 0 && count >= max_tokens) break;
+    if (max_tokens > 0 && before >= max_tokens) break;
     size_t g1 = std::min(pieces.size(), g0 + group);
+    for (size_t i = g0; i < g1; ++i) before += std::max<int64_t>(0, static_cast<int64_t>(pieces[i].size()) - 1);
+    if (static_cast<int>((g0 / group) % static_cast<size_t>(world)) != rank) continue;
     int64_t B = static_cast<int64_t>(g1 - g0), L = 0;
     for (size_t i = g0; i < g1; ++i) L = std::max<int64_t>(L, static_cast<int64_t>(pieces[i].size()) - 1);
     if (L <= 0) continue;
@@ -93,9 +103,21 @@ double evaluate_nll(SequenceModel& model, const std::vector<TokenSeq>& pieces, i
     }
   }
   if (was_training) model.train();
+  return {total, count};
+}
+
+double nll_mean(double total, int64_t count, int64_t* tokens_out) {
   if (tokens_out) *tokens_out = count;
   if (count == 0) throw Error("evaluate: no tokens to predict (every piece is shorter than 2 tokens)");
   return total / static_cast<double>(count);
+}
+
+}  // namespace
+
+double evaluate_nll(SequenceModel& model, const std::vector<TokenSeq>& pieces, int64_t seq_len,
+                    int64_t max_tokens, int64_t* tokens_out) {
+  auto [total, count] = nll_sum(model, pieces, seq_len, max_tokens, 0, 1);
+  return nll_mean(total, count, tokens_out);
 }
 
 double unigram_nll(const std::vector<TokenSeq>& train, const std::vector<TokenSeq>& valid, int64_t vocab) {
@@ -158,7 +180,8 @@ class TokenTask : public TrainTask {
 
   void build(bool fresh) override {
     if (o_.batch < 0) o_.batch = fitting_batch();
-    gen_ = std::make_unique<Generator>(o_.seed ^ 0xD1B54A32D192ED03ull);
+    // Initialisation (rank 0's reaches every rank) and this rank's dropout.
+    gen_ = std::make_unique<Generator>(dist::rank_seed(o_.seed, o_.rank()) ^ 0xD1B54A32D192ED03ull);
     model_ = std::make_unique<SequenceModel>(cfg_, gen_.get());
     opt_ = std::make_unique<optim::Adam>(model_->parameters(), o_.lr);
     if (fresh) streams_ = build_streams(train_, o_, epoch_, transpose_);
@@ -208,7 +231,12 @@ class TokenTask : public TrainTask {
     pos_ += T;
     return {loss.item(), 1.0, B * T, {}};
   }
-  double evaluate() override { return evaluate_nll(*model_, valid_, o_.seq_len, o_.val_tokens); }
+  double evaluate() override {
+    auto [total, count] = nll_sum(*model_, valid_, o_.seq_len, o_.val_tokens, o_.rank(), o_.world());
+    std::vector<double> v = {total, static_cast<double>(count)};
+    reduce_sum(o_, v, "all-reduce of the validation NLL");
+    return nll_mean(v[0], static_cast<int64_t>(v[1]), nullptr);
+  }
   void train_mode() override { model_->train(); }
 
   LogSpec log_spec() const override {
@@ -232,7 +260,7 @@ class TokenTask : public TrainTask {
   int64_t fitting_batch() const {
     int64_t tokens = 0;
     for (auto& p : train_) tokens += static_cast<int64_t>(p.size());
-    return std::clamp<int64_t>(tokens / (o_.seq_len + 1), 1, 32);
+    return std::clamp<int64_t>(tokens / (o_.seq_len + 1) / o_.world(), 1, 32);
   }
 
   SequenceModelConfig cfg_;

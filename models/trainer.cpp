@@ -56,7 +56,7 @@ const char* lr_schedule_name(LrSchedule s) {
 }
 
 void StepContext::apply(optim::Optimizer& opt) const {
-  if (o_ && o_->grad_hook) o_->grad_hook(opt.params());
+  if (hook_ && *hook_) (*hook_)(opt.params());
   if (o_ && o_->clip > 0) optim::clip_grad_norm(opt.params(), o_->clip);
   opt.step();
 }
@@ -65,6 +65,14 @@ void StepContext::update(optim::Optimizer& opt, const Tensor& loss) const {
   opt.zero_grad();
   loss.backward();
   apply(opt);
+}
+
+void reduce_sum(const LoopOptions& o, std::vector<double>& v, const std::string& what) {
+  if (o.world() > 1) o.comm->allreduce_sum(v.data(), static_cast<int64_t>(v.size()), what);
+}
+
+std::pair<int64_t, int64_t> rank_slice(int64_t n, int rank, int world) {
+  return {n * rank / world, n * (rank + 1) / world};
 }
 
 std::string TrainTask::format_val(double val, double best) const {
@@ -108,11 +116,19 @@ class TrainingLoop {
   void read_checkpoint();
   void check_options();
   void save(const std::string& path);
+  void finish_save(const std::string& path, const NamedTensors& tensors, Metadata& meta);
   void log_row(double val, bool evaluated);
   std::string options_json() const;
   NamedTensors model_tensors() const;
   void load_tensors(const LoadedTensors& ck);
+  NamedTensors buffers() const;
+  void check_ranks_agree();
 
+  std::shared_ptr<dist::Communicator> comm_;
+  int rank_ = 0, world_ = 1;
+  bool lead_ = true;  // rank 0: logs and writes
+  std::unique_ptr<dist::GradientReducer> reducer_;
+  GradHook hook_;
   TrainTask& task_;
   LoopOptions& o_;
   std::string latest_, best_;
@@ -157,7 +173,30 @@ std::string TrainingLoop::options_json() const {
 // Reads latest.safetensors: its format, the options and config that win over
 // the given ones, and the loop's position. Errors name the file.
 void TrainingLoop::read_checkpoint() {
-  ck_ = load_safetensors(latest_);
+  if (world_ == 1) {
+    ck_ = load_safetensors(latest_);
+  } else {
+    // Rank 0 reads the file and hands its bytes to every rank, so the run
+    // directory need only be on rank 0's machine.
+    std::vector<uint8_t> bytes;
+    std::string failure;
+    if (lead_) {
+      try {
+        bytes = read_file(latest_);
+      } catch (const std::exception& e) {
+        failure = e.what();
+      }
+    }
+    int64_t n = failure.empty() ? static_cast<int64_t>(bytes.size()) : -1;
+    comm_->broadcast(&n, sizeof n, 0, "broadcast of the checkpoint's size");
+    if (n < 0) {
+      if (lead_) throw Error(failure);
+      throw Error("rank 0 could not read '" + latest_ + "' to resume");
+    }
+    bytes.resize(static_cast<size_t>(n));
+    comm_->broadcast(bytes.data(), n, 0, "broadcast of '" + latest_ + "'");
+    ck_ = load_safetensors_bytes(bytes.data(), bytes.size(), latest_);
+  }
   auto need = [&](const char* k) { return need_metadata(ck_, k); };
   const std::string fmt = need("format");
   if (fmt != task_.format())
@@ -220,6 +259,12 @@ void TrainingLoop::read_checkpoint() {
     best_step_ = meta_int("best_step", 0);
     best_epoch_ = meta_int("best_epoch", 0);
     since_best_ = meta_int("evals_since_best", epoch_ - best_epoch_);
+    const int64_t saved_world = meta_int("world_size", 1);
+    if (saved_world != world_)
+      throw Error("'" + latest_ + "' was written by a run over " + std::to_string(saved_world) +
+                  (saved_world == 1 ? " process" : " ranks") + " (each rank's data position is saved); resume it " +
+                  (saved_world == 1 ? "without mpirun" : "with mpirun -np " + std::to_string(saved_world)) +
+                  ", not over " + std::to_string(world_) + (world_ == 1 ? " process" : " ranks"));
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -266,18 +311,92 @@ void TrainingLoop::load_tensors(const LoadedTensors& ck) {
     }
   }
   try {
-    task_.load_state(ck);
+    if (rank_ == 0) {
+      task_.load_state(ck);
+    } else {
+      // This rank's own state, saved under "rank<N>.", in place of rank 0's.
+      const std::string pre = "rank" + std::to_string(rank_) + ".";
+      LoadedTensors mine;
+      mine.path = ck.path;
+      mine.metadata = ck.metadata;
+      for (auto& kv : ck.metadata)
+        if (starts_with(kv.first, pre)) mine.metadata[kv.first.substr(pre.size())] = kv.second;
+      for (auto& kv : ck.tensors)
+        if (starts_with(kv.first, pre)) mine.tensors.emplace_back(kv.first.substr(pre.size()), kv.second);
+        else if (!starts_with(kv.first, "trainer.")) mine.tensors.push_back(kv);
+      task_.load_state(mine);
+    }
   } catch (const Error& e) {
     throw Error("'" + ck.path + "': " + e.what());
   }
 }
 
+NamedTensors TrainingLoop::buffers() const {
+  NamedTensors out;
+  for (auto& [prefix, m] : task_.modules())
+    for (auto& kv : m->named_buffers()) out.emplace_back(prefix + kv.first, kv.second);
+  return out;
+}
+
+// Every rank must hold bit-identical parameters and optimizer state; a
+// difference means the reduction or a task's sharding is broken.
+void TrainingLoop::check_ranks_agree() {
+  NamedTensors state = model_tensors();
+  for (auto& [prefix, opt] : task_.optimizers())
+    for (auto& kv : opt->state_dict()) state.emplace_back(prefix + kv.first, kv.second);
+  uint64_t mine = dist::digest(state);
+  auto all = comm_->gather(std::string(reinterpret_cast<const char*>(&mine), sizeof mine), 0,
+                           "gather of the ranks' state digests");
+  double differ = -1;
+  if (lead_)
+    for (int r = 1; r < world_; ++r)
+      if (all[r] != all[0]) {
+        differ = r;
+        break;
+      }
+  comm_->broadcast(&differ, sizeof differ, 0, "broadcast of the ranks' agreement");
+  if (differ >= 0)
+    throw Error("data-parallel ranks diverged: rank " + std::to_string(static_cast<int>(differ)) +
+                "'s parameters or optimizer state differ from rank 0's at step " + std::to_string(step_));
+}
+
 void TrainingLoop::save(const std::string& path) {
+  Metadata meta;
+  if (world_ > 1) {
+    check_ranks_agree();
+    // Each rank's own task state goes to rank 0, saved under "rank<N>.".
+    NamedTensors mine;
+    Metadata my_meta;
+    std::vector<std::string> all;
+    if (!lead_) task_.save_state(mine, my_meta);
+    all = comm_->gather(lead_ ? std::string() : safetensors_bytes(mine, my_meta), 0,
+                        "gather of the ranks' trainer state");
+    if (!lead_) return;
+    meta["world_size"] = std::to_string(world_);
+    NamedTensors ranks;
+    for (int r = 1; r < world_; ++r) {
+      LoadedTensors part = load_safetensors_bytes(reinterpret_cast<const uint8_t*>(all[r].data()), all[r].size(),
+                                                  "rank " + std::to_string(r) + "'s trainer state");
+      const std::string pre = "rank" + std::to_string(r) + ".";
+      for (auto& kv : part.tensors) ranks.emplace_back(pre + kv.first, kv.second);
+      for (auto& kv : part.metadata) meta[pre + kv.first] = kv.second;
+    }
+    NamedTensors tensors = model_tensors();
+    for (auto& [prefix, opt] : task_.optimizers())
+      for (auto& kv : opt->state_dict()) tensors.emplace_back(prefix + kv.first, kv.second);
+    task_.save_state(tensors, meta);
+    tensors.insert(tensors.end(), ranks.begin(), ranks.end());
+    finish_save(path, tensors, meta);
+    return;
+  }
   NamedTensors tensors = model_tensors();
   for (auto& [prefix, opt] : task_.optimizers())
     for (auto& kv : opt->state_dict()) tensors.emplace_back(prefix + kv.first, kv.second);
-  Metadata meta;
   task_.save_state(tensors, meta);
+  finish_save(path, tensors, meta);
+}
+
+void TrainingLoop::finish_save(const std::string& path, const NamedTensors& tensors, Metadata& meta) {
   meta["config"] = task_.config_json();
   meta["format"] = task_.format();
   meta["options"] = options_json();
@@ -295,6 +414,14 @@ void TrainingLoop::save(const std::string& path) {
 
 void TrainingLoop::log_row(double val, bool evaluated) {
   auto now = std::chrono::steady_clock::now();
+  if (!lead_) {  // rank 0 logs for every rank
+    t_last_ = now;
+    items_since_ = 0;
+    loss_sum_ = loss_weight_ = 0;
+    for (auto& s : scalar_sums_) s.second = 0;
+    scalar_steps_ = 0;
+    return;
+  }
   double dt = std::chrono::duration<double>(now - t_last_).count();
   double rate = dt > 0 ? static_cast<double>(items_since_) / dt : 0;
   double elapsed = std::chrono::duration<double>(now - t_start_).count();
@@ -344,7 +471,11 @@ void TrainingLoop::log_row(double val, bool evaluated) {
 }
 
 TrainResult TrainingLoop::run() {
-  make_dirs(o_.out_dir);
+  comm_ = o_.comm ? o_.comm : dist::single_process();
+  rank_ = comm_->rank();
+  world_ = comm_->size();
+  lead_ = rank_ == 0;
+  if (lead_) make_dirs(o_.out_dir);
   latest_ = o_.out_dir + "/latest.safetensors";
   best_ = o_.out_dir + "/best.safetensors";
   if (o_.resume) read_checkpoint();
@@ -368,15 +499,40 @@ TrainResult TrainingLoop::run() {
     load_tensors(ck_);
     ck_ = LoadedTensors{};
   }
+  if (world_ > 1) {
+    // Rank 0's parameters and buffers everywhere (a resumed run loaded the
+    // same bytes on every rank; a fresh one may have drawn per-rank).
+    dist::broadcast_tensors(*comm_, model_tensors(), 0, "broadcast of the parameters and buffers");
+    reducer_ = std::make_unique<dist::GradientReducer>(comm_, o_.bucket_bytes);
+    hook_ = [this](const std::vector<Tensor>& params) {
+      (*reducer_)(params);
+      // Buffers (BatchNorm's running statistics) follow rank 0, as
+      // PyTorch's DistributedDataParallel has them.
+      dist::broadcast_tensors(*comm_, buffers(), 0, "broadcast of the buffers");
+      if (o_.grad_hook) o_.grad_hook(params);
+    };
+  } else {
+    hook_ = o_.grad_hook;
+  }
   if (spe_ > 0 && (pos_ < 0 || pos_ >= spe_))
     throw Error("'" + latest_ + "': position " + std::to_string(pos_) + " is outside the epoch's " +
                 std::to_string(spe_) + " batches");
 
   spec_ = task_.log_spec();
-  csv_ = std::make_unique<CsvLog>(o_.out_dir + "/metrics.csv", spec_.columns, o_.resume, static_cast<double>(step_));
-  tb_ = std::make_unique<SummaryWriter>(o_.out_dir);
-  devnull_ = o_.quiet ? std::fopen("/dev/null", "w") : nullptr;
+  if (lead_) {
+    csv_ = std::make_unique<CsvLog>(o_.out_dir + "/metrics.csv", spec_.columns, o_.resume, static_cast<double>(step_));
+    tb_ = std::make_unique<SummaryWriter>(o_.out_dir);
+  }
+  devnull_ = o_.quiet || !lead_ ? std::fopen("/dev/null", "w") : nullptr;
   progress_ = std::make_unique<Progress>(total_, step_, devnull_ ? devnull_ : stdout);
+  if (world_ > 1) {
+    std::string batch;
+    for (const OptionField& f : task_.option_fields())
+      if (f.name == "batch")
+        if (auto* b = std::get_if<int64_t*>(&f.field))
+          batch = ": batch " + std::to_string(**b) + " per rank, global batch " + std::to_string(**b * world_);
+    progress_->log("data-parallel over " + comm_->describe() + batch);
+  }
   TrainResult res;
   res.best_val_nll = best_val_;
   t_start_ = t_last_ = std::chrono::steady_clock::now();
@@ -388,6 +544,7 @@ TrainResult TrainingLoop::run() {
   if (spe_ > 0 && !finished) task_.begin_epoch(epoch_);
   StepContext ctx;
   ctx.o_ = &o_;
+  ctx.hook_ = &hook_;
   task_.train_mode();
   while (!finished && step_ < total_) {
     ctx.step = step_;
@@ -399,6 +556,22 @@ TrainResult TrainingLoop::run() {
     StepOutcome out = task_.train_step(ctx);
     ++step_;
     if (spe_ > 0) ++pos_;
+    bool stop_asked = stop_requested().load();
+    if (world_ > 1) {
+      // The step's loss and throughput over every rank, and a stop asked
+      // on any rank stops all of them at this step.
+      std::vector<double> v = {out.loss * out.weight, out.weight, static_cast<double>(out.items),
+                               stop_asked ? 1.0 : 0.0};
+      for (auto& sc : out.scalars) v.push_back(sc.second);
+      comm_->allreduce_sum(v.data(), static_cast<int64_t>(v.size()),
+                           "all-reduce of step " + std::to_string(step_) + "'s loss");
+      out.loss = v[1] > 0 ? v[0] / v[1] : 0;
+      out.weight = v[1];
+      out.items = static_cast<int64_t>(v[2]);
+      stop_asked = v[3] > 0;
+      for (size_t i = 0; i < out.scalars.size(); ++i) out.scalars[i].second = v[4 + i] / world_;
+    }
+    if (o_.after_step) o_.after_step(step_);
     if (!std::isfinite(out.loss)) throw TrainingDiverged(step_, out.loss);
     res.losses.push_back(out.loss);
     res.last_loss = out.loss;
@@ -418,9 +591,10 @@ TrainResult TrainingLoop::run() {
       pos_ = 0;
     }
     bool eval_now = step_ == total_ || (o_.eval_every > 0 ? step_ % o_.eval_every == 0 : epoch_end);
-    bool stopping = stop_requested().load() || step_ == o_.stop_at;
+    bool stopping = stop_asked || step_ == o_.stop_at;
     if (eval_now) {
       double val = task_.evaluate();
+      if (world_ > 1) comm_->broadcast(&val, sizeof val, 0, "broadcast of the evaluation at step " + std::to_string(step_));
       res.final_val_nll = val;
       bool improved = val < best_val_;
       if (improved) {
@@ -431,14 +605,16 @@ TrainResult TrainingLoop::run() {
       } else {
         ++since_best_;
       }
-      for (auto& [tag, v] : task_.eval_scalars(val)) tb_->add_scalar(tag, v, step_);
-      tb_->add_scalar("valid/nll", val, step_);
-      task_.on_evaluated(*tb_, step_);
+      if (lead_) {
+        for (auto& [tag, v] : task_.eval_scalars(val)) tb_->add_scalar(tag, v, step_);
+        tb_->add_scalar("valid/nll", val, step_);
+        task_.on_evaluated(*tb_, step_);
+      }
       task_.train_mode();
       log_row(val, true);
       if (improved) save(best_);
       save(latest_);
-      tb_->flush();
+      if (lead_) tb_->flush();
       if (o_.patience > 0 && since_best_ >= o_.patience && step_ < total_) {
         progress_->log("no better validation figure for " + std::to_string(o_.patience) +
                        " evaluations; stopping at step " + std::to_string(step_) +
@@ -465,6 +641,8 @@ TrainResult TrainingLoop::run() {
   res.best_step = best_step_;
   res.best_epoch = best_epoch_;
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start_).count();
+  res.world = world_;
+  if (!lead_) return res;
   tb_->flush();
   // The loss curve from the whole history (rows of earlier runs included).
   std::vector<std::vector<double>> rows = csv_->existing_rows();

@@ -9,6 +9,19 @@
 // plot, and a gradient hook between backward and the optimizer step (where
 // data-parallel training reduces gradients; in one process it is empty).
 //
+// Data parallelism: give LoopOptions a communicator of several ranks (MPI;
+// engine/distributed.h) and every rank runs the same loop on its own shard.
+// The loop broadcasts rank 0's parameters and buffers at the start and on
+// resume, averages the gradients in fused buckets in the hook, sums each
+// step's loss and throughput over the ranks, and lets only rank 0 log and
+// write checkpoints; a checkpoint holds each rank's own task state (data
+// position, generators) under "rank<N>.", so all ranks resume from one file.
+// A task shards its data with options().rank() and world(): a global batch
+// of world() x batch examples, drawn the same on every rank, of which rank r
+// takes the r-th slice; its evaluate() splits the held-out data and sums
+// over the ranks (reduce_sum), or evaluates on rank 0 alone, whose figure
+// the loop hands to every rank.
+//
 // A model plugs in a TrainTask: its module(s) and optimizer(s), one training
 // step, an evaluation where lower is better, and whatever else decides the
 // next step (carried recurrent state, stream positions, generators), which
@@ -30,6 +43,7 @@
 #include <vector>
 
 #include "engine/checkpoint.h"
+#include "engine/distributed.h"
 #include "engine/nn.h"
 #include "engine/optim.h"
 #include "engine/summary.h"
@@ -88,15 +102,30 @@ struct LoopOptions {
   int64_t resume_epochs = -1;  // with resume: run to this many epochs instead of the saved count
   int64_t stop_at = -1;        // act as if stopped after this step (tests)
   bool quiet = false;          // no progress output
-  GradHook grad_hook;          // see GradHook; empty in one process
+  GradHook grad_hook;          // see GradHook; runs after the data-parallel reduction
+  // The ranks this run trains over (null: this process alone).
+  std::shared_ptr<dist::Communicator> comm;
+  int64_t bucket_bytes = 25 << 20;  // gradient bucket size of the data-parallel all-reduce
+  // After every step, with the number of steps done (tests inject faults here).
+  std::function<void(int64_t steps_done)> after_step;
   // Names of the run-shaping fields the caller chose (e.g. from flags typed):
   // on resume those the saved run overrides are passed to on_unused (by
   // default printed on stderr).
   std::set<std::string> given;
   std::function<void(const std::vector<std::string>& fields)> on_unused;
 
+  int rank() const { return comm ? comm->rank() : 0; }
+  int world() const { return comm ? comm->size() : 1; }
+
   virtual ~LoopOptions() = default;
 };
+
+// Sums `v` over the run's ranks in place (nothing in one process); for
+// splitting an evaluation.
+void reduce_sum(const LoopOptions& o, std::vector<double>& v, const std::string& what);
+
+// The r-th of `world` near-equal slices of [0, n): [begin, end).
+std::pair<int64_t, int64_t> rank_slice(int64_t n, int rank, int world);
 
 // What the loop reports when it returns.
 struct TrainResult {
@@ -108,7 +137,8 @@ struct TrainResult {
   double seconds = 0;        // wall-clock of this call
   bool interrupted = false;  // stopped by a request or stop_at; resume continues it
   bool stopped_early = false;
-  std::vector<double> losses;  // the loss of every step run in this call
+  int world = 1;               // ranks the run trained over
+  std::vector<double> losses;  // the loss of every step run in this call (over all ranks)
 };
 
 // One optimizer update inside a step, offered by the loop to the task.
@@ -125,6 +155,7 @@ class StepContext {
  private:
   friend class TrainingLoop;
   const LoopOptions* o_ = nullptr;
+  const GradHook* hook_ = nullptr;  // the loop's: reduction, then the options' hook
 };
 
 // What one training step reports.

@@ -8,8 +8,16 @@
 namespace cadenza::models {
 
 namespace {
+// Not the optimizer's or a trainer's state: "optim.", "trainer.", and a
+// data-parallel rank's own trainer state, "rank<N>.trainer.".
 bool is_model_tensor(const std::string& name) {
-  return name.rfind("optim.", 0) != 0 && name.rfind("trainer.", 0) != 0;
+  if (name.rfind("optim.", 0) == 0 || name.rfind("trainer.", 0) == 0) return false;
+  if (name.rfind("rank", 0) == 0) {
+    size_t i = 4;
+    while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
+    if (i > 4 && name.compare(i, 9, ".trainer.") == 0) return false;
+  }
+  return true;
 }
 }  // namespace
 

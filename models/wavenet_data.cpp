@@ -182,7 +182,11 @@ WaveBatch wave_crop(const WaveClip& clip, const WaveNetConfig& cfg, int64_t star
 }
 
 WaveBatch random_wave_batch(const std::vector<WaveClip>& clips, const WaveNetConfig& cfg, int64_t batch,
-                            int64_t length, Generator& gen) {
+                            int64_t length, Generator& gen, int64_t first, int64_t count) {
+  const int64_t last = count < 0 ? batch : first + count;
+  if (first < 0 || last > batch || first >= last)
+    throw Error("random_wave_batch: rows [" + std::to_string(first) + ", " + std::to_string(last) +
+                ") are not a slice of a batch of " + std::to_string(batch));
   // Crop starts are multiples of the hop (1 without mel), counted over every clip.
   const int64_t hop = cfg.cin_channels > 0 ? cfg.hop_length : 1;
   std::vector<int64_t> cum;
@@ -200,7 +204,7 @@ WaveBatch random_wave_batch(const std::vector<WaveClip>& clips, const WaveNetCon
     int64_t k = below(gen, total);
     size_t i = static_cast<size_t>(std::upper_bound(cum.begin(), cum.end(), k) - cum.begin());
     int64_t start = (k - (i == 0 ? 0 : cum[i - 1])) * hop;
-    rows.push_back(wave_crop(clips[i], cfg, start, length));
+    if (b >= first && b < last) rows.push_back(wave_crop(clips[i], cfg, start, length));
   }
   WaveBatch out;
   std::vector<Tensor> xs, ts, ms, cs;

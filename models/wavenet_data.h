@@ -64,8 +64,11 @@ struct WaveBatch {
 };
 // Crop starts drawn from `gen` over every position of every clip long
 // enough (long clips are drawn more often). Throws Error when no clip is.
+// All `batch` starts are drawn; rows [first, first + count) are made (count
+// < 0: to the end), so data-parallel ranks drawing one global batch from
+// generators in the same state each make their own slice of it.
 WaveBatch random_wave_batch(const std::vector<WaveClip>& clips, const WaveNetConfig& cfg, int64_t batch,
-                            int64_t length, Generator& gen);
+                            int64_t length, Generator& gen, int64_t first = 0, int64_t count = -1);
 // The crop of `clip` starting at `start` (a multiple of the hop), as a batch of one.
 WaveBatch wave_crop(const WaveClip& clip, const WaveNetConfig& cfg, int64_t start, int64_t length);
 

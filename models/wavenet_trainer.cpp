@@ -50,7 +50,9 @@ class WaveNetTask : public TrainTask {
   int64_t default_warmup() const override { return kWaveNetDefaultWarmup; }
 
   void build(bool fresh) override {
-    gen_ = std::make_unique<Generator>(o_.seed ^ 0xD1B54A32D192ED03ull);
+    // Initialisation (rank 0's reaches every rank) and this rank's dropout;
+    // the crops are drawn alike on every rank, each making its own slice.
+    gen_ = std::make_unique<Generator>(dist::rank_seed(o_.seed, o_.rank()) ^ 0xD1B54A32D192ED03ull);
     crops_ = std::make_unique<Generator>(o_.seed * 0x9E3779B97F4A7C15ull + 11);
     model_ = std::make_unique<WaveNet>(cfg_, gen_.get());
     opt_ = std::make_unique<optim::Adam>(model_->parameters(), o_.lr);
@@ -76,7 +78,8 @@ class WaveNetTask : public TrainTask {
   }
 
   StepOutcome train_step(const StepContext& ctx) override {
-    WaveBatch b = random_wave_batch(data_.train, cfg_, o_.batch, o_.crop, *crops_);
+    WaveBatch b = random_wave_batch(data_.train, cfg_, o_.batch * o_.world(), o_.crop, *crops_,
+                                    o_.batch * o_.rank(), o_.batch);
     const double n = static_cast<double>(o_.batch * o_.crop);
     Tensor loss = div(batch_nll_sum(*model_, b), Tensor::scalar(n));
     ctx.update(*opt_, loss);
@@ -85,12 +88,14 @@ class WaveNetTask : public TrainTask {
   double evaluate() override {
     NoGradGuard ng;
     model_->eval();
-    double total = 0, n = 0;
-    for (const WaveBatch& b : valid_) {
-      total += batch_nll_sum(*model_, b).item();
-      n += static_cast<double>(b.x.numel());
+    // The held-out crops dealt to the ranks in turn, the sums added up.
+    std::vector<double> v = {0, 0};
+    for (size_t i = static_cast<size_t>(o_.rank()); i < valid_.size(); i += static_cast<size_t>(o_.world())) {
+      v[0] += batch_nll_sum(*model_, valid_[i]).item();
+      v[1] += static_cast<double>(valid_[i].x.numel());
     }
-    return total / n;
+    reduce_sum(o_, v, "all-reduce of the validation NLL");
+    return v[0] / v[1];
   }
   void train_mode() override { model_->train(); }
   // A clip to listen to: the vocoder's resynthesis of the first held-out crop,

@@ -7,6 +7,7 @@ CADENZA_APT_PACKAGES=(
   libsndfile1-dev libsamplerate0-dev libfftw3-dev libfluidsynth-dev
   timgm6mb-soundfont openttd-openmsx planetblupi-music-midi
   python3-mido midicsv sox python3-torch python3-numpy libopenblas0-pthread
+  openmpi-bin libopenmpi-dev
 )
 CADENZA_PIP_PACKAGES=(numpy safetensors tensorboard)
 

@@ -14,6 +14,11 @@
 
 namespace cadenza::cli {
 
+std::function<void(const std::vector<Tensor>&)>& bench_grad_hook() {
+  static std::function<void(const std::vector<Tensor>&)> hook;
+  return hook;
+}
+
 namespace {
 
 std::vector<Workload> all_workloads() {
@@ -47,12 +52,27 @@ void run_bench(const BenchOptions& o, const CLI::App& bench) {
   if (it == all.end()) throw UsageError("unknown workload '" + o.name + "' (see cadenza bench --list)");
   if (o.threads) set_num_threads(*o.threads);
   const double budget = o.seconds;
+  // Under mpirun: every rank runs the workload in step, rank 0 deciding
+  // when to stop, and the gradient steps average over the ranks.
+  auto group = process_group();
+  const int ranks = group ? group->size() : 1;
+  std::shared_ptr<dist::GradientReducer> reducer;
+  if (ranks > 1) {
+    reducer = std::make_shared<dist::GradientReducer>(group);
+    bench_grad_hook() = [reducer](const std::vector<Tensor>& params) { (*reducer)(params); };
+  }
+  auto more = [&](bool mine) {
+    if (ranks == 1) return mine;
+    char go = mine ? 1 : 0;
+    group->broadcast(&go, 1, 0, "broadcast of the benchmark's next run");
+    return go != 0;
+  };
 
   auto run = it->prepare();
   run();  // warm-up
   std::vector<double> times;
   double total = 0;
-  while (total < budget || times.size() < 3) {
+  while (more(total < budget || times.size() < 3)) {
     auto t0 = std::chrono::steady_clock::now();
     run();
     double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -61,17 +81,26 @@ void run_bench(const BenchOptions& o, const CLI::App& bench) {
   }
   std::sort(times.begin(), times.end());
   double median = times[times.size() / 2];
-  double throughput = it->work_per_unit / median / it->throughput_scale;
+  // With several ranks, the work of all of them (each ran a whole unit).
+  double throughput = it->work_per_unit * ranks / median / it->throughput_scale;
   nlohmann::json j = {{"workload", it->name},           {"seconds_per_unit", median},
                       {"throughput", throughput},       {"unit", it->unit},
                       {"throughput_unit", it->throughput_unit},
-                      {"threads", get_num_threads()},   {"runs", times.size()}};
+                      {"threads", get_num_threads()},   {"runs", times.size()},
+                      {"ranks", ranks}};
+  if (reducer) {
+    j["allreduce_s_per_unit"] = reducer->seconds() / static_cast<double>(times.size() + 1);
+    j["allreduce_bytes"] = reducer->last_bytes();
+    j["buckets"] = reducer->last_buckets();
+  }
   if (o.json) {
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("%s: %s\n  %.6f s per %s (median of %zu), %.2f %s, %d threads\n", it->name.c_str(),
+    std::printf("%s: %s\n  %.6f s per %s (median of %zu), %.2f %s, %d threads", it->name.c_str(),
                 it->description.c_str(), median, it->unit.c_str(), times.size(), throughput,
                 it->throughput_unit.c_str(), get_num_threads());
+    if (ranks > 1) std::printf(" per rank x %d ranks (%.1f MB all-reduced per unit)", ranks, reducer->last_bytes() / 1e6);
+    std::printf("\n");
   }
 }
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/distributed.h"
+
 namespace cadenza::cli {
 
 // A bad command line found after parsing (a bad combination of values):
@@ -24,6 +26,10 @@ void add_audio_command(CLI::App& root);
 void add_bench_command(CLI::App& root);
 void set_exit_code(int code);
 int exit_code();
+
+// The ranks of a data-parallel run (mpirun -np N cadenza train ...), or null
+// in a process started alone. main() sets it before parsing.
+std::shared_ptr<dist::Communicator>& process_group();
 
 // The text `cadenza ... CMD --help` shows above the flags; listings of
 // commands keep the short description.

@@ -3,8 +3,12 @@
 #include "cli_checks.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "engine/threading.h"
@@ -109,6 +113,32 @@ void TrainFlags::add(CLI::App& cmd, Length length, const models::LoopOptions& d,
       ->check(CLI::Range(1, 1024));
 }
 
+namespace {
+
+// CADENZA_FAULT=RANK:STEP:kill|raise|stall makes that rank die (SIGKILL),
+// throw, or stop taking part (sleep) after that step: how the tests check
+// that the other ranks stop, by the launcher or by the collectives' timeout.
+std::function<void(int64_t)> fault_injection() {
+  const char* spec = std::getenv("CADENZA_FAULT");
+  if (!spec || !*spec) return {};
+  int rank = -1;
+  long long step = -1;
+  char how[16] = {0};
+  if (std::sscanf(spec, "%d:%lld:%15s", &rank, &step, how) != 3 ||
+      (std::strcmp(how, "kill") != 0 && std::strcmp(how, "raise") != 0 && std::strcmp(how, "stall") != 0))
+    throw UsageError(std::string("CADENZA_FAULT must be RANK:STEP:kill, raise or stall, got '") + spec + "'");
+  const int me = process_group() ? process_group()->rank() : 0;
+  const std::string mode = how;
+  return [=](int64_t done) {
+    if (me != rank || done != step) return;
+    if (mode == "kill") std::raise(SIGKILL);
+    if (mode == "stall") std::this_thread::sleep_for(std::chrono::hours(1));
+    throw Error("fault injected after step " + std::to_string(done) + " (CADENZA_FAULT)");
+  };
+}
+
+}  // namespace
+
 void TrainFlags::apply(const CLI::App& cmd, models::LoopOptions& o) const {
   for (const auto& [flag, copy] : copies_)
     if (given(cmd, flag)) copy(o);
@@ -125,6 +155,8 @@ void TrainFlags::apply(const CLI::App& cmd, models::LoopOptions& o) const {
                  list.c_str());
   };
   apply_threads(threads_);
+  o.comm = process_group();
+  o.after_step = fault_injection();
 }
 
 void run_with_stop_on_sigint(const std::function<void()>& train) {

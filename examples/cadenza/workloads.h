@@ -6,7 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "engine/tensor.h"
+
 namespace cadenza::cli {
+
+// Under mpirun, the training-step workloads (W1, W2) average their
+// gradients over the ranks with this hook between backward and the
+// optimizer step, as data-parallel training does; empty in one process.
+std::function<void(const std::vector<Tensor>&)>& bench_grad_hook();
 
 struct Workload {
   std::string name;

@@ -30,10 +30,12 @@ std::function<void()> w2_step() {
   Generator g(2);
   Tensor ids = randint(0, 256, {4, 4097}, &g);
   Tensor x = contiguous(narrow(ids, 1, 0, 4096)), y = contiguous(narrow(ids, 1, 1, 4096));
-  return [model, opt, x, y] {
+  auto hook = bench_grad_hook();
+  return [model, opt, x, y, hook] {
     opt->zero_grad();
     Tensor loss = cross_entropy(model->forward_audio(x), y);
     loss.backward();
+    if (hook) hook(opt->params());
     optim::clip_grad_norm(opt->params(), 1.0);
     opt->step();
   };

@@ -7,6 +7,7 @@
 // CADENZA_PRIVATE_HEADERS in the root CMakeLists.txt.
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
+#include "engine/distributed.h"
 #include "engine/file_io.h"
 #include "engine/nn.h"
 #include "engine/npy.h"

@@ -1,0 +1,372 @@
+#include "engine/distributed.h"
+
+#include <cadenza/config.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#if CADENZA_HAVE_MPI
+#define OMPI_SKIP_MPICXX 1  // the C API alone: no C++ bindings to link
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#endif
+
+namespace cadenza::dist {
+
+namespace {
+
+class SingleProcess : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string describe() const override { return "one process"; }
+  void allreduce_sum(float*, int64_t, const std::string&) override {}
+  void allreduce_sum(double*, int64_t, const std::string&) override {}
+  void broadcast(void*, int64_t, int root, const std::string& what) override { check_root(root, what); }
+  std::vector<std::string> gather(const std::string& mine, int root, const std::string& what) override {
+    check_root(root, what);
+    return {mine};
+  }
+  [[noreturn]] void abort(int code) override { std::exit(code); }
+
+ private:
+  static void check_root(int root, const std::string& what) {
+    if (root != 0) throw CommError(what + ": root rank " + std::to_string(root) + " is outside a group of 1");
+  }
+};
+
+bool env_set(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v;
+}
+
+}  // namespace
+
+std::shared_ptr<Communicator> single_process() { return std::make_shared<SingleProcess>(); }
+
+bool mpi_built() { return CADENZA_HAVE_MPI != 0; }
+
+bool mpi_launched() {
+  for (const char* size_var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"}) {
+    const char* v = std::getenv(size_var);
+    if (v && std::atoi(v) > 1) return true;
+  }
+  return env_set("PMIX_RANK") && env_set("OMPI_COMM_WORLD_RANK") && std::atoi(std::getenv("OMPI_COMM_WORLD_SIZE")) > 1;
+}
+
+double collective_timeout() {
+  const char* v = std::getenv("CADENZA_DIST_TIMEOUT");
+  if (!v || !*v) return 300;
+  char* end = nullptr;
+  double s = std::strtod(v, &end);
+  if (end == v || *end != '\0' || !(s > 0))
+    throw CommError(std::string("CADENZA_DIST_TIMEOUT must be a positive number of seconds, got '") + v + "'");
+  return s;
+}
+
+uint64_t rank_seed(uint64_t seed, int rank) {
+  if (rank == 0) return seed;
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * static_cast<uint64_t>(rank);  // splitmix64
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+#if CADENZA_HAVE_MPI
+
+namespace {
+
+std::string mpi_error_text(int code) {
+  char buf[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(code, buf, &len);
+  return std::string(buf, static_cast<size_t>(len));
+}
+
+void finalize_mpi() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (!finalized) MPI_Finalize();
+}
+
+// MPI_COMM_WORLD. Collectives are started non-blocking and polled, so a
+// peer that has died or stopped turns into an error after the timeout
+// rather than a hang.
+class MpiWorld : public Communicator {
+ public:
+  MpiWorld() {
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (!initialized) {
+      int provided = 0;
+      int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+      if (rc != MPI_SUCCESS) throw CommError("MPI_Init_thread failed: " + mpi_error_text(rc));
+      std::atexit(finalize_mpi);
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    timeout_ = collective_timeout();
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string describe() const override { return "MPI, " + std::to_string(size_) + " ranks"; }
+
+  void allreduce_sum(float* data, int64_t n, const std::string& what) override {
+    allreduce(data, n, MPI_FLOAT, sizeof(float), what);
+  }
+  void allreduce_sum(double* data, int64_t n, const std::string& what) override {
+    allreduce(data, n, MPI_DOUBLE, sizeof(double), what);
+  }
+  void broadcast(void* data, int64_t bytes, int root, const std::string& what) override {
+    check_root(root, what);
+    auto* p = static_cast<char*>(data);
+    for (int64_t done = 0; done < bytes;) {
+      int chunk = static_cast<int>(std::min<int64_t>(bytes - done, kChunk));
+      MPI_Request req;
+      check(MPI_Ibcast(p + done, chunk, MPI_BYTE, root, MPI_COMM_WORLD, &req), what);
+      wait(req, what);
+      done += chunk;
+    }
+  }
+  std::vector<std::string> gather(const std::string& mine, int root, const std::string& what) override {
+    check_root(root, what);
+    if (mine.size() > static_cast<size_t>(INT_MAX)) throw CommError(what + ": more than 2 GB from one rank");
+    int len = static_cast<int>(mine.size());
+    std::vector<int> lens(rank_ == root ? size_ : 0);
+    MPI_Request req;
+    check(MPI_Igather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, root, MPI_COMM_WORLD, &req), what);
+    wait(req, what);
+    std::vector<int> offsets(lens.size());
+    int64_t total = 0;
+    for (size_t i = 0; i < lens.size(); ++i) {
+      offsets[i] = static_cast<int>(total);
+      total += lens[i];
+    }
+    if (total > INT_MAX) throw CommError(what + ": more than 2 GB in all");
+    std::string all(static_cast<size_t>(total), '\0');
+    check(MPI_Igatherv(mine.data(), len, MPI_BYTE, all.data(), lens.data(), offsets.data(), MPI_BYTE, root,
+                       MPI_COMM_WORLD, &req),
+          what);
+    wait(req, what);
+    std::vector<std::string> out;
+    for (size_t i = 0; i < lens.size(); ++i) out.push_back(all.substr(offsets[i], lens[i]));
+    return out;
+  }
+  [[noreturn]] void abort(int code) override {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);
+  }
+
+ private:
+  static constexpr int64_t kChunk = int64_t{1} << 28;
+
+  void check_root(int root, const std::string& what) const {
+    if (root < 0 || root >= size_)
+      throw CommError(what + ": root rank " + std::to_string(root) + " is outside a group of " +
+                      std::to_string(size_));
+  }
+  void check(int rc, const std::string& what) const {
+    if (rc != MPI_SUCCESS) throw CommError("rank " + std::to_string(rank_) + ": " + what + ": " + mpi_error_text(rc));
+  }
+  void allreduce(void* data, int64_t n, MPI_Datatype type, size_t elem, const std::string& what) {
+    auto* p = static_cast<char*>(data);
+    for (int64_t done = 0; done < n;) {
+      int chunk = static_cast<int>(std::min<int64_t>(n - done, kChunk));
+      MPI_Request req;
+      check(MPI_Iallreduce(MPI_IN_PLACE, p + done * elem, chunk, type, MPI_SUM, MPI_COMM_WORLD, &req), what);
+      wait(req, what);
+      done += chunk;
+    }
+  }
+  // Polls the request: spinning first (a healthy peer answers in
+  // microseconds), then sleeping in growing steps so a waiting rank leaves
+  // the cores to the ranks still computing.
+  void wait(MPI_Request& req, const std::string& what) {
+    using clock = std::chrono::steady_clock;
+    const auto start = clock::now();
+    int done = 0;
+    int64_t polls = 0;
+    auto nap = std::chrono::microseconds(20);
+    while (true) {
+      check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
+      if (done) return;
+      if (++polls < 2000) continue;
+      std::this_thread::sleep_for(nap);
+      nap = std::min(nap * 2, std::chrono::microseconds(2000));
+      if (std::chrono::duration<double>(clock::now() - start).count() > timeout_) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%g", timeout_);
+        throw CommError("rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + what +
+                        " did not complete within " + buf +
+                        " s (CADENZA_DIST_TIMEOUT): another rank has died, failed or stopped taking part");
+      }
+    }
+  }
+
+  int rank_ = 0, size_ = 1;
+  double timeout_ = 300;
+};
+
+}  // namespace
+
+std::shared_ptr<Communicator> mpi_world() {
+  static std::shared_ptr<Communicator> world = std::make_shared<MpiWorld>();
+  return world;
+}
+
+#else
+
+std::shared_ptr<Communicator> mpi_world() {
+  throw CommError(
+      "this cadenza was built without MPI (CADENZA_MPI is off: install openmpi-bin and libopenmpi-dev and "
+      "configure again)");
+}
+
+#endif
+
+// ---- tensors over a communicator ----------------------------------------
+
+GradientReducer::GradientReducer(std::shared_ptr<Communicator> comm, int64_t bucket_bytes)
+    : comm_(std::move(comm)), bucket_bytes_(bucket_bytes) {
+  if (!comm_) throw CommError("GradientReducer: no communicator");
+  if (bucket_bytes_ < 8) throw CommError("GradientReducer: bucket_bytes must be at least 8");
+}
+
+namespace {
+
+template <class T>
+void reduce_dtype(Communicator& comm, const std::vector<Tensor>& params, DType dt, int64_t bucket_bytes,
+                  int64_t call, int64_t& buckets, int64_t& bytes) {
+  const int64_t cap = std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(sizeof(T)));
+  const T scale = static_cast<T>(1.0 / comm.size());
+  std::vector<T> buf;
+  std::vector<const Tensor*> members;
+  auto flush = [&]() {
+    if (members.empty()) return;
+    comm.allreduce_sum(buf.data(), static_cast<int64_t>(buf.size()),
+                       "all-reduce of gradient bucket " + std::to_string(buckets) + " (update " +
+                           std::to_string(call) + ")");
+    ++buckets;
+    bytes += static_cast<int64_t>(buf.size() * sizeof(T));
+    size_t off = 0;
+    for (const Tensor* p : members) {
+      Tensor g = Tensor::empty(p->shape(), dt);
+      T* dst = g.data<T>();
+      const int64_t n = p->numel();
+      for (int64_t i = 0; i < n; ++i) dst[i] = buf[off + i] * scale;
+      off += static_cast<size_t>(n);
+      p->set_grad(g);
+    }
+    buf.clear();
+    members.clear();
+  };
+  for (const Tensor& p : params) {
+    if (p.dtype() != dt) continue;
+    const int64_t n = p.numel();
+    if (!members.empty() && static_cast<int64_t>(buf.size()) + n > cap) flush();
+    Tensor g = p.grad();
+    size_t off = buf.size();
+    buf.resize(off + static_cast<size_t>(n), T(0));
+    if (g.defined()) {
+      if (g.shape() != p.shape())
+        throw CommError("gradient reduction: a gradient of shape " + shape_str(g.shape()) +
+                        " belongs to a parameter of shape " + shape_str(p.shape()));
+      Tensor c = g.to(dt).contiguous();
+      std::memcpy(buf.data() + off, c.data<T>(), static_cast<size_t>(n) * sizeof(T));
+    }
+    members.push_back(&p);
+  }
+  flush();
+}
+
+}  // namespace
+
+void GradientReducer::operator()(const std::vector<Tensor>& params) {
+  auto t0 = std::chrono::steady_clock::now();
+  last_buckets_ = last_bytes_ = 0;
+  ++calls_;
+  for (const Tensor& p : params)
+    if (p.dtype() != DType::f32 && p.dtype() != DType::f64)
+      throw CommError("gradient reduction: a parameter has dtype " + std::string(dtype_name(p.dtype())) +
+                      "; only f32 and f64 gradients are reduced");
+  // The same parameter count and sizes on every rank, or the buckets would
+  // silently pair different tensors.
+  {
+    double shape_sig[2] = {static_cast<double>(params.size()), 0};
+    for (const Tensor& p : params) shape_sig[1] += static_cast<double>(p.numel());
+    double check[2] = {shape_sig[0], shape_sig[1]};
+    comm_->allreduce_sum(check, 2, "all-reduce of the gradients' sizes");
+    if (check[0] != shape_sig[0] * comm_->size() || check[1] != shape_sig[1] * comm_->size())
+      throw CommError("gradient reduction: rank " + std::to_string(comm_->rank()) + " has " +
+                      std::to_string(params.size()) + " parameters of " +
+                      std::to_string(static_cast<int64_t>(shape_sig[1])) +
+                      " values, and the ranks differ (each must build the same model)");
+  }
+  reduce_dtype<float>(*comm_, params, DType::f32, bucket_bytes_, calls_, last_buckets_, last_bytes_);
+  reduce_dtype<double>(*comm_, params, DType::f64, bucket_bytes_, calls_, last_buckets_, last_bytes_);
+  seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void broadcast_tensors(Communicator& comm, const std::vector<std::pair<std::string, Tensor>>& tensors, int root,
+                       const std::string& what) {
+  if (comm.size() == 1) return;
+  // The layout first: count, and per tensor its element count and dtype.
+  std::vector<double> mine;
+  for (const auto& [name, t] : tensors) {
+    mine.push_back(static_cast<double>(t.numel()));
+    mine.push_back(static_cast<double>(static_cast<int>(t.dtype())));
+  }
+  double n = static_cast<double>(mine.size());
+  comm.broadcast(&n, sizeof n, root, what + " (layout)");
+  if (n != static_cast<double>(mine.size()))
+    throw CommError(what + ": rank " + std::to_string(comm.rank()) + " holds " + std::to_string(tensors.size()) +
+                    " tensors, rank " + std::to_string(root) + " " + std::to_string(static_cast<int64_t>(n) / 2));
+  std::vector<double> theirs = mine;
+  comm.broadcast(theirs.data(), static_cast<int64_t>(theirs.size() * sizeof(double)), root, what + " (layout)");
+  // Every rank learns of a mismatch on any rank, so all of them stop here
+  // together instead of leaving root alone in the data's broadcast.
+  std::string differs;
+  for (size_t i = 0; i < tensors.size() && differs.empty(); ++i)
+    if (theirs[2 * i] != mine[2 * i] || theirs[2 * i + 1] != mine[2 * i + 1]) differs = tensors[i].first;
+  double bad = differs.empty() ? 0 : 1;
+  comm.allreduce_sum(&bad, 1, what + " (layout check)");
+  if (!differs.empty())
+    throw CommError(what + ": tensor '" + differs + "' on rank " + std::to_string(comm.rank()) +
+                    " differs in size or dtype from rank " + std::to_string(root) + "'s");
+  if (bad > 0)
+    throw CommError(what + ": the tensors of " + std::to_string(static_cast<int>(bad)) +
+                    " rank(s) differ in size or dtype from rank " + std::to_string(root) + "'s");
+  for (const auto& [name, t] : tensors) {
+    if (t.numel() == 0) continue;
+    if (!t.is_contiguous() || t.device().kind != Device::cpu)
+      throw CommError(what + ": tensor '" + name + "' must be a contiguous CPU tensor");
+    comm.broadcast(t.raw_data(), t.numel() * static_cast<int64_t>(dtype_size(t.dtype())), root, what);
+  }
+}
+
+uint64_t digest(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const void* p, size_t n) {
+    auto* b = static_cast<const unsigned char*>(p);
+    for (size_t i = 0; i < n; ++i) {
+      h ^= b[i];
+      h *= 1099511628211ull;
+    }
+  };
+  for (const auto& [name, t] : tensors) {
+    mix(name.data(), name.size());
+    for (int64_t d : t.shape()) mix(&d, sizeof d);
+    int dt = static_cast<int>(t.dtype());
+    mix(&dt, sizeof dt);
+    Tensor c = t.detach().contiguous();
+    if (c.numel()) mix(c.raw_data(), static_cast<size_t>(c.numel()) * dtype_size(c.dtype()));
+  }
+  return h;
+}
+
+}  // namespace cadenza::dist

@@ -1,0 +1,397 @@
+// Data-parallel training over MPI. ctest runs this program as
+// `mpirun -np 2 --oversubscribe test_distributed`: every rank runs every
+// test case in the same order, so the collectives inside them pair up.
+// Without mpirun it runs as a group of one, and the cases that need two
+// ranks say so and pass nothing off as checked.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "engine/autograd.h"
+#include "engine/checkpoint.h"
+#include "engine/distributed.h"
+#include "engine/nn.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "models/poly_trainer.h"
+#include "models/token_trainer.h"
+#include "models/wavenet_trainer.h"
+
+using namespace cadenza;
+using namespace cadenza::models;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::shared_ptr<dist::Communicator> world() {
+  static std::shared_ptr<dist::Communicator> w = dist::mpi_launched() ? dist::mpi_world() : dist::single_process();
+  return w;
+}
+
+bool two_ranks() { return world()->size() == 2; }
+
+// A directory every rank agrees on (rank 0 makes it clean).
+std::string run_dir(const std::string& name) {
+  std::string d = std::string(CADENZA_BINARY_DIR) + "/test-tmp/distributed/" + name;
+  if (world()->rank() == 0) {
+    fs::remove_all(d);
+    fs::create_directories(d);
+  }
+  int dummy = 0;
+  world()->broadcast(&dummy, sizeof dummy, 0, "test directory ready");
+  return d;
+}
+
+std::vector<TokenSeq> pattern_pieces(int n, int len, uint64_t seed) {
+  Generator g(seed);
+  std::vector<TokenSeq> out;
+  for (int i = 0; i < n; ++i) {
+    TokenSeq p;
+    int a = static_cast<int>(uniform_double(&g) * 12);
+    for (int k = 0; k < len + i % 5; ++k) p.push_back((a + k % 6) % 12);
+    out.push_back(p);
+  }
+  return out;
+}
+
+SequenceModelConfig token_config() {
+  SequenceModelConfig c;
+  c.vocab = "test";
+  c.vocab_size = 12;
+  c.cell = "lstm";
+  c.embed = 8;
+  c.hidden = 16;
+  c.layers = 2;
+  c.dropout = 0;  // equal runs need equal dropout draws, and ranks draw their own
+  return c;
+}
+
+// Every tensor of `b` within atol + rtol |b| of `a`'s, model and optimizer
+// state alike; trainer state (generators, positions) is left out.
+void require_close_checkpoints(const std::string& a_path, const std::string& b_path, double atol, double rtol) {
+  LoadedTensors a = load_safetensors(a_path), b = load_safetensors(b_path);
+  int compared = 0;
+  for (auto& [name, ta] : a.tensors) {
+    if (name.rfind("trainer.", 0) == 0 || name.rfind("rank", 0) == 0) continue;
+    Tensor tb = b.at(name);
+    REQUIRE(ta.shape() == tb.shape());
+    Tensor x = ta.to(DType::f64).contiguous(), y = tb.to(DType::f64).contiguous();
+    const double* px = x.data<double>();
+    const double* py = y.data<double>();
+    double worst = 0;
+    for (int64_t i = 0; i < x.numel(); ++i)
+      worst = std::max(worst, std::abs(px[i] - py[i]) - rtol * std::abs(py[i]));
+    INFO(name << ": worst excess over rtol " << worst);
+    REQUIRE(worst <= atol);
+    ++compared;
+  }
+  REQUIRE(compared > 4);
+}
+
+}  // namespace
+
+TEST_CASE("distributed: collectives sum, broadcast and gather across the ranks", "[distributed]") {
+  auto w = world();
+  const int R = w->rank(), N = w->size();
+  std::vector<float> f = {1.0f + R, 2.0f * R, -3.0f};
+  w->allreduce_sum(f.data(), 3, "test floats");
+  REQUIRE(f[0] == Approx(N + N * (N - 1) / 2.0));
+  REQUIRE(f[1] == Approx(N * (N - 1)));
+  REQUIRE(f[2] == Approx(-3.0 * N));
+  std::vector<double> d(1000, 0.5 + R);
+  w->allreduce_sum(d.data(), static_cast<int64_t>(d.size()), "test doubles");
+  REQUIRE(d[999] == Approx(0.5 * N + N * (N - 1) / 2.0));
+
+  char text[16] = {0};
+  if (R == 0) std::strcpy(text, "from rank 0");
+  w->broadcast(text, sizeof text, 0, "test broadcast");
+  REQUIRE(std::string(text) == "from rank 0");
+
+  auto parts = w->gather(std::string(static_cast<size_t>(R + 1), static_cast<char>('a' + R)), 0, "test gather");
+  if (R == 0) {
+    REQUIRE(parts.size() == static_cast<size_t>(N));
+    for (int r = 0; r < N; ++r) REQUIRE(parts[r] == std::string(static_cast<size_t>(r + 1), static_cast<char>('a' + r)));
+  } else {
+    REQUIRE(parts.empty());
+  }
+  REQUIRE_THROWS_WITH(w->broadcast(text, 1, N, "a bad root"), Catch::Contains("a bad root") && Catch::Contains("root rank"));
+}
+
+TEST_CASE("distributed: tensors broadcast from rank 0 and gradients averaged in buckets", "[distributed]") {
+  auto w = world();
+  const int R = w->rank(), N = w->size();
+  Tensor a = Tensor::full({5, 7}, 1.0 + R), b = Tensor::full({3}, -2.0 * (R + 1), DType::f64);
+  dist::broadcast_tensors(*w, {{"a", a}, {"b", b}}, 0, "test tensors");
+  REQUIRE(a.data<float>()[34] == 1.0f);
+  REQUIRE(b.data<double>()[2] == -2.0);
+  Tensor wrong = Tensor::zeros({5 + R});
+  if (N > 1)  // every rank stops, the differing one naming the tensor
+    REQUIRE_THROWS_WITH(dist::broadcast_tensors(*w, {{"wrong", wrong}}, 0, "mismatch"),
+                        Catch::Contains("mismatch") && Catch::Contains(R == 0 ? "rank(s) differ" : "'wrong'"));
+
+  // Parameters of f32 and f64, one without a gradient on odd ranks; buckets
+  // of 48 bytes split them into several all-reduces.
+  Tensor p1 = Tensor::zeros({13}), p2 = Tensor::zeros({2, 3}, DType::f64), p3 = Tensor::zeros({11});
+  for (Tensor* p : {&p1, &p2, &p3}) p->requires_grad_(true);
+  p1.set_grad(Tensor::full({13}, 2.0 * (R + 1)));
+  p2.set_grad(Tensor::full({2, 3}, 3.0 + R, DType::f64));
+  if (R % 2 == 0) p3.set_grad(Tensor::full({11}, 4.0));
+  dist::GradientReducer reduce(w, 48);
+  reduce({p1, p2, p3});
+  double mean_p1 = 0, mean_p2 = 0, mean_p3 = 0;
+  for (int r = 0; r < N; ++r) {
+    mean_p1 += 2.0 * (r + 1) / N;
+    mean_p2 += (3.0 + r) / N;
+    mean_p3 += (r % 2 == 0 ? 4.0 : 0.0) / N;
+  }
+  REQUIRE(p1.grad().data<float>()[12] == Approx(mean_p1));
+  REQUIRE(p2.grad().data<double>()[5] == Approx(mean_p2));
+  REQUIRE(p3.grad().data<float>()[0] == Approx(mean_p3));
+  REQUIRE(reduce.last_bytes() == 13 * 4 + 11 * 4 + 6 * 8);
+  REQUIRE(reduce.last_buckets() == 3);  // f32: p1 alone (52 B, over 48), then p3; f64: p2
+}
+
+TEST_CASE("distributed: LSTM training over 2 ranks equals one rank with twice the batch, bit-identical on both",
+          "[distributed]") {
+  if (!two_ranks()) {
+    WARN("needs mpirun -np 2");
+    return;
+  }
+  auto train = pattern_pieces(23, 40, 1), valid = pattern_pieces(9, 40, 2);
+  TokenTrainOptions o;
+  o.seq_len = 10;
+  o.steps = 8;
+  o.lr = 3e-3;
+  o.warmup = 2;
+  o.eval_every = 4;
+  o.val_tokens = 200;  // a cap: the ranks split the groups within it
+  o.quiet = true;
+  o.batch = 2;
+  o.comm = world();
+  o.out_dir = run_dir("lstm-dp");
+  auto dp = train_tokens(token_config(), train, valid, o);
+  REQUIRE(dp.world == 2);
+  REQUIRE(dp.steps_done == 8);
+  if (world()->rank() == 0) {
+    TokenTrainOptions one = o;
+    one.comm = nullptr;
+    one.batch = 4;
+    one.out_dir = std::string(CADENZA_BINARY_DIR) + "/test-tmp/distributed/lstm-one";
+    fs::remove_all(one.out_dir);
+    auto single = train_tokens(token_config(), train, valid, one);
+    REQUIRE(single.losses.size() == dp.losses.size());
+    for (size_t i = 0; i < dp.losses.size(); ++i) REQUIRE(dp.losses[i] == Approx(single.losses[i]).epsilon(1e-4));
+    REQUIRE(dp.final_val_nll == Approx(single.final_val_nll).epsilon(1e-4));
+    require_close_checkpoints(one.out_dir + "/latest.safetensors", o.out_dir + "/latest.safetensors", 1e-5, 1e-3);
+    // The per-rank state is in the one checkpoint, under rank1.
+    LoadedTensors ck = load_safetensors(o.out_dir + "/latest.safetensors");
+    REQUIRE(ck.metadata.at("world_size") == "2");
+    REQUIRE(ck.contains("rank1.trainer.rng"));
+    REQUIRE(ck.contains("rank1.trainer.h"));
+  }
+  // Bit-identical state on both ranks: the loop compares the ranks' digests
+  // of parameters and optimizer state at every save and throws when they
+  // differ (the next case shows it does); here the run saved 3 times.
+}
+
+namespace {
+
+// Linear regression on per-rank data; on request rank 1 nudges its
+// gradients after the reduction, as a broken reduction would.
+struct LineOptions : LoopOptions {
+  int64_t batch = 4;
+};
+class LineTask : public TrainTask {
+ public:
+  explicit LineTask(LineOptions& o) : o_(o) {}
+  LoopOptions& options() override { return o_; }
+  std::string format() const override { return "cadenza.test_line.v1"; }
+  std::string config_json() const override { return "{}"; }
+  std::vector<OptionField> option_fields() override { return {{"batch", &o_.batch}}; }
+  void config_from_json(const std::string&) override {}
+  void build(bool) override {
+    model_ = std::make_unique<nn::Linear>(3, 1);
+    opt_ = std::make_unique<optim::Adam>(model_->parameters(), o_.lr);
+  }
+  std::vector<std::pair<std::string, nn::Module*>> modules() override { return {{"", model_.get()}}; }
+  std::vector<std::pair<std::string, optim::Optimizer*>> optimizers() override { return {{"optim.", opt_.get()}}; }
+  StepOutcome train_step(const StepContext& ctx) override {
+    Generator g(1000 + 10 * static_cast<uint64_t>(ctx.step) + static_cast<uint64_t>(o_.rank()));
+    Tensor x = randn({o_.batch, 3}, DType::f32, &g);
+    Tensor loss = mse_loss((*model_)(x), sum(x, {1}, true));
+    ctx.update(*opt_, loss);
+    return {loss.item(), 1.0, o_.batch, {}};
+  }
+  double evaluate() override { return 1.0; }
+  LogSpec log_spec() const override {
+    LogSpec s;
+    s.columns = {"step", "loss", "lr", "val_nll", "items_per_s", "elapsed_s"};
+    return s;
+  }
+
+ private:
+  LineOptions& o_;
+  std::unique_ptr<nn::Linear> model_;
+  std::unique_ptr<optim::Adam> opt_;
+};
+
+}  // namespace
+
+TEST_CASE("distributed: ranks whose parameters drift apart are caught at the next checkpoint", "[distributed]") {
+  if (!two_ranks()) {
+    WARN("needs mpirun -np 2");
+    return;
+  }
+  LineOptions o;
+  o.steps = 6;
+  o.eval_every = 3;
+  o.lr = 1e-2;
+  o.quiet = true;
+  o.comm = world();
+  o.out_dir = run_dir("line-ok");
+  {
+    LineTask task(o);
+    REQUIRE(run_training(task).steps_done == 6);
+  }
+  o.out_dir = run_dir("line-drift");
+  o.grad_hook = [&](const std::vector<Tensor>& params) {
+    if (o.rank() == 1) params[0].grad().data<float>()[0] += 1e-3f;
+  };
+  LineTask task(o);
+  REQUIRE_THROWS_WITH(run_training(task), Catch::Contains("rank 1") && Catch::Contains("differ from rank 0") &&
+                                              Catch::Contains("step 3"));
+}
+
+TEST_CASE("distributed: a 2-rank run stopped and resumed gives the losses of an uninterrupted one", "[distributed]") {
+  if (!two_ranks()) {
+    WARN("needs mpirun -np 2");
+    return;
+  }
+  auto train = pattern_pieces(23, 40, 3), valid = pattern_pieces(6, 40, 4);
+  TokenTrainOptions o;
+  o.seq_len = 8;
+  o.steps = 12;  // crosses an epoch of the 4 streams
+  o.lr = 3e-3;
+  o.warmup = 2;
+  o.eval_every = 4;
+  o.quiet = true;
+  o.batch = 2;
+  o.comm = world();
+  o.out_dir = run_dir("lstm-full");
+  auto full = train_tokens(token_config(), train, valid, o);
+  o.out_dir = run_dir("lstm-split");
+  o.stop_at = 5;
+  auto first = train_tokens(token_config(), train, valid, o);
+  REQUIRE(first.interrupted);
+  o.stop_at = -1;
+  o.resume = true;
+  auto second = train_tokens(token_config(), train, valid, o);
+  std::vector<double> joined = first.losses;
+  joined.insert(joined.end(), second.losses.begin(), second.losses.end());
+  REQUIRE(joined == full.losses);
+  REQUIRE(second.final_val_nll == full.final_val_nll);
+
+  // A checkpoint of 2 ranks resumes only over 2.
+  if (world()->rank() == 0) {
+    TokenTrainOptions alone = o;
+    alone.comm = nullptr;
+    REQUIRE_THROWS_WITH(train_tokens(token_config(), train, valid, alone),
+                        Catch::Contains("over 2 ranks") && Catch::Contains("mpirun -np 2"));
+  }
+}
+
+TEST_CASE("distributed: poly training over 2 ranks equals one rank, uneven last batch included", "[distributed]") {
+  if (!two_ranks()) {
+    WARN("needs mpirun -np 2");
+    return;
+  }
+  PolyDataset data;
+  data.path = "pattern";
+  Generator g(5);
+  for (int s = 0; s < 2; ++s)
+    for (int i = 0; i < (s == 0 ? 9 : 5); ++i) {  // 9 pieces, global batch 4: the last has one piece
+      PolyPiece p;
+      p.frames = 7 + i % 4;
+      p.keys.assign(p.frames * kPolyKeys, 0);
+      int root = 20 + static_cast<int>(uniform_double(&g) * 30);
+      for (int64_t t = 0; t < p.frames; ++t)
+        for (int iv : {0, 4, 7}) p.keys[t * kPolyKeys + (root + t + iv) % kPolyKeys] = 1;
+      (s == 0 ? data.train : data.valid).push_back(p);
+    }
+  PolyModelConfig cfg;
+  cfg.cell = "gru";
+  cfg.hidden = 12;
+  cfg.layers = 1;
+  cfg.dropout = 0;
+  PolyTrainOptions o;
+  o.batch = 2;
+  o.epochs = 2;
+  o.lr = 5e-3;
+  o.transpose = 0;
+  o.quiet = true;
+  o.comm = world();
+  o.out_dir = run_dir("poly-dp");
+  auto dp = train_poly(cfg, data, o);
+  REQUIRE(dp.steps_done == 6);  // 3 global batches per epoch
+  if (world()->rank() == 0) {
+    PolyTrainOptions one = o;
+    one.comm = nullptr;
+    one.batch = 4;
+    one.out_dir = std::string(CADENZA_BINARY_DIR) + "/test-tmp/distributed/poly-one";
+    fs::remove_all(one.out_dir);
+    auto single = train_poly(cfg, data, one);
+    REQUIRE(single.losses.size() == dp.losses.size());
+    for (size_t i = 0; i < dp.losses.size(); ++i) REQUIRE(dp.losses[i] == Approx(single.losses[i]).epsilon(1e-4));
+    REQUIRE(dp.final_val_nll == Approx(single.final_val_nll).epsilon(1e-4));
+    require_close_checkpoints(one.out_dir + "/latest.safetensors", o.out_dir + "/latest.safetensors", 1e-5, 1e-3);
+  }
+}
+
+TEST_CASE("distributed: WaveNet training over 2 ranks equals one rank with twice the batch", "[distributed]") {
+  if (!two_ranks()) {
+    WARN("needs mpirun -np 2");
+    return;
+  }
+  WaveCorpus data;
+  Generator g(9);
+  for (int c = 0; c < 5; ++c) {
+    WaveClip clip;
+    clip.path = "clip" + std::to_string(c);
+    for (int i = 0; i < 300 + 40 * c; ++i)
+      clip.ids.push_back(static_cast<int32_t>(128 + 60 * std::sin(0.05 * i * (c + 1)) + uniform_double(&g) * 4));
+    (c < 4 ? data.train : data.valid).push_back(clip);
+  }
+  WaveNetConfig cfg;
+  cfg.layers = 4;
+  cfg.stacks = 1;
+  cfg.residual_channels = 8;
+  cfg.gate_channels = 16;
+  cfg.skip_channels = 8;
+  cfg.quantize = 256;
+  cfg.dropout = 0;
+  WaveNetTrainOptions o;
+  o.batch = 2;
+  o.crop = 64;
+  o.valid_crops = 3;
+  o.steps = 6;
+  o.eval_every = 3;
+  o.lr = 2e-3;
+  o.warmup = 1;
+  o.quiet = true;
+  o.comm = world();
+  o.out_dir = run_dir("wavenet-dp");
+  auto dp = train_wavenet(cfg, data, o);
+  if (world()->rank() == 0) {
+    WaveNetTrainOptions one = o;
+    one.comm = nullptr;
+    one.batch = 4;
+    one.out_dir = std::string(CADENZA_BINARY_DIR) + "/test-tmp/distributed/wavenet-one";
+    fs::remove_all(one.out_dir);
+    auto single = train_wavenet(cfg, data, one);
+    for (size_t i = 0; i < dp.losses.size(); ++i) REQUIRE(dp.losses[i] == Approx(single.losses[i]).epsilon(1e-4));
+    REQUIRE(dp.final_val_nll == Approx(single.final_val_nll).epsilon(1e-4));
+    require_close_checkpoints(one.out_dir + "/latest.safetensors", o.out_dir + "/latest.safetensors", 1e-5, 1e-3);
+  }
+}
