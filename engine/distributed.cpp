@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -93,9 +96,70 @@ void finalize_mpi() {
   if (!finalized) MPI_Finalize();
 }
 
-// MPI_COMM_WORLD. Collectives are started non-blocking and polled, so a
-// peer that has died or stopped turns into an error after the timeout
-// rather than a hang.
+// Ends this rank when a collective has waited longer than the timeout: a
+// peer has died or stopped taking part, and the collective would never
+// return. The message names the collective; the launcher then stops the
+// other ranks (as PyTorch's NCCL watchdog ends a process whose collective
+// timed out). A thread of its own, since a blocked MPI call cannot time out.
+class Watchdog {
+ public:
+  Watchdog(int rank, int size, double timeout) : rank_(rank), size_(size), timeout_(timeout) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void enter(const std::string& what) {
+    std::lock_guard<std::mutex> lock(m_);
+    if (!thread_.joinable()) thread_ = std::thread([this] { watch(); });
+    what_ = what;
+    since_ = std::chrono::steady_clock::now();
+    active_ = true;
+    ++epoch_;
+    cv_.notify_all();
+  }
+  void leave() {
+    std::lock_guard<std::mutex> lock(m_);
+    active_ = false;
+  }
+
+ private:
+  void watch() {
+    std::unique_lock<std::mutex> lock(m_);
+    while (!stop_) {
+      if (!active_) {
+        cv_.wait(lock);
+        continue;
+      }
+      const uint64_t epoch = epoch_;
+      const auto deadline = since_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                         std::chrono::duration<double>(timeout_));
+      if (cv_.wait_until(lock, deadline, [&] { return stop_ || !active_ || epoch_ != epoch; })) continue;
+      std::fprintf(stderr,
+                   "cadenza: rank %d of %d: %s did not complete within %g s (CADENZA_DIST_TIMEOUT): another rank "
+                   "has died, failed or stopped taking part; stopping\n",
+                   rank_, size_, what_.c_str(), timeout_);
+      std::fflush(stderr);
+      std::_Exit(1);
+    }
+  }
+
+  int rank_, size_;
+  double timeout_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::thread thread_;
+  std::string what_;
+  std::chrono::steady_clock::time_point since_;
+  bool active_ = false, stop_ = false;
+  uint64_t epoch_ = 0;
+};
+
+// MPI_COMM_WORLD, with MPI's own (blocking, tuned) collectives, each
+// watched by the Watchdog.
 class MpiWorld : public Communicator {
  public:
   MpiWorld() {
@@ -110,7 +174,7 @@ class MpiWorld : public Communicator {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
-    timeout_ = collective_timeout();
+    watchdog_ = std::make_unique<Watchdog>(rank_, size_, collective_timeout());
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -125,22 +189,20 @@ class MpiWorld : public Communicator {
   void broadcast(void* data, int64_t bytes, int root, const std::string& what) override {
     check_root(root, what);
     auto* p = static_cast<char*>(data);
+    Watched w(*this, what);
     for (int64_t done = 0; done < bytes;) {
       int chunk = static_cast<int>(std::min<int64_t>(bytes - done, kChunk));
-      MPI_Request req;
-      check(MPI_Ibcast(p + done, chunk, MPI_BYTE, root, MPI_COMM_WORLD, &req), what);
-      wait(req, what);
+      check(MPI_Bcast(p + done, chunk, MPI_BYTE, root, MPI_COMM_WORLD), what);
       done += chunk;
     }
   }
   std::vector<std::string> gather(const std::string& mine, int root, const std::string& what) override {
     check_root(root, what);
     if (mine.size() > static_cast<size_t>(INT_MAX)) throw CommError(what + ": more than 2 GB from one rank");
+    Watched w(*this, what);
     int len = static_cast<int>(mine.size());
     std::vector<int> lens(rank_ == root ? size_ : 0);
-    MPI_Request req;
-    check(MPI_Igather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, root, MPI_COMM_WORLD, &req), what);
-    wait(req, what);
+    check(MPI_Gather(&len, 1, MPI_INT, lens.data(), 1, MPI_INT, root, MPI_COMM_WORLD), what);
     std::vector<int> offsets(lens.size());
     int64_t total = 0;
     for (size_t i = 0; i < lens.size(); ++i) {
@@ -149,10 +211,9 @@ class MpiWorld : public Communicator {
     }
     if (total > INT_MAX) throw CommError(what + ": more than 2 GB in all");
     std::string all(static_cast<size_t>(total), '\0');
-    check(MPI_Igatherv(mine.data(), len, MPI_BYTE, all.data(), lens.data(), offsets.data(), MPI_BYTE, root,
-                       MPI_COMM_WORLD, &req),
+    check(MPI_Gatherv(mine.data(), len, MPI_BYTE, all.data(), lens.data(), offsets.data(), MPI_BYTE, root,
+                      MPI_COMM_WORLD),
           what);
-    wait(req, what);
     std::vector<std::string> out;
     for (size_t i = 0; i < lens.size(); ++i) out.push_back(all.substr(offsets[i], lens[i]));
     return out;
@@ -165,6 +226,12 @@ class MpiWorld : public Communicator {
  private:
   static constexpr int64_t kChunk = int64_t{1} << 28;
 
+  struct Watched {
+    Watched(MpiWorld& w, const std::string& what) : w_(w) { w_.watchdog_->enter(what); }
+    ~Watched() { w_.watchdog_->leave(); }
+    MpiWorld& w_;
+  };
+
   void check_root(int root, const std::string& what) const {
     if (root < 0 || root >= size_)
       throw CommError(what + ": root rank " + std::to_string(root) + " is outside a group of " +
@@ -175,41 +242,16 @@ class MpiWorld : public Communicator {
   }
   void allreduce(void* data, int64_t n, MPI_Datatype type, size_t elem, const std::string& what) {
     auto* p = static_cast<char*>(data);
+    Watched w(*this, what);
     for (int64_t done = 0; done < n;) {
       int chunk = static_cast<int>(std::min<int64_t>(n - done, kChunk));
-      MPI_Request req;
-      check(MPI_Iallreduce(MPI_IN_PLACE, p + done * elem, chunk, type, MPI_SUM, MPI_COMM_WORLD, &req), what);
-      wait(req, what);
+      check(MPI_Allreduce(MPI_IN_PLACE, p + done * elem, chunk, type, MPI_SUM, MPI_COMM_WORLD), what);
       done += chunk;
-    }
-  }
-  // Polls the request: spinning first (a healthy peer answers in
-  // microseconds), then sleeping in growing steps so a waiting rank leaves
-  // the cores to the ranks still computing.
-  void wait(MPI_Request& req, const std::string& what) {
-    using clock = std::chrono::steady_clock;
-    const auto start = clock::now();
-    int done = 0;
-    int64_t polls = 0;
-    auto nap = std::chrono::microseconds(20);
-    while (true) {
-      check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
-      if (done) return;
-      if (++polls < 2000) continue;
-      std::this_thread::sleep_for(nap);
-      nap = std::min(nap * 2, std::chrono::microseconds(2000));
-      if (std::chrono::duration<double>(clock::now() - start).count() > timeout_) {
-        char buf[96];
-        std::snprintf(buf, sizeof buf, "%g", timeout_);
-        throw CommError("rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + what +
-                        " did not complete within " + buf +
-                        " s (CADENZA_DIST_TIMEOUT): another rank has died, failed or stopped taking part");
-      }
     }
   }
 
   int rank_ = 0, size_ = 1;
-  double timeout_ = 300;
+  std::unique_ptr<Watchdog> watchdog_;
 };
 
 }  // namespace

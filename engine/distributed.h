@@ -4,10 +4,11 @@
 // gradients, broadcast, gather), on MPI when the library was built with it
 // (CADENZA_MPI) and the process was started by mpirun, or a group of one.
 //
-// Every collective takes a `what` that names it in errors, and gives up
-// after a timeout (CADENZA_DIST_TIMEOUT seconds, 300 by default) with a
-// CommError instead of hanging when a peer rank has died or stopped taking
-// part; the caller then stops the whole group with abort().
+// Every collective takes a `what` that names it in errors. A collective
+// that waits longer than CADENZA_DIST_TIMEOUT seconds (300 by default) for
+// its peers ends this rank with a message naming it, rather than hanging
+// when a peer has died or stopped taking part (the launcher then stops the
+// others); a rank that fails otherwise stops the group with abort().
 #include <cstdint>
 #include <memory>
 #include <string>

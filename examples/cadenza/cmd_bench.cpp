@@ -99,7 +99,8 @@ void run_bench(const BenchOptions& o, const CLI::App& bench) {
     std::printf("%s: %s\n  %.6f s per %s (median of %zu), %.2f %s, %d threads", it->name.c_str(),
                 it->description.c_str(), median, it->unit.c_str(), times.size(), throughput,
                 it->throughput_unit.c_str(), get_num_threads());
-    if (ranks > 1) std::printf(" per rank x %d ranks (%.1f MB all-reduced per unit)", ranks, reducer->last_bytes() / 1e6);
+    if (ranks > 1) std::printf(" per rank x %d ranks", ranks);
+    if (reducer && reducer->last_bytes() > 0) std::printf(" (%.1f MB all-reduced per unit)", reducer->last_bytes() / 1e6);
     std::printf("\n");
   }
 }

@@ -1,6 +1,7 @@
 // Engine kernel workloads for `cadenza bench`.
 #include <cadenza/cadenza.h>
 
+#include "commands.h"
 #include "workloads.h"
 
 namespace cadenza::cli {
@@ -102,6 +103,26 @@ std::vector<Workload> engine_workloads() {
   };
   out.push_back(add);
   for (int64_t d : {1, 8, 64, 512}) out.push_back(conv1d_workload(d));
+  // The data-parallel all-reduce alone, at W1's gradient size (run it under
+  // mpirun; in one process it copies nothing). GB/s counts the bytes each
+  // rank contributes.
+  Workload ar;
+  ar.name = "allreduce_16MB";
+  ar.description = "MPI all-reduce (sum) of 4M f32 values, W1's gradient size, after a barrier";
+  ar.unit = "all-reduce";
+  ar.throughput_unit = "GB/s";
+  ar.work_per_unit = 4.0 * (1 << 22);
+  ar.throughput_scale = 1e9;
+  ar.prepare = [] {
+    auto group = process_group() ? process_group() : dist::single_process();
+    auto buf = std::make_shared<std::vector<float>>(size_t{1} << 22, 1.0f);
+    return std::function<void()>([group, buf] {
+      float sync = 0;
+      group->allreduce_sum(&sync, 1, "benchmark barrier");
+      group->allreduce_sum(buf->data(), static_cast<int64_t>(buf->size()), "benchmark all-reduce");
+    });
+  };
+  out.push_back(ar);
   out.push_back(conv3d_workload(false));
   out.push_back(conv3d_workload(true));
   return out;
