@@ -123,7 +123,7 @@ void engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, 
       if (r.numel() != 1)
         throw Error("backward: gradient can be implied only for a one-element output, got " +
                     r.str());
-      g = Tensor::ones(r.shape(), r.dtype());
+      g = Tensor::ones(r.shape(), r.dtype(), r.device());
     } else if (g.shape() != r.shape()) {
       throw Error("backward: gradient " + g.str() + " does not match output " + r.str());
     }

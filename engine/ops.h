@@ -142,6 +142,12 @@ Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
 Tensor contiguous(const Tensor& x);
 Tensor clone(const Tensor& x);
 Tensor to_dtype(const Tensor& x, DType dtype);  // differentiable between float types
+// A copy on `device` through its backend's copies (x itself when it is
+// there); differentiable: the gradient goes back to x's device.
+Tensor to_device(const Tensor& x, Device device);
+// Uninitialised / zero tensors with x's shape, dtype and device.
+Tensor empty_like(const Tensor& x);
+Tensor zeros_like(const Tensor& x);
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim);

@@ -1,5 +1,6 @@
 // conv1d (dilated, stride 1) and WaveNet's gated activation.
 #include "engine/ops_util.h"
+#include "engine/backend.h"
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/gated_activation.h"
 
@@ -27,7 +28,7 @@ Tensor conv1d_bias_grad(const Tensor& g) {
   const int64_t B = g.shape()[0], Cout = g.shape()[1], To = g.shape()[2];
   Tensor db = Tensor::empty({Cout}, g.dtype());
   kernels::Conv1dShape s{B, 0, 0, Cout, 1, 1, 0, To};
-  if (Cout > 0) kernels::conv1d_backward_bias(g.dtype(), s, gc.raw_data(), db.raw_data());
+  if (Cout > 0) CADENZA_KERNEL(conv1d_backward_bias, g.device(), g.dtype())(g.dtype(), s, gc.raw_data(), db.raw_data());
   return db;
 }
 
@@ -60,7 +61,7 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   Tensor y = Tensor::empty({B, Cout, To}, x.dtype());
   kernels::Conv1dShape s{B, Cin, T, Cout, K, dilation, pad_left, To};
   if (B > 0 && Cout > 0)
-    kernels::conv1d_forward(x.dtype(), s, xc.raw_data(), wc.raw_data(), bc.defined() ? bc.raw_data() : nullptr,
+    CADENZA_KERNEL(conv1d_forward, x.device(), x.dtype())(x.dtype(), s, xc.raw_data(), wc.raw_data(), bc.defined() ? bc.raw_data() : nullptr,
                             y.raw_data());
   bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   return record(y, "conv1d", {x, weight, bias}, [=](const Tensor& g) {
@@ -82,7 +83,7 @@ Tensor conv1d_backward_input(const Tensor& g, const Tensor& weight, int64_t T, i
   Tensor gc = contiguous(g.detach()), wc = contiguous(weight.detach());
   Tensor dx = Tensor::empty({B, Cin, T}, g.dtype());
   kernels::Conv1dShape s{B, Cin, T, Cout, K, dilation, pad_left, To};
-  if (dx.numel() > 0) kernels::conv1d_backward_input(g.dtype(), s, gc.raw_data(), wc.raw_data(), dx.raw_data());
+  if (dx.numel() > 0) CADENZA_KERNEL(conv1d_backward_input, g.device(), g.dtype())(g.dtype(), s, gc.raw_data(), wc.raw_data(), dx.raw_data());
   // Linear in g and in weight: conv1d gives g's gradient, the weight
   // gradient gives weight's.
   const int64_t pad_right = To - T - pad_left + dilation * (K - 1);
@@ -106,7 +107,7 @@ Tensor conv1d_backward_weight(const Tensor& g, const Tensor& x, int64_t kernel_s
   Tensor gc = contiguous(g.detach()), xc = contiguous(x.detach());
   Tensor dw = Tensor::zeros({Cout, Cin, K}, g.dtype());
   kernels::Conv1dShape s{B, Cin, T, Cout, K, dilation, pad_left, To};
-  if (dw.numel() > 0) kernels::conv1d_backward_weight(g.dtype(), s, gc.raw_data(), xc.raw_data(), dw.raw_data());
+  if (dw.numel() > 0) CADENZA_KERNEL(conv1d_backward_weight, g.device(), g.dtype())(g.dtype(), s, gc.raw_data(), xc.raw_data(), dw.raw_data());
   const int64_t pad_right = To - T - pad_left + dilation * (K - 1);
   bool gg = g.requires_grad(), gx = x.requires_grad();
   return record(dw, "conv1d_backward_weight", {g, x}, [=](const Tensor& h) {
@@ -122,7 +123,7 @@ Tensor gated_activation(const Tensor& x) {
   const int64_t B = x.shape()[0], C = x.shape()[1] / 2, T = x.shape()[2];
   Tensor xc = contiguous(x.detach());
   Tensor y = Tensor::empty({B, C, T}, x.dtype());
-  if (y.numel() > 0) kernels::gated_activation_forward(x.dtype(), B, C, T, xc.raw_data(), y.raw_data());
+  if (y.numel() > 0) CADENZA_KERNEL(gated_activation_forward, x.device(), x.dtype())(x.dtype(), B, C, T, xc.raw_data(), y.raw_data());
   return record(y, "gated_activation", {x}, [x, xc, B, C, T](const Tensor& g) {
     if (GradMode::enabled()) {
       // Differentiable again: the same rule from primitives.
@@ -135,7 +136,7 @@ Tensor gated_activation(const Tensor& x) {
     Tensor gc = contiguous(g);
     Tensor dx = Tensor::empty({B, 2 * C, T}, x.dtype());
     if (dx.numel() > 0)
-      kernels::gated_activation_backward(x.dtype(), B, C, T, xc.raw_data(), gc.raw_data(), dx.raw_data());
+      CADENZA_KERNEL(gated_activation_backward, x.device(), x.dtype())(x.dtype(), B, C, T, xc.raw_data(), gc.raw_data(), dx.raw_data());
     return std::vector<Tensor>{dx};
   });
 }

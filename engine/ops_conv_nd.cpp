@@ -8,6 +8,7 @@
 // conv_transpose is input_grad with the output size from output_padding, plus
 // a bias added in place (its gradient is the same sum as the convolution's).
 #include <numeric>
+#include "engine/backend.h"
 
 #include "engine/ops_util.h"
 #include "kernels/cpu/conv_nd.h"
@@ -107,7 +108,7 @@ Tensor bias_grad(const Tensor& g, int nd) {
   Tensor db = Tensor::empty({g.shape()[1]}, g.dtype());
   Geometry geo{nd, Sizes(nd, 1), Sizes(nd, 0), Sizes(nd, 1)};
   auto s = kernel_shape(g.shape()[0], 0, g.shape()[1], sp, sp, Sizes(nd, 1), geo);
-  if (db.numel() > 0) kernels::conv_nd_backward_bias(g.dtype(), s, gc.raw_data(), db.raw_data());
+  if (db.numel() > 0) CADENZA_KERNEL(conv_nd_backward_bias, g.device(), g.dtype())(g.dtype(), s, gc.raw_data(), db.raw_data());
   return db;
 }
 
@@ -151,7 +152,7 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
       if (bc.defined()) add_channel_bias(y, bc);
     } else {
       auto s = kernel_shape(B, Cin, Cout, in, out, k, geo);
-      kernels::conv_nd_forward(x.dtype(), s, xc.raw_data(), wc.raw_data(),
+      CADENZA_KERNEL(conv_nd_forward, x.device(), x.dtype())(x.dtype(), s, xc.raw_data(), wc.raw_data(),
                                bc.defined() ? bc.raw_data() : nullptr, y.raw_data());
     }
   }
@@ -177,7 +178,7 @@ Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Tensor& bias, con
       dx.fill_(0);
     } else {
       auto s = kernel_shape(B, Cin, Cout, in, out, k, geo);
-      kernels::conv_nd_backward_input(g.dtype(), s, gc.raw_data(), wc.raw_data(), dx.raw_data());
+      CADENZA_KERNEL(conv_nd_backward_input, g.device(), g.dtype())(g.dtype(), s, gc.raw_data(), wc.raw_data(), dx.raw_data());
     }
     if (bias.defined()) add_channel_bias(dx, contiguous(bias.detach()));
   }
@@ -202,7 +203,7 @@ Tensor conv_weight_grad(const Tensor& g, const Tensor& x, const Sizes& k, const 
       dw.fill_(0);
     } else {
       auto s = kernel_shape(B, Cin, Cout, in, out, k, geo);
-      kernels::conv_nd_backward_weight(g.dtype(), s, gc.raw_data(), xc.raw_data(), dw.raw_data());
+      CADENZA_KERNEL(conv_nd_backward_weight, g.device(), g.dtype())(g.dtype(), s, gc.raw_data(), xc.raw_data(), dw.raw_data());
     }
   }
   bool gg = g.requires_grad(), gx = x.requires_grad();

@@ -1,5 +1,6 @@
 // Elementwise ops: broadcasting binary ops, unary math, activations.
 #include <cmath>
+#include "engine/backend.h"
 #include <limits>
 
 #include "engine/ops_util.h"
@@ -95,7 +96,7 @@ void check_defined(const Tensor& x, const char* op, const char* what) {
 
 Tensor unary_raw(kernels::UnaryOp op, const Tensor& x, double p0, double p1) {
   Tensor out = Tensor::empty(x.shape(), x.dtype());
-  kernels::unary_forward(op, x.dtype(), static_cast<int>(x.dim()), x.shape().data(), operand(x),
+  CADENZA_KERNEL(unary_forward, x.device(), x.dtype())(op, x.dtype(), static_cast<int>(x.dim()), x.shape().data(), operand(x),
                          operand(out), p0, p1);
   return out;
 }
@@ -107,7 +108,7 @@ Tensor binary_raw(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const 
   Shape s = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor ea = broadcast_view(a, s, name), eb = broadcast_view(b, s, name);
   Tensor out = Tensor::empty(s, a.dtype());
-  kernels::binary_forward(op, a.dtype(), static_cast<int>(s.size()), s.data(), operand(ea),
+  CADENZA_KERNEL(binary_forward, a.device(), a.dtype())(op, a.dtype(), static_cast<int>(s.size()), s.data(), operand(ea),
                           operand(eb), operand(out));
   return out;
 }

@@ -1,6 +1,7 @@
 // Indexing: index_select / index_add, embedding, gather / scatter_add,
 // where, masked_fill.
 #include "engine/ops_util.h"
+#include "engine/backend.h"
 #include "kernels/cpu/index.h"
 
 namespace cadenza {
@@ -42,7 +43,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = Tensor::empty(s, x.dtype());
   int64_t outer, inner;
   outer_inner(x.shape(), d, outer, inner);
-  kernels::index_select_forward(x.dtype(), outer, x.shape()[d], inner, xc.raw_data(),
+  CADENZA_KERNEL(index_select_forward, x.device(), x.dtype())(x.dtype(), outer, x.shape()[d], inner, xc.raw_data(),
                                 idx.data<int64_t>(), idx.numel(), out.raw_data());
   Shape in = x.shape();
   DType dt = x.dtype();
@@ -64,7 +65,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   Tensor sc = contiguous(src.detach());
   int64_t outer, inner;
   outer_inner(x.shape(), d, outer, inner);
-  kernels::index_add_forward(x.dtype(), outer, x.shape()[d], inner, out.raw_data(),
+  CADENZA_KERNEL(index_add_forward, x.device(), x.dtype())(x.dtype(), outer, x.shape()[d], inner, out.raw_data(),
                              idx.data<int64_t>(), idx.numel(), sc.raw_data());
   return record(out, "index_add", {x, src}, [d, idx](const Tensor& g) {
     return std::vector<Tensor>{g, index_select(g, d, idx)};
@@ -95,7 +96,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor out = Tensor::empty(index.shape(), x.dtype());
   int64_t outer, inner;
   outer_inner(x.shape(), d, outer, inner);
-  kernels::gather_forward(x.dtype(), outer, x.shape()[d], inner, xc.raw_data(), idx.data<int64_t>(),
+  CADENZA_KERNEL(gather_forward, x.device(), x.dtype())(x.dtype(), outer, x.shape()[d], inner, xc.raw_data(), idx.data<int64_t>(),
                           index.shape()[d], out.raw_data());
   Shape in = x.shape();
   DType dt = x.dtype();
@@ -121,7 +122,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   Tensor sc = contiguous(src.detach());
   int64_t outer, inner;
   outer_inner(x.shape(), d, outer, inner);
-  kernels::scatter_add_forward(x.dtype(), outer, x.shape()[d], inner, out.raw_data(),
+  CADENZA_KERNEL(scatter_add_forward, x.device(), x.dtype())(x.dtype(), outer, x.shape()[d], inner, out.raw_data(),
                                idx.data<int64_t>(), index.shape()[d], sc.raw_data());
   return record(out, "scatter_add", {x, src}, [d, idx](const Tensor& g) {
     return std::vector<Tensor>{g, gather(g, d, idx)};
@@ -137,7 +138,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor c = broadcast_view(cond, s, "where"), ea = broadcast_view(a, s, "where"),
          eb = broadcast_view(b, s, "where");
   Tensor out = Tensor::empty(s, a.dtype());
-  kernels::where_forward(cond.dtype(), a.dtype(), static_cast<int>(s.size()), s.data(), operand(c),
+  CADENZA_KERNEL(where_forward, a.device(), a.dtype())(cond.dtype(), a.dtype(), static_cast<int>(s.size()), s.data(), operand(c),
                          operand(ea), operand(eb), operand(out));
   Tensor cd = cond.detach();
   Shape sa = a.shape(), sb = b.shape();

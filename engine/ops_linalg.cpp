@@ -1,5 +1,6 @@
 // matmul (2-D, batched, broadcasting) and linear, on Eigen's GEMM.
 #include "engine/ops_util.h"
+#include "engine/backend.h"
 #include "kernels/cpu/matmul.h"
 
 namespace cadenza {
@@ -48,7 +49,7 @@ Tensor matmul_raw(const Tensor& a_in, const Tensor& b_in) {
       oa += idx[k] * A.t.strides()[k];
       ob += idx[k] * B.t.strides()[k];
     }
-    kernels::gemm(a_in.dtype(), A.trans, B.trans, M, N, K, 1.0, pa + oa * es, A.ld, pb + ob * es,
+    CADENZA_KERNEL(gemm, a_in.device(), a_in.dtype())(a_in.dtype(), A.trans, B.trans, M, N, K, 1.0, pa + oa * es, A.ld, pb + ob * es,
                   B.ld, 0.0, pc + i * M * N * es, N);
     for (int64_t k = static_cast<int64_t>(batch.size()) - 1; k >= 0; --k) {
       if (++idx[k] < batch[k]) break;

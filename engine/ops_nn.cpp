@@ -1,5 +1,6 @@
 // softmax / log_softmax, losses and dropout.
 #include <cmath>
+#include "engine/backend.h"
 #include <limits>
 
 #include "engine/ops_util.h"
@@ -18,7 +19,7 @@ static Tensor softmax_raw(const Tensor& x, int64_t d, bool log) {
   Tensor y = Tensor::empty(xc.shape(), x.dtype());
   int64_t C = x.dim() == 0 ? 1 : x.shape()[d];
   if (y.numel() > 0)
-    kernels::softmax_forward(x.dtype(), y.numel() / C, C, xc.raw_data(), y.raw_data(), log);
+    CADENZA_KERNEL(softmax_forward, x.device(), x.dtype())(x.dtype(), y.numel() / C, C, xc.raw_data(), y.raw_data(), log);
   return d == last ? y : transpose(y, d, last);
 }
 

@@ -2,6 +2,7 @@
 // (kernels/cpu/batch_norm); a backward run with create_graph is written in
 // differentiable primitives instead, so every order of derivative works.
 #include "engine/ops_util.h"
+#include "engine/backend.h"
 #include "kernels/cpu/batch_norm.h"
 
 namespace cadenza {
@@ -51,7 +52,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (training) {
     mu = Tensor::empty({C}, x.dtype());
     var = Tensor::empty({C}, x.dtype());
-    if (n > 0) kernels::batch_norm_stats(x.dtype(), B, C, L, xc.raw_data(), mu.raw_data(), var.raw_data());
+    if (n > 0) CADENZA_KERNEL(batch_norm_stats, x.device(), x.dtype())(x.dtype(), B, C, L, xc.raw_data(), mu.raw_data(), var.raw_data());
     if (running_mean.defined()) {
       NoGradGuard ng;
       // The running variance is the unbiased one, as in PyTorch.
@@ -68,7 +69,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   }
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   if (x.numel() > 0)
-    kernels::batch_norm_forward(x.dtype(), B, C, L, xc.raw_data(), mu.raw_data(), var.raw_data(), eps,
+    CADENZA_KERNEL(batch_norm_forward, x.device(), x.dtype())(x.dtype(), B, C, L, xc.raw_data(), mu.raw_data(), var.raw_data(), eps,
                                 wc.defined() ? wc.raw_data() : nullptr, bc.defined() ? bc.raw_data() : nullptr,
                                 y.raw_data());
   const bool gx = x.requires_grad(), gw = weight.defined() && weight.requires_grad(),
@@ -102,7 +103,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     Tensor dw = gw ? Tensor::empty({C}, x.dtype()) : Tensor();
     Tensor db = gb ? Tensor::empty({C}, x.dtype()) : Tensor();
     if (n > 0)
-      kernels::batch_norm_backward(x.dtype(), B, C, L, xc.raw_data(), gc.raw_data(), mu.raw_data(), var.raw_data(),
+      CADENZA_KERNEL(batch_norm_backward, x.device(), x.dtype())(x.dtype(), B, C, L, xc.raw_data(), gc.raw_data(), mu.raw_data(), var.raw_data(),
                                    eps, wc.defined() ? wc.raw_data() : nullptr, gx ? dx.raw_data() : nullptr,
                                    gw ? dw.raw_data() : nullptr, gb ? db.raw_data() : nullptr);
     return std::vector<Tensor>{dx, dw, db};

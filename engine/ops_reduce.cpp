@@ -1,5 +1,6 @@
 // Reductions along dims, with keepdim.
 #include <cmath>
+#include "engine/backend.h"
 #include <limits>
 
 #include "engine/ops_util.h"
@@ -45,7 +46,7 @@ Tensor reduce_raw(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims
     src = contiguous(permute(x.detach(), perm));
     outer = x.numel() / R;
   }
-  kernels::reduce_forward(op, x.dtype(), outer, R, inner, src.raw_data(), out.raw_data());
+  CADENZA_KERNEL(reduce_forward, x.device(), x.dtype())(op, x.dtype(), outer, R, inner, src.raw_data(), out.raw_data());
   return out;
 }
 

@@ -1,5 +1,6 @@
 // Views (sharing storage), copies, concatenation, splitting and padding.
 #include <numeric>
+#include "engine/backend.h"
 
 #include "engine/ops_util.h"
 
@@ -164,7 +165,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
 
 static Tensor copy_raw(const Tensor& x, DType dt) {
   Tensor y = Tensor::empty(x.shape(), dt);
-  kernels::copy_cast(x.dtype(), dt, static_cast<int>(x.dim()), x.shape().data(), operand(x),
+  CADENZA_KERNEL(copy_cast, x.device(), x.dtype())(x.dtype(), dt, static_cast<int>(x.dim()), x.shape().data(), operand(x),
                      operand(y));
   return y;
 }
@@ -190,6 +191,40 @@ Tensor to_dtype(const Tensor& x, DType dt) {
   return record(y, "to", {x}, [from](const Tensor& g) {
     return std::vector<Tensor>{to_dtype(g, from)};
   });
+}
+
+Tensor to_device(const Tensor& x, Device device) {
+  check_defined(x, "to", "input");
+  if (x.device() == device) return x;
+  backend::backend_for(device);  // "not available" before anything is copied
+  Tensor src = x.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), device);
+  const size_t bytes = static_cast<size_t>(x.numel()) * dtype_size(x.dtype());
+  if (bytes > 0) {
+    const Device from = x.device();
+    if (from.kind == Device::cpu) {
+      backend::backend_for(device).memory.from_host(y.raw_data(), src.raw_data(), bytes, device.index);
+    } else if (device.kind == Device::cpu) {
+      backend::backend_for(from).memory.to_host(y.raw_data(), src.raw_data(), bytes, from.index);
+    } else {  // between two devices: through the host
+      Tensor host = Tensor::empty(x.shape(), x.dtype());
+      backend::backend_for(from).memory.to_host(host.raw_data(), src.raw_data(), bytes, from.index);
+      backend::backend_for(device).memory.from_host(y.raw_data(), host.raw_data(), bytes, device.index);
+    }
+  }
+  if (!is_floating(x.dtype())) return y;
+  const Device from = x.device();
+  return record(y, "to", {x}, [from](const Tensor& g) { return std::vector<Tensor>{to_device(g, from)}; });
+}
+
+Tensor empty_like(const Tensor& x) {
+  check_defined(x, "empty_like", "input");
+  return Tensor::empty(x.shape(), x.dtype(), x.device());
+}
+
+Tensor zeros_like(const Tensor& x) {
+  check_defined(x, "zeros_like", "input");
+  return Tensor::zeros(x.shape(), x.dtype(), x.device());
 }
 
 Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
@@ -219,7 +254,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     sizes.push_back(n);
     if (n > 0) {
       Tensor dst = make_view(out, x.shape(), out.strides(), off * out.strides()[d]);
-      kernels::copy_cast(x.dtype(), x.dtype(), static_cast<int>(x.dim()), x.shape().data(),
+      CADENZA_KERNEL(copy_cast, x.device(), x.dtype())(x.dtype(), x.dtype(), static_cast<int>(x.dim()), x.shape().data(),
                          operand(x), operand(dst));
     }
     off += n;
@@ -295,7 +330,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
   for (int64_t d = 0; d < x.dim(); ++d) off += before[d] * out.strides()[d];
   if (x.numel() > 0) {
     Tensor dst = make_view(out, x.shape(), out.strides(), off);
-    kernels::copy_cast(x.dtype(), x.dtype(), static_cast<int>(x.dim()), x.shape().data(),
+    CADENZA_KERNEL(copy_cast, x.device(), x.dtype())(x.dtype(), x.dtype(), static_cast<int>(x.dim()), x.shape().data(),
                        operand(x), operand(dst));
   }
   Shape in = x.shape();

@@ -1,4 +1,5 @@
 #include "engine/optim.h"
+#include "engine/backend.h"
 
 #include <cmath>
 #include <map>
@@ -102,7 +103,7 @@ void SGD::step() {
     bool first = param_steps_[i]++ == 0;
     Tensor gc = g.contiguous();
     void* buf = momentum != 0 ? slot(i, 0).raw_data() : nullptr;
-    kernels::sgd_step(p.dtype(), p.numel(), p.raw_data(), gc.raw_data(), buf,
+    CADENZA_KERNEL(sgd_step, p.device(), p.dtype())(p.dtype(), p.numel(), p.raw_data(), gc.raw_data(), buf,
                       {lr_, momentum, dampening, weight_decay, nesterov, first});
   }
 }
@@ -128,7 +129,7 @@ void Adam::step() {
     Tensor v = slot(i, 1);
     // Each parameter counts its own steps, as torch.optim does.
     int64_t t = ++param_steps_[i];
-    kernels::adam_step(p.dtype(), p.numel(), p.raw_data(), gc.raw_data(), m.raw_data(), v.raw_data(),
+    CADENZA_KERNEL(adam_step, p.device(), p.dtype())(p.dtype(), p.numel(), p.raw_data(), gc.raw_data(), m.raw_data(), v.raw_data(),
                        {lr_, beta1, beta2, eps, weight_decay, t, decoupled_});
   }
 }
@@ -151,13 +152,13 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
       g = g.contiguous();
       p.set_grad(g);
     }
-    ss += kernels::sum_squares(g.dtype(), g.numel(), g.raw_data());
+    ss += CADENZA_KERNEL(sum_squares, g.device(), g.dtype())(g.dtype(), g.numel(), g.raw_data());
     grads.push_back(g);
   }
   double norm = std::sqrt(ss);
   double coef = max_norm / (norm + 1e-6);
   if (coef < 1)
-    for (auto& g : grads) kernels::scale_inplace(g.dtype(), g.numel(), g.raw_data(), coef);
+    for (auto& g : grads) CADENZA_KERNEL(scale_inplace, g.device(), g.dtype())(g.dtype(), g.numel(), g.raw_data(), coef);
   return norm;
 }
 

@@ -1,4 +1,5 @@
 #include "engine/random.h"
+#include "engine/backend.h"
 
 #include "engine/ops.h"
 #include "kernels/cpu/random.h"
@@ -33,9 +34,9 @@ static void fill_random(Tensor& t, bool normal, double a, double b, Generator* g
   int64_t n = t.numel();
   Tensor buf = t.is_contiguous() ? t : Tensor::empty(t.shape(), t.dtype());
   if (normal)
-    kernels::philox_normal(t.dtype(), g.seed(), g.reserve((n + 1) / 2), n, buf.raw_data(), a, b);
+    CADENZA_KERNEL(philox_normal, t.device(), t.dtype())(t.dtype(), g.seed(), g.reserve((n + 1) / 2), n, buf.raw_data(), a, b);
   else
-    kernels::philox_uniform(t.dtype(), g.seed(), g.reserve((n + 3) / 4), n, buf.raw_data(), a, b);
+    CADENZA_KERNEL(philox_uniform, t.device(), t.dtype())(t.dtype(), g.seed(), g.reserve((n + 3) / 4), n, buf.raw_data(), a, b);
   if (!t.is_contiguous()) t.copy_(buf);
 }
 

@@ -1,5 +1,7 @@
 #include "engine/rnn.h"
 
+#include "engine/backend.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -19,17 +21,17 @@ char* ptr(const Tensor& t, int64_t elem_offset = 0) {
 }
 
 // C[M,N] (+)= A[M,K] @ op(B) on contiguous row-major buffers.
-void gemm_nt(DType dt, int64_t M, int64_t N, int64_t K, const void* A, const void* Bt, void* C,
+void gemm_nt(Device dev, DType dt, int64_t M, int64_t N, int64_t K, const void* A, const void* Bt, void* C,
              double beta) {  // B given as [N, K] (a weight), used transposed
-  kernels::gemm(dt, false, true, M, N, K, 1.0, A, K, Bt, K, beta, C, N);
+  CADENZA_KERNEL(gemm, dev, dt)(dt, false, true, M, N, K, 1.0, A, K, Bt, K, beta, C, N);
 }
-void gemm_nn(DType dt, int64_t M, int64_t N, int64_t K, const void* A, const void* B, void* C,
+void gemm_nn(Device dev, DType dt, int64_t M, int64_t N, int64_t K, const void* A, const void* B, void* C,
              double beta) {
-  kernels::gemm(dt, false, false, M, N, K, 1.0, A, K, B, N, beta, C, N);
+  CADENZA_KERNEL(gemm, dev, dt)(dt, false, false, M, N, K, 1.0, A, K, B, N, beta, C, N);
 }
-void gemm_tn(DType dt, int64_t M, int64_t N, int64_t K, const void* At, const void* B, void* C,
+void gemm_tn(Device dev, DType dt, int64_t M, int64_t N, int64_t K, const void* At, const void* B, void* C,
              double beta) {  // A given as [K, M]
-  kernels::gemm(dt, true, false, M, N, K, 1.0, At, M, B, N, beta, C, N);
+  CADENZA_KERNEL(gemm, dev, dt)(dt, true, false, M, N, K, 1.0, At, M, B, N, beta, C, N);
 }
 
 // Fills rows [R, G] with b_ih + b_hh (either may be undefined).
@@ -121,10 +123,11 @@ namespace {
 Tensor lstm_recur(Tensor& act, Tensor& cells, int64_t T, int64_t B, int64_t H, const Tensor& Whh,
                   const Tensor& h_init, const Tensor& c_init, const Tensor& X, const Tensor& Wih, int64_t I) {
   const DType dt = act.dtype();
+  const Device dev = act.device();
   const int64_t BH = B * H;
   Tensor out = Tensor::empty({T + 1, B, H}, dt);
   cells = Tensor::empty({T, B, H}, dt);
-  kernels::lstm_recurrent_forward(dt, T, B, H, act.raw_data(), Whh.raw_data(), h_init.raw_data(),
+  CADENZA_KERNEL(lstm_recurrent_forward, dev, dt)(dt, T, B, H, act.raw_data(), Whh.raw_data(), h_init.raw_data(),
                                   c_init.raw_data(), out.raw_data(), cells.raw_data(),
                                   X.defined() ? X.raw_data() : nullptr, Wih.defined() ? Wih.raw_data() : nullptr, I);
   std::memcpy(ptr(out, T * BH), ptr(cells, (T - 1) * BH), BH * dtype_size(dt));
@@ -140,6 +143,7 @@ LstmRecurGrads lstm_recur_backward(const Tensor& g, const Tensor& act, const Ten
                                    int64_t T, int64_t B, int64_t H, const Tensor& Whh, const Tensor& h_init,
                                    const Tensor& c_init) {
   const DType dt = act.dtype();
+  const Device dev = act.device();
   const int64_t G = 4 * H, BH = B * H, BG = B * G;
   Tensor gc = g.detach().contiguous();
   LstmRecurGrads r;
@@ -147,12 +151,12 @@ LstmRecurGrads lstm_recur_backward(const Tensor& g, const Tensor& act, const Ten
   r.dh0 = Tensor::empty({B, H}, dt);
   r.dc0 = Tensor::empty({B, H}, dt);
   std::memcpy(r.dc0.raw_data(), ptr(gc, T * BH), BH * dtype_size(dt));
-  kernels::lstm_recurrent_backward(dt, T, B, H, act.raw_data(), Whh.raw_data(), c_init.raw_data(),
+  CADENZA_KERNEL(lstm_recurrent_backward, dev, dt)(dt, T, B, H, act.raw_data(), Whh.raw_data(), c_init.raw_data(),
                                    cells.raw_data(), gc.raw_data(), r.dc0.raw_data(), r.dh0.raw_data(),
                                    r.dG.raw_data());
   r.dWhh = Tensor::empty({G, H}, dt);
-  gemm_tn(dt, G, H, B, r.dG.raw_data(), h_init.raw_data(), r.dWhh.raw_data(), 0.0);
-  if (T > 1) gemm_tn(dt, G, H, (T - 1) * B, ptr(r.dG, BG), outs.raw_data(), r.dWhh.raw_data(), 1.0);
+  gemm_tn(dev, dt, G, H, B, r.dG.raw_data(), h_init.raw_data(), r.dWhh.raw_data(), 0.0);
+  if (T > 1) gemm_tn(dev, dt, G, H, (T - 1) * B, ptr(r.dG, BG), outs.raw_data(), r.dWhh.raw_data(), 1.0);
   return r;
 }
 
@@ -163,6 +167,7 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
   int64_t T, B, I, H;
   check_rnn_args("lstm_layer", 4, x, h0, c0, w_ih, w_hh, b_ih, b_hh, T, B, I, H);
   const DType dt = x.dtype();
+  const Device dev = x.device();
   const int64_t G = 4 * H;
   Tensor X = x.detach().contiguous();
   Tensor Wih = w_ih.detach().contiguous(), Whh = w_hh.detach().contiguous();
@@ -173,7 +178,7 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
   // Few rows (sampling): the recurrent kernel projects the input per thread;
   // otherwise one big GEMM does it for every step at once.
   const bool fuse_input = T * B <= 16;
-  if (!fuse_input) gemm_nt(dt, T * B, G, I, X.raw_data(), Wih.raw_data(), act.raw_data(), 1.0);
+  if (!fuse_input) gemm_nt(dev, dt, T * B, G, I, X.raw_data(), Wih.raw_data(), act.raw_data(), 1.0);
   Tensor cells;
   Tensor out = lstm_recur(act, cells, T, B, H, Whh, h_init, c_init, fuse_input ? X : Tensor(),
                           fuse_input ? Wih : Tensor(), I);
@@ -185,8 +190,8 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
                 [=](const Tensor& g) {
     LstmRecurGrads r = lstm_recur_backward(g, act, cells, outs, T, B, H, Whh, h_init, c_init);
     Tensor dX = Tensor::empty({T, B, I}, dt), dWih = Tensor::empty({G, I}, dt);
-    gemm_nn(dt, T * B, I, G, r.dG.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
-    gemm_tn(dt, G, I, T * B, r.dG.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
+    gemm_nn(dev, dt, T * B, I, G, r.dG.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
+    gemm_tn(dev, dt, G, I, T * B, r.dG.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
     Tensor db = (has_bih || has_bhh) ? bias_grad(r.dG, T * B, G) : Tensor();
     return std::vector<Tensor>{dX, need_h0 ? r.dh0 : Tensor(), need_c0 ? r.dc0 : Tensor(), dWih, r.dWhh,
                                has_bih ? db : Tensor(), has_bhh ? db : Tensor()};
@@ -222,9 +227,10 @@ namespace {
 Tensor gru_recur(const Tensor& gx, Tensor& save, int64_t T, int64_t B, int64_t H, const Tensor& Whh,
                  const Tensor& bhh, const Tensor& h_init) {
   const DType dt = gx.dtype();
+  const Device dev = gx.device();
   save = Tensor::empty({T, B, 4 * H}, dt);
   Tensor out = Tensor::empty({T, B, H}, dt);
-  kernels::gru_recurrent_forward(dt, T, B, H, gx.raw_data(), Whh.raw_data(),
+  CADENZA_KERNEL(gru_recurrent_forward, dev, dt)(dt, T, B, H, gx.raw_data(), Whh.raw_data(),
                                  bhh.defined() ? bhh.raw_data() : nullptr, h_init.raw_data(), out.raw_data(),
                                  save.raw_data());
   return out;
@@ -236,18 +242,19 @@ struct GruRecurGrads {
 GruRecurGrads gru_recur_backward(const Tensor& g, const Tensor& save, const Tensor& outs, int64_t T, int64_t B,
                                  int64_t H, const Tensor& Whh, const Tensor& h_init) {
   const DType dt = outs.dtype();
+  const Device dev = outs.device();
   const int64_t G = 3 * H, BG = B * G;
   Tensor gc = g.detach().contiguous();
   GruRecurGrads r;
   r.dGx = Tensor::empty({T, B, G}, dt);
   r.dGh = Tensor::empty({T, B, G}, dt);
   r.dh0 = Tensor::empty({B, H}, dt);
-  kernels::gru_recurrent_backward(dt, T, B, H, Whh.raw_data(), h_init.raw_data(), outs.raw_data(),
+  CADENZA_KERNEL(gru_recurrent_backward, dev, dt)(dt, T, B, H, Whh.raw_data(), h_init.raw_data(), outs.raw_data(),
                                   save.raw_data(), gc.raw_data(), r.dGx.raw_data(), r.dGh.raw_data(),
                                   r.dh0.raw_data());
   r.dWhh = Tensor::empty({G, H}, dt);
-  gemm_tn(dt, G, H, B, r.dGh.raw_data(), h_init.raw_data(), r.dWhh.raw_data(), 0.0);
-  if (T > 1) gemm_tn(dt, G, H, (T - 1) * B, ptr(r.dGh, BG), outs.raw_data(), r.dWhh.raw_data(), 1.0);
+  gemm_tn(dev, dt, G, H, B, r.dGh.raw_data(), h_init.raw_data(), r.dWhh.raw_data(), 0.0);
+  if (T > 1) gemm_tn(dev, dt, G, H, (T - 1) * B, ptr(r.dGh, BG), outs.raw_data(), r.dWhh.raw_data(), 1.0);
   return r;
 }
 
@@ -258,13 +265,14 @@ Tensor gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Te
   int64_t T, B, I, H;
   check_rnn_args("gru_layer", 3, x, h0, Tensor(), w_ih, w_hh, b_ih, b_hh, T, B, I, H);
   const DType dt = x.dtype();
+  const Device dev = x.device();
   const int64_t G = 3 * H;
   Tensor X = x.detach().contiguous();
   Tensor Wih = w_ih.detach().contiguous(), Whh = w_hh.detach().contiguous();
   Tensor h_init = state_or_zeros(h0, B, H, dt);
   Tensor gx = Tensor::empty({T, B, G}, dt);
   fill_bias_rows(gx, T * B, G, b_ih, Tensor());
-  gemm_nt(dt, T * B, G, I, X.raw_data(), Wih.raw_data(), gx.raw_data(), 1.0);
+  gemm_nt(dev, dt, T * B, G, I, X.raw_data(), Wih.raw_data(), gx.raw_data(), 1.0);
   Tensor bhh = b_hh.defined() ? b_hh.detach().contiguous() : Tensor();
   Tensor save;
   Tensor out = gru_recur(gx, save, T, B, H, Whh, bhh, h_init);
@@ -273,8 +281,8 @@ Tensor gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Te
   return record(out, "gru_layer", {x, h0, w_ih, w_hh, b_ih, b_hh}, [=](const Tensor& g) {
     GruRecurGrads r = gru_recur_backward(g, save, outs, T, B, H, Whh, h_init);
     Tensor dX = Tensor::empty({T, B, I}, dt), dWih = Tensor::empty({G, I}, dt);
-    gemm_nn(dt, T * B, I, G, r.dGx.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
-    gemm_tn(dt, G, I, T * B, r.dGx.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
+    gemm_nn(dev, dt, T * B, I, G, r.dGx.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
+    gemm_tn(dev, dt, G, I, T * B, r.dGx.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
     return std::vector<Tensor>{dX, need_h0 ? r.dh0 : Tensor(), dWih, r.dWhh,
                                has_bih ? bias_grad(r.dGx, T * B, G) : Tensor(),
                                has_bhh ? bias_grad(r.dGh, T * B, G) : Tensor()};

@@ -1,5 +1,8 @@
 #include "engine/tensor.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -8,7 +11,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "kernels/cpu/elementwise.h"
+#include "engine/backend.h"
 
 namespace cadenza {
 
@@ -123,18 +126,74 @@ BlockCache& block_cache() {
 
 }  // namespace
 
-void empty_cache() { block_cache().clear(); }
+namespace backend {
 
-Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
-  if (dev.kind != Device::cpu)
-    throw Error("Storage: device " + dev.str() + " is not available in this build");
-  // 64-byte alignment for vector loads; at least one line so data is never null.
-  capacity = BlockCache::round(n == 0 ? 1 : n);
-  data = block_cache().get(capacity);
-  if (!data) throw Error("Storage: out of memory allocating " + std::to_string(n) + " bytes");
+namespace {
+
+constexpr unsigned char kGuard = 0xA5;
+
+std::atomic<int64_t>& violations() {
+  static std::atomic<int64_t> n{0};
+  return n;
 }
 
-Storage::~Storage() { block_cache().put(data, capacity); }
+}  // namespace
+
+size_t guard_bytes() {
+  static const size_t g = [] {
+    const char* v = std::getenv("CADENZA_GUARD_BYTES");
+    long n = v ? std::atol(v) : 0;
+    return static_cast<size_t>(std::clamp<long>(n, 0, 4096));
+  }();
+  return g;
+}
+
+int64_t guard_violations() { return violations().load(); }
+
+// The CPU backend's memory (backend_cpu.cpp): 64-byte alignment for vector
+// loads, and at least one line so data is never null. With
+// CADENZA_GUARD_BYTES=N (tests), N bytes of a pattern follow every buffer
+// and are checked when it is released: a kernel that writes past its output
+// is counted and named on stderr.
+void* host_allocate(size_t bytes, int) {
+  const size_t g = guard_bytes();
+  auto* p = static_cast<unsigned char*>(block_cache().get(BlockCache::round((bytes == 0 ? 1 : bytes) + g)));
+  if (p && g) std::memset(p + bytes, kGuard, g);
+  return p;
+}
+void host_release(void* p, size_t bytes, int) {
+  const size_t g = guard_bytes();
+  if (g) {
+    const auto* q = static_cast<const unsigned char*>(p) + bytes;
+    for (size_t i = 0; i < g; ++i)
+      if (q[i] != kGuard) {
+        ++violations();
+        std::fprintf(stderr, "cadenza: the %zu guard bytes after a %zu-byte buffer were overwritten (byte %zu)\n", g,
+                     bytes, i);
+        break;
+      }
+  }
+  block_cache().put(p, BlockCache::round((bytes == 0 ? 1 : bytes) + g));
+}
+void host_empty_cache() { block_cache().clear(); }
+
+}  // namespace backend
+
+void empty_cache() {
+  for (const backend::Backend* b : backend::available_backends())
+    if (b->memory.empty_cache) b->memory.empty_cache();
+}
+
+// Every allocation goes through the backend of its device.
+Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
+  const backend::Backend& b = backend::backend_for(dev);
+  capacity = dev.kind == Device::cpu ? BlockCache::round((n == 0 ? 1 : n) + backend::guard_bytes()) : n;
+  data = b.memory.allocate(n, dev.index);
+  if (!data)
+    throw Error("Storage: out of memory allocating " + std::to_string(n) + " bytes on " + dev.str());
+}
+
+Storage::~Storage() { backend::backend_for(device).memory.release(data, nbytes, device.index); }
 
 // ---------------------------------------------------------------- factories
 
@@ -149,17 +208,17 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(impl);
 }
 
-Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
   t.fill_(value);
   return t;
 }
-Tensor Tensor::zeros(const Shape& shape, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  std::memset(t.raw_data(), 0, t.numel() * dtype_size(dtype));
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  backend::backend_for(device).memory.zero(t.raw_data(), t.numel() * dtype_size(dtype), device.index);
   return t;
 }
-Tensor Tensor::ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
 Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
 
 Tensor Tensor::arange(int64_t n, DType dtype) {
@@ -216,9 +275,13 @@ std::string Tensor::str() const {
 
 void* Tensor::raw_data() const {
   auto& i = need(impl_);
-  if (i.storage->device.kind != Device::cpu)
-    throw Error("raw_data: tensor is on " + i.storage->device.str() + ", not the CPU");
   return static_cast<char*>(i.storage->data) + i.offset * dtype_size(i.dtype);
+}
+
+void Tensor::check_host(const char* op) const {
+  if (device().kind != Device::cpu)
+    throw Error(std::string(op) + "(): tensor " + str() + " is on " + device().str() +
+                "; the host reads CPU tensors only (move it with to(Device{}) first)");
 }
 
 void Tensor::check_dtype(DType want, const char* op) const {
@@ -228,7 +291,7 @@ void Tensor::check_dtype(DType want, const char* op) const {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-  Tensor c = to(dtype_of<T>()).contiguous();
+  Tensor c = to(Device{}).to(dtype_of<T>()).contiguous();
   const T* p = static_cast<const T*>(c.raw_data());
   return std::vector<T>(p, p + c.numel());
 }
@@ -288,14 +351,17 @@ static void check_inplace(const Tensor& t, const char* op) {
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace(*this, "copy_");
   Tensor s = src.expand(shape());
-  kernels::copy_cast(s.dtype(), dtype(), static_cast<int>(dim()), shape().data(),
+  if (s.device() != device())
+    throw Error("copy_: the source is on " + s.device().str() + " and the destination on " + device().str() +
+                "; move one with to(Device) first");
+  CADENZA_KERNEL(copy_cast, device(), dtype())(s.dtype(), dtype(), static_cast<int>(dim()), shape().data(),
                      {s.raw_data(), s.strides().data()}, {raw_data(), strides().data()});
   return *this;
 }
 
 Tensor& Tensor::fill_(double value) {
   check_inplace(*this, "fill_");
-  kernels::fill(dtype(), static_cast<int>(dim()), shape().data(), {raw_data(), strides().data()},
+  CADENZA_KERNEL(fill, device(), dtype())(dtype(), static_cast<int>(dim()), shape().data(), {raw_data(), strides().data()},
                 value);
   return *this;
 }
@@ -317,6 +383,7 @@ Tensor Tensor::flatten() const { return cadenza::flatten(*this); }
 Tensor Tensor::contiguous() const { return cadenza::contiguous(*this); }
 Tensor Tensor::clone() const { return cadenza::clone(*this); }
 Tensor Tensor::to(DType d) const { return cadenza::to_dtype(*this, d); }
+Tensor Tensor::to(Device d) const { return cadenza::to_device(*this, d); }
 Tensor Tensor::sum(const std::vector<int64_t>& d, bool k) const { return cadenza::sum(*this, d, k); }
 Tensor Tensor::mean(const std::vector<int64_t>& d, bool k) const {
   return cadenza::mean(*this, d, k);

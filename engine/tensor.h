@@ -73,9 +73,9 @@ class Tensor {
 
   // ---- factories ----
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = {});
-  static Tensor zeros(const Shape& shape, DType dtype = DType::f32);
-  static Tensor ones(const Shape& shape, DType dtype = DType::f32);
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
+  static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = {});
+  static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = {});
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = {});
   static Tensor scalar(double value, DType dtype = DType::f32);  // 0-d
   static Tensor arange(int64_t n, DType dtype = DType::i64);
   // Copies `data` (numel(shape) elements of dtype) into a new tensor.
@@ -108,10 +108,15 @@ class Tensor {
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
 
-  // ---- data access (CPU) ----
-  void* raw_data() const;  // points at element 0 of this view
+  // ---- data access ----
+  // Element 0 of this view in its device's memory (a device pointer for a
+  // CUDA tensor: for kernels, never for the host to read).
+  void* raw_data() const;
+  // The host's view of a CPU tensor; a tensor on another device throws
+  // (move it with to(Device{}) first: host access stays explicit).
   template <class T> T* data() const {
     check_dtype(dtype_of<T>(), "data");
+    check_host("data");
     return static_cast<T*>(raw_data());
   }
   template <class T> std::vector<T> to_vector() const;  // any layout, converts dtype
@@ -150,10 +155,13 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor to(DType dtype) const;
+  // A copy on `device` (this tensor when it is there already); differentiable.
+  Tensor to(Device device) const;
   Tensor sum(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
   Tensor mean(const std::vector<int64_t>& dims = {}, bool keepdim = false) const;
 
   void check_dtype(DType want, const char* op) const;
+  void check_host(const char* op) const;
 
  private:
   std::shared_ptr<TensorImpl> impl_;

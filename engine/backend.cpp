@@ -1,0 +1,102 @@
+#include "engine/backend.h"
+
+#include <cadenza/config.h>
+
+namespace cadenza::backend {
+
+namespace {
+
+const char* const kNames[] = {
+#define CADENZA_KERNEL_NAME(name) #name,
+    CADENZA_KERNELS(CADENZA_KERNEL_NAME)
+#undef CADENZA_KERNEL_NAME
+};
+
+std::string mask_names(DTypeMask m) {
+  std::string out;
+  for (DType t : {DType::f32, DType::f64, DType::i32, DType::i64})
+    if (m & dtype_bit(t)) out += (out.empty() ? "" : ", ") + std::string(dtype_name(t));
+  return out;
+}
+
+#if defined(CADENZA_BACKEND_HAS_CUDA)
+// The CUDA backend, or null when the machine has no device (the driver says
+// so; not an error until a tensor asks for one).
+const Backend* cuda_backend() {
+  static Backend* b = [] {
+    Backend made = make_cuda_backend();
+    return made.memory.device_count && made.memory.device_count() > 0 ? new Backend(std::move(made)) : nullptr;
+  }();
+  return b;
+}
+#endif
+
+}  // namespace
+
+const char* kernel_name(KernelId id) {
+  int i = static_cast<int>(id);
+  return i >= 0 && i < kKernelCount ? kNames[i] : "?";
+}
+
+std::vector<std::string> Backend::missing() const {
+  std::vector<std::string> out;
+  int i = 0;
+#define CADENZA_KERNEL_MISSING(name) \
+  if (!kernels.name) out.push_back(kNames[i]);  \
+  ++i;
+  CADENZA_KERNELS(CADENZA_KERNEL_MISSING)
+#undef CADENZA_KERNEL_MISSING
+  return out;
+}
+
+bool Backend::supports(KernelId id, DType dt) const {
+  int i = static_cast<int>(id);
+  if (i < 0 || i >= kKernelCount) return false;
+  bool present = false;
+  int k = 0;
+#define CADENZA_KERNEL_PRESENT(name) \
+  if (k == i) present = kernels.name != nullptr; \
+  ++k;
+  CADENZA_KERNELS(CADENZA_KERNEL_PRESENT)
+#undef CADENZA_KERNEL_PRESENT
+  return present && (dtypes[i] & dtype_bit(dt));
+}
+
+void throw_missing(const Backend& b, KernelId id, Device device, DType dt) {
+  const int i = static_cast<int>(id);
+  std::string what = std::string(kernel_name(id)) + " has no kernel on " + device.str() + " for " + dtype_name(dt);
+  if (b.supports(id, DType::f32) || b.supports(id, DType::f64) || b.supports(id, DType::i32) ||
+      b.supports(id, DType::i64))
+    what += " (the " + b.name + " backend takes " + mask_names(b.dtypes[i]) + ")";
+  else
+    what += " (the " + b.name + " backend does not have this op yet)";
+  throw Error(what + "; move the tensors to a device that has it with to(Device)");
+}
+
+const Backend& backend_for(Device device) {
+  if (device.kind == Device::cpu) {
+    // Never destroyed: storages freed during static destruction still find it.
+    static const Backend* cpu = new Backend(make_cpu_backend());
+    return *cpu;
+  }
+#if defined(CADENZA_BACKEND_HAS_CUDA)
+  const Backend* cuda = cuda_backend();
+  if (!cuda) throw Error(device.str() + " is not available: this machine has no CUDA device");
+  int n = cuda->memory.device_count();
+  if (device.index < 0 || device.index >= n)
+    throw Error(device.str() + " is not available: this machine has " + std::to_string(n) + " CUDA device(s)");
+  return *cuda;
+#else
+  throw Error(device.str() + " is not available: this cadenza was built without CUDA (CADENZA_CUDA=OFF or no nvcc)");
+#endif
+}
+
+std::vector<const Backend*> available_backends() {
+  std::vector<const Backend*> out = {&backend_for(Device{})};
+#if defined(CADENZA_BACKEND_HAS_CUDA)
+  if (cuda_backend()) out.push_back(cuda_backend());
+#endif
+  return out;
+}
+
+}  // namespace cadenza::backend

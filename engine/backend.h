@@ -1,0 +1,135 @@
+#pragma once
+// The seam between the op front ends and the kernels (not installed: it
+// names the kernels' raw signatures).
+//
+// One table of kernel entry points, each with its name (CADENZA_KERNELS
+// below), and one set of memory functions (allocation, fills, copies). A
+// backend fills them explicitly in a function of its own (backend_cpu.cpp;
+// the CUDA backend when the build has CUDA and the machine a device), never
+// through static initialisers, which a static link would drop; ggml's
+// backends and ATen's dispatch stub are the models. A front end asks for
+// the kernel of its inputs' device:
+//
+//   kernel(&Kernels::binary_forward, "binary_forward", x.device(), x.dtype())(args...)
+//
+// (the CADENZA_KERNEL macro spells that). An entry a backend left empty, or
+// a dtype it does not list for it, is an op that device does not run: the
+// call throws an Error naming the op, the device and the dtype, and nothing
+// is ever copied to another device behind the caller's back.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "kernels/cpu/batch_norm.h"
+#include "kernels/cpu/conv1d.h"
+#include "kernels/cpu/conv_nd.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gated_activation.h"
+#include "kernels/cpu/index.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/optim.h"
+#include "kernels/cpu/random.h"
+#include "kernels/cpu/reduce.h"
+#include "kernels/cpu/rnn.h"
+#include "kernels/cpu/softmax.h"
+
+namespace cadenza::backend {
+
+// Every kernel an engine front end calls, by the name it has everywhere
+// (front end, kernels/cpu/<file>, kernels/cuda/<file>, tests, benchmarks).
+#define CADENZA_KERNELS(X)                                                                       \
+  X(unary_forward) X(binary_forward) X(where_forward) X(copy_cast) X(fill)                       \
+  X(reduce_forward) X(softmax_forward) X(gemm)                                                   \
+  X(index_select_forward) X(index_add_forward) X(gather_forward) X(scatter_add_forward)          \
+  X(conv1d_forward) X(conv1d_backward_input) X(conv1d_backward_weight) X(conv1d_backward_bias)   \
+  X(conv_nd_forward) X(conv_nd_backward_input) X(conv_nd_backward_weight) X(conv_nd_backward_bias) \
+  X(batch_norm_stats) X(batch_norm_forward) X(batch_norm_backward)                               \
+  X(gated_activation_forward) X(gated_activation_backward)                                       \
+  X(adam_step) X(sgd_step) X(sum_squares) X(scale_inplace)                                       \
+  X(philox_uniform) X(philox_normal)                                                             \
+  X(lstm_recurrent_forward) X(lstm_recurrent_backward) X(gru_recurrent_forward) X(gru_recurrent_backward)
+
+// The entries, with the CPU kernels' signatures; a null entry is a kernel
+// the backend does not have.
+struct Kernels {
+#define CADENZA_KERNEL_FIELD(name) decltype(&kernels::name) name = nullptr;
+  CADENZA_KERNELS(CADENZA_KERNEL_FIELD)
+#undef CADENZA_KERNEL_FIELD
+};
+
+// Which entry, by position in CADENZA_KERNELS.
+enum class KernelId : int {
+#define CADENZA_KERNEL_ID(name) name,
+  CADENZA_KERNELS(CADENZA_KERNEL_ID)
+#undef CADENZA_KERNEL_ID
+  count
+};
+constexpr int kKernelCount = static_cast<int>(KernelId::count);
+const char* kernel_name(KernelId id);
+// Bit (1 << int(dtype)) per dtype an entry takes (its "main" dtype: the
+// data's, not an index's).
+using DTypeMask = uint32_t;
+constexpr DTypeMask dtype_bit(DType t) { return DTypeMask{1} << static_cast<int>(t); }
+constexpr DTypeMask kFloatTypes = dtype_bit(DType::f32) | dtype_bit(DType::f64);
+constexpr DTypeMask kAllTypes = kFloatTypes | dtype_bit(DType::i32) | dtype_bit(DType::i64);
+
+// Memory of one device kind. `index` is the device's ordinal (0 on the CPU).
+struct Memory {
+  void* (*allocate)(size_t bytes, int index) = nullptr;  // null when out of memory
+  void (*release)(void* p, size_t bytes, int index) = nullptr;
+  // Copies between this device and the host, and within the device.
+  void (*to_host)(void* host_dst, const void* src, size_t bytes, int index) = nullptr;
+  void (*from_host)(void* dst, const void* host_src, size_t bytes, int index) = nullptr;
+  void (*within)(void* dst, const void* src, size_t bytes, int index) = nullptr;
+  void (*zero)(void* p, size_t bytes, int index) = nullptr;
+  int (*device_count)() = nullptr;
+  void (*empty_cache)() = nullptr;  // returns cached blocks to the system
+};
+
+struct Backend {
+  std::string name;                 // "cpu", "cuda"
+  Device::Kind kind = Device::cpu;
+  Kernels kernels;
+  DTypeMask dtypes[kKernelCount] = {};  // what each present entry takes
+  Memory memory;
+  // Ops this backend lacks, for listings and tests: names of empty entries.
+  std::vector<std::string> missing() const;
+  bool supports(KernelId id, DType dt) const;
+};
+
+// The backend of a device: throws an Error when this build or this machine
+// has none ("cuda:0 is not available: this cadenza was built without CUDA").
+const Backend& backend_for(Device device);
+// Every backend this process can use (the CPU's first).
+std::vector<const Backend*> available_backends();
+
+// Guard bytes after every host buffer (CADENZA_GUARD_BYTES, read once; 0:
+// none), and how many releases found them overwritten.
+size_t guard_bytes();
+int64_t guard_violations();
+
+// The backends' own fillers (explicit registration).
+Backend make_cpu_backend();
+#if defined(CADENZA_BACKEND_HAS_CUDA)
+Backend make_cuda_backend();
+#endif
+
+// The entry `id` of `device`'s backend, checked: throws "OP has no kernel
+// on DEVICE for DTYPE" when the backend lacks it.
+[[noreturn]] void throw_missing(const Backend& b, KernelId id, Device device, DType dt);
+template <class F>
+F kernel(F Kernels::*entry, KernelId id, Device device, DType dt) {
+  const Backend& b = backend_for(device);
+  F f = b.kernels.*entry;
+  if (!f || !(b.dtypes[static_cast<int>(id)] & dtype_bit(dt))) throw_missing(b, id, device, dt);
+  return f;
+}
+
+}  // namespace cadenza::backend
+
+// CADENZA_KERNEL(binary_forward, x.device(), x.dtype())(args...)
+#define CADENZA_KERNEL(name, device, dtype)                                                      \
+  ::cadenza::backend::kernel(&::cadenza::backend::Kernels::name, ::cadenza::backend::KernelId::name, \
+                             (device), (dtype))

@@ -1,0 +1,71 @@
+// The CPU backend: every entry of the kernel table, and host memory.
+#include <cstring>
+
+#include "engine/backend.h"
+
+namespace cadenza::backend {
+
+// Host memory (tensor.cpp: aligned blocks, large ones cached for reuse).
+void* host_allocate(size_t bytes, int index);
+void host_release(void* p, size_t bytes, int index);
+void host_empty_cache();
+
+Backend make_cpu_backend() {
+  Backend b;
+  b.name = "cpu";
+  b.kind = Device::cpu;
+  Kernels& k = b.kernels;
+  auto set = [&](KernelId id, DTypeMask m) { b.dtypes[static_cast<int>(id)] = m; };
+  // Elementwise, copies, reductions and indexing take every dtype (the
+  // kernels refuse a combination they cannot do, e.g. sqrt of an i64).
+  k.unary_forward = kernels::unary_forward, set(KernelId::unary_forward, kAllTypes);
+  k.binary_forward = kernels::binary_forward, set(KernelId::binary_forward, kAllTypes);
+  k.where_forward = kernels::where_forward, set(KernelId::where_forward, kAllTypes);
+  k.copy_cast = kernels::copy_cast, set(KernelId::copy_cast, kAllTypes);
+  k.fill = kernels::fill, set(KernelId::fill, kAllTypes);
+  k.reduce_forward = kernels::reduce_forward, set(KernelId::reduce_forward, kAllTypes);
+  k.index_select_forward = kernels::index_select_forward, set(KernelId::index_select_forward, kAllTypes);
+  k.index_add_forward = kernels::index_add_forward, set(KernelId::index_add_forward, kAllTypes);
+  k.gather_forward = kernels::gather_forward, set(KernelId::gather_forward, kAllTypes);
+  k.scatter_add_forward = kernels::scatter_add_forward, set(KernelId::scatter_add_forward, kAllTypes);
+  // The rest is floating point.
+  k.softmax_forward = kernels::softmax_forward, set(KernelId::softmax_forward, kFloatTypes);
+  k.gemm = kernels::gemm, set(KernelId::gemm, kFloatTypes);
+  k.conv1d_forward = kernels::conv1d_forward, set(KernelId::conv1d_forward, kFloatTypes);
+  k.conv1d_backward_input = kernels::conv1d_backward_input, set(KernelId::conv1d_backward_input, kFloatTypes);
+  k.conv1d_backward_weight = kernels::conv1d_backward_weight, set(KernelId::conv1d_backward_weight, kFloatTypes);
+  k.conv1d_backward_bias = kernels::conv1d_backward_bias, set(KernelId::conv1d_backward_bias, kFloatTypes);
+  k.conv_nd_forward = kernels::conv_nd_forward, set(KernelId::conv_nd_forward, kFloatTypes);
+  k.conv_nd_backward_input = kernels::conv_nd_backward_input, set(KernelId::conv_nd_backward_input, kFloatTypes);
+  k.conv_nd_backward_weight = kernels::conv_nd_backward_weight, set(KernelId::conv_nd_backward_weight, kFloatTypes);
+  k.conv_nd_backward_bias = kernels::conv_nd_backward_bias, set(KernelId::conv_nd_backward_bias, kFloatTypes);
+  k.batch_norm_stats = kernels::batch_norm_stats, set(KernelId::batch_norm_stats, kFloatTypes);
+  k.batch_norm_forward = kernels::batch_norm_forward, set(KernelId::batch_norm_forward, kFloatTypes);
+  k.batch_norm_backward = kernels::batch_norm_backward, set(KernelId::batch_norm_backward, kFloatTypes);
+  k.gated_activation_forward = kernels::gated_activation_forward, set(KernelId::gated_activation_forward, kFloatTypes);
+  k.gated_activation_backward = kernels::gated_activation_backward,
+  set(KernelId::gated_activation_backward, kFloatTypes);
+  k.adam_step = kernels::adam_step, set(KernelId::adam_step, kFloatTypes);
+  k.sgd_step = kernels::sgd_step, set(KernelId::sgd_step, kFloatTypes);
+  k.sum_squares = kernels::sum_squares, set(KernelId::sum_squares, kFloatTypes);
+  k.scale_inplace = kernels::scale_inplace, set(KernelId::scale_inplace, kFloatTypes);
+  k.philox_uniform = kernels::philox_uniform, set(KernelId::philox_uniform, kFloatTypes);
+  k.philox_normal = kernels::philox_normal, set(KernelId::philox_normal, kFloatTypes);
+  k.lstm_recurrent_forward = kernels::lstm_recurrent_forward, set(KernelId::lstm_recurrent_forward, kFloatTypes);
+  k.lstm_recurrent_backward = kernels::lstm_recurrent_backward, set(KernelId::lstm_recurrent_backward, kFloatTypes);
+  k.gru_recurrent_forward = kernels::gru_recurrent_forward, set(KernelId::gru_recurrent_forward, kFloatTypes);
+  k.gru_recurrent_backward = kernels::gru_recurrent_backward, set(KernelId::gru_recurrent_backward, kFloatTypes);
+
+  Memory& m = b.memory;
+  m.allocate = host_allocate;
+  m.release = host_release;
+  m.to_host = [](void* dst, const void* src, size_t n, int) { std::memcpy(dst, src, n); };
+  m.from_host = [](void* dst, const void* src, size_t n, int) { std::memcpy(dst, src, n); };
+  m.within = [](void* dst, const void* src, size_t n, int) { std::memmove(dst, src, n); };
+  m.zero = [](void* p, size_t n, int) { std::memset(p, 0, n); };
+  m.device_count = [] { return 1; };
+  m.empty_cache = host_empty_cache;
+  return b;
+}
+
+}  // namespace cadenza::backend

@@ -1,0 +1,367 @@
+// The seam between front ends and kernels (engine/backend.h): one table of
+// op cases runs every kernel entry on every backend this process has,
+// against the CPU (atol + |ref| * eps), with odd shapes (5, 7, 11, 13),
+// size-1 dims, non-contiguous views and each dtype an entry takes, with 64
+// guard bytes after every host buffer (CADENZA_GUARD_BYTES in ctest). On a
+// machine without a GPU only the CPU backend runs: there each case also
+// runs on contiguous copies of its inputs, which must give the same values,
+// and the errors of a missing kernel, a missing dtype and a missing device
+// are checked.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <set>
+
+#include "engine/autograd.h"
+#include "engine/backend.h"
+#include "engine/ops.h"
+#include "engine/optim.h"
+#include "engine/random.h"
+#include "engine/rnn.h"
+
+using namespace cadenza;
+using backend::KernelId;
+
+namespace {
+
+// Inputs of a case, made on the CPU; `strided` asks for non-contiguous views
+// of the same values.
+using Inputs = std::vector<Tensor>;
+struct OpCase {
+  std::string name;
+  std::vector<KernelId> kernels;  // the entries the case runs
+  std::vector<DType> dtypes;
+  std::function<Inputs(DType, bool strided)> make;
+  // Runs on tensors of one device; returns the outputs to compare.
+  std::function<std::vector<Tensor>(const Inputs&)> run;
+  double eps = 1e-5;  // f32; f64 uses 1e-12
+};
+
+// A [rows, cols] tensor of values from `seed`; strided: the transpose of a
+// [cols, rows] tensor, or a narrowed slice, holding the same values.
+Tensor matrix(int64_t rows, int64_t cols, DType dt, uint64_t seed, bool strided) {
+  Generator g(seed);
+  Tensor base = randn({rows, cols}, DType::f64, &g);
+  if (dt == DType::i32 || dt == DType::i64) base = mul(base, Tensor::scalar(5.0, DType::f64));  // truncated below
+  base = base.to(dt);
+  if (!strided) return base;
+  Tensor t = base.transpose(0, 1).contiguous().transpose(0, 1);  // column-major storage
+  REQUIRE((!t.is_contiguous() || rows == 1 || cols == 1));
+  return t;
+}
+
+Tensor volume(const Shape& shape, DType dt, uint64_t seed, bool strided) {
+  Generator g(seed);
+  Tensor t = randn(shape, dt, &g);
+  if (!strided) return t;
+  Shape big = shape;
+  big.back() += 3;  // strided: the same values in a narrowed view of a wider tensor
+  Tensor wide = Tensor::full(big, -7.0, dt);
+  Tensor view = wide.narrow(static_cast<int64_t>(shape.size()) - 1, 1, shape.back());
+  view.copy_(t);
+  return view;
+}
+
+Tensor leaf(Tensor t) {
+  t = t.detach();
+  t.requires_grad_(true);
+  return t;
+}
+
+std::vector<Tensor> grads_of(const Tensor& out, const Inputs& xs) {
+  Tensor loss = sum(mul(out, out));
+  loss.backward();
+  std::vector<Tensor> r = {out};
+  for (const Tensor& x : xs)
+    if (x.requires_grad()) r.push_back(x.grad());
+  return r;
+}
+
+std::vector<OpCase> op_cases() {
+  std::vector<OpCase> c;
+  const std::vector<DType> F = {DType::f32, DType::f64};
+  const std::vector<DType> ALL = {DType::f32, DType::f64, DType::i32, DType::i64};
+  c.push_back({"add/sub/mul broadcast, size-1 dims",
+               {KernelId::binary_forward},
+               ALL,
+               [](DType dt, bool s) {
+                 return Inputs{matrix(7, 13, dt, 1, s), matrix(1, 13, dt, 2, s), matrix(7, 1, dt, 3, s)};
+               },
+               [](const Inputs& x) { return std::vector<Tensor>{mul(sub(add(x[0], x[1]), x[2]), x[1])}; }});
+  c.push_back({"unary: neg, abs, exp",
+               {KernelId::unary_forward},
+               F,
+               [](DType dt, bool s) { return Inputs{matrix(5, 11, dt, 4, s)}; },
+               [](const Inputs& x) { return std::vector<Tensor>{neg(x[0]), abs(x[0]), exp(x[0])}; }});
+  c.push_back({"copy_cast: contiguous, to(dtype); fill",
+               {KernelId::copy_cast, KernelId::fill},
+               ALL,
+               [](DType dt, bool s) { return Inputs{matrix(11, 5, dt, 5, s)}; },
+               [](const Inputs& x) {
+                 Tensor f = Tensor::full({5, 7}, 2.5, DType::f64, x[0].device());
+                 return std::vector<Tensor>{contiguous(x[0]), x[0].to(DType::f64), f};
+               }});
+  c.push_back({"where",
+               {KernelId::where_forward, KernelId::binary_forward},
+               F,
+               [](DType dt, bool s) { return Inputs{matrix(7, 5, dt, 6, s), matrix(7, 5, dt, 7, s)}; },
+               [](const Inputs& x) {
+                 Tensor cond = gt(x[0], x[1]);
+                 return std::vector<Tensor>{where(cond, x[0], x[1])};
+               }});
+  c.push_back({"reductions: sum, max, argmax over dims",
+               {KernelId::reduce_forward},
+               ALL,
+               [](DType dt, bool s) { return Inputs{matrix(13, 7, dt, 8, s)}; },
+               [](const Inputs& x) {
+                 return std::vector<Tensor>{sum(x[0], {0}), sum(x[0], {1}, true), max(x[0], {1}), argmax(x[0], 0)};
+               }});
+  c.push_back({"softmax and log_softmax with their gradients",
+               {KernelId::softmax_forward},
+               F,
+               [](DType dt, bool s) { return Inputs{leaf(matrix(5, 13, dt, 9, s))}; },
+               [](const Inputs& x) { return grads_of(add(softmax(x[0], 1), log_softmax(x[0], 0)), x); }});
+  c.push_back({"matmul of strided operands, with gradients",
+               {KernelId::gemm},
+               F,
+               [](DType dt, bool s) { return Inputs{leaf(matrix(7, 11, dt, 10, s)), leaf(matrix(11, 5, dt, 11, s))}; },
+               [](const Inputs& x) { return grads_of(matmul(x[0], x[1]), x); }});
+  c.push_back({"index_select, gather and their gradients (index_add, scatter_add)",
+               {KernelId::index_select_forward, KernelId::index_add_forward, KernelId::gather_forward,
+                KernelId::scatter_add_forward},
+               F,
+               [](DType dt, bool s) { return Inputs{leaf(matrix(7, 5, dt, 12, s))}; },
+               [](const Inputs& x) {
+                 Tensor idx = Tensor::from_vector<int64_t>({4, 0, 4, 6, 1}, {5}).to(x[0].device());
+                 Tensor gidx = Tensor::from_vector<int64_t>({0, 4, 4, 2, 1, 3, 3}, {7, 1}).to(x[0].device());
+                 Tensor a = index_select(x[0], 0, idx), b = gather(x[0], 1, gidx);
+                 return grads_of(add(sum(a), sum(b)), x);
+               }});
+  c.push_back({"integer index_select and gather",
+               {KernelId::index_select_forward, KernelId::gather_forward},
+               {DType::i32, DType::i64},
+               [](DType dt, bool s) { return Inputs{matrix(7, 5, dt, 13, s)}; },
+               [](const Inputs& x) {
+                 Tensor idx = Tensor::from_vector<int64_t>({6, 0, 3}, {3}).to(x[0].device());
+                 Tensor gidx = Tensor::from_vector<int64_t>({1, 1, 0, 4, 2, 3, 0}, {7, 1}).to(x[0].device());
+                 return std::vector<Tensor>{index_select(x[0], 0, idx), gather(x[0], 1, gidx)};
+               }});
+  c.push_back({"conv1d dilated with causal padding, and its gradients",
+               {KernelId::conv1d_forward, KernelId::conv1d_backward_input, KernelId::conv1d_backward_weight,
+                KernelId::conv1d_backward_bias},
+               F,
+               [](DType dt, bool s) {
+                 return Inputs{leaf(volume({2, 5, 13}, dt, 14, s)), leaf(volume({7, 5, 2}, dt, 15, s)),
+                               leaf(volume({7}, dt, 16, false))};
+               },
+               [](const Inputs& x) { return grads_of(conv1d(x[0], x[1], x[2], 3, 3, 0), x); }});
+  c.push_back({"conv2d strided and padded, and its gradients",
+               {KernelId::conv_nd_forward, KernelId::conv_nd_backward_input, KernelId::conv_nd_backward_weight,
+                KernelId::conv_nd_backward_bias},
+               F,
+               [](DType dt, bool s) {
+                 return Inputs{leaf(volume({2, 3, 7, 11}, dt, 17, s)), leaf(volume({5, 3, 3, 2}, dt, 18, s)),
+                               leaf(volume({5}, dt, 19, false))};
+               },
+               [](const Inputs& x) { return grads_of(conv2d(x[0], x[1], x[2], {2, 1}, {1, 0}), x); }});
+  c.push_back({"batch_norm in training, and its gradients",
+               {KernelId::batch_norm_stats, KernelId::batch_norm_forward, KernelId::batch_norm_backward},
+               F,
+               [](DType dt, bool s) {
+                 return Inputs{leaf(volume({5, 3, 7}, dt, 20, s)), leaf(volume({3}, dt, 21, false)),
+                               leaf(volume({3}, dt, 22, false))};
+               },
+               [](const Inputs& x) {
+                 Tensor rm = Tensor::zeros({3}, x[0].dtype(), x[0].device());
+                 Tensor rv = Tensor::ones({3}, x[0].dtype(), x[0].device());
+                 auto r = grads_of(batch_norm(x[0], rm, rv, x[1], x[2], true), x);
+                 r.push_back(rm);
+                 r.push_back(rv);
+                 return r;
+               }});
+  c.push_back({"gated_activation and its gradient",
+               {KernelId::gated_activation_forward, KernelId::gated_activation_backward},
+               F,
+               [](DType dt, bool s) { return Inputs{leaf(volume({2, 10, 11}, dt, 23, s))}; },
+               [](const Inputs& x) { return grads_of(gated_activation(x[0]), x); }});
+  c.push_back({"LSTM and GRU layers, and their gradients",
+               {KernelId::lstm_recurrent_forward, KernelId::lstm_recurrent_backward, KernelId::gru_recurrent_forward,
+                KernelId::gru_recurrent_backward, KernelId::gemm},
+               F,
+               [](DType dt, bool s) {
+                 return Inputs{leaf(volume({5, 2, 3}, dt, 24, s)), leaf(matrix(20, 3, dt, 25, s)),
+                               leaf(matrix(20, 5, dt, 26, s)), leaf(matrix(15, 3, dt, 27, s)),
+                               leaf(matrix(15, 5, dt, 28, s))};
+               },
+               [](const Inputs& x) {
+                 Tensor l = lstm_layer(x[0], Tensor(), Tensor(), x[1], x[2], Tensor(), Tensor());
+                 Tensor g = gru_layer(x[0], Tensor(), x[3], x[4], Tensor(), Tensor());
+                 return grads_of(add(sum(l), sum(g)), x);
+               }});
+  c.push_back({"Adam and SGD steps, global-norm clipping",
+               {KernelId::adam_step, KernelId::sgd_step, KernelId::sum_squares, KernelId::scale_inplace},
+               F,
+               [](DType dt, bool s) { return Inputs{volume({5, 7}, dt, 29, false), volume({5, 7}, dt, 30, s)}; },
+               [](const Inputs& x) {
+                 Tensor p = x[0].clone(), q = x[0].clone();
+                 p.requires_grad_(true);
+                 q.requires_grad_(true);
+                 p.set_grad(contiguous(x[1]).clone());
+                 q.set_grad(contiguous(x[1]).clone());
+                 optim::clip_grad_norm({p}, 0.5);
+                 optim::Adam adam({p}, 1e-2);
+                 optim::SGD sgd({q}, 1e-2, 0.9);
+                 adam.step();
+                 sgd.step();
+                 NoGradGuard ng;
+                 return std::vector<Tensor>{p.detach(), q.detach(), p.grad()};
+               }});
+  c.push_back({"Philox uniform and normal draws",
+               {KernelId::philox_uniform, KernelId::philox_normal},
+               F,
+               [](DType dt, bool) { return Inputs{Tensor::zeros({7, 13}, dt)}; },
+               [](const Inputs& x) {
+                 Generator g(77);
+                 Tensor u = x[0].clone(), n = x[0].clone();
+                 uniform_(u, -1, 1, &g);
+                 normal_(n, 0, 2, &g);
+                 return std::vector<Tensor>{u, n};
+               }});
+  return c;
+}
+
+void require_close(const Tensor& got, const Tensor& want, double eps, const std::string& what) {
+  INFO(what << ": " << got.str() << " against " << want.str());
+  REQUIRE(got.shape() == want.shape());
+  REQUIRE(got.dtype() == want.dtype());
+  REQUIRE(got.device() == Device{});
+  std::vector<double> a = got.to_vector<double>(), b = want.to_vector<double>();
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("element " << i << ": " << a[i] << " against " << b[i]);
+    REQUIRE(std::abs(a[i] - b[i]) <= eps + std::abs(b[i]) * eps);
+  }
+}
+
+std::vector<Tensor> run_on(const OpCase& c, const Inputs& cpu_inputs, Device dev) {
+  Inputs xs;
+  for (const Tensor& x : cpu_inputs) {
+    Tensor moved = x.to(dev).detach();
+    if (x.requires_grad()) moved.requires_grad_(true);
+    xs.push_back(moved);
+  }
+  std::vector<Tensor> out;
+  for (const Tensor& y : c.run(xs)) out.push_back(y.detach().to(Device{}));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("backend: every kernel entry of every backend against the CPU, with guard bytes", "[backend]") {
+  auto cases = op_cases();
+  // Every entry of the table is run by some case.
+  std::set<int> covered;
+  for (const OpCase& c : cases)
+    for (KernelId k : c.kernels) covered.insert(static_cast<int>(k));
+  for (int i = 0; i < backend::kKernelCount; ++i) {
+    INFO("no case runs " << backend::kernel_name(static_cast<KernelId>(i)));
+    REQUIRE(covered.count(i));
+  }
+  const int64_t overruns_before = backend::guard_violations();
+  for (const backend::Backend* b : backend::available_backends()) {
+    const Device dev{b->kind, 0};
+    for (const OpCase& c : cases)
+      for (DType dt : c.dtypes) {
+        bool supported = true;
+        for (KernelId k : c.kernels) supported = supported && b->supports(k, dt);
+        if (!supported) continue;  // listed by the next test case
+        const double eps = dt == DType::f64 ? 1e-12 : c.eps;
+        DYNAMIC_SECTION(b->name << ": " << c.name << " " << dtype_name(dt)) {
+          Inputs strided = c.make(dt, true), dense = c.make(dt, false);
+          std::vector<Tensor> ref = run_on(c, dense, Device{});
+          std::vector<Tensor> got = run_on(c, strided, dev);
+          REQUIRE(got.size() == ref.size());
+          for (size_t i = 0; i < got.size(); ++i)
+            require_close(got[i], ref[i], eps, b->name + " output " + std::to_string(i));
+        }
+      }
+  }
+  if (backend::guard_bytes() > 0) REQUIRE(backend::guard_violations() == overruns_before);
+}
+
+TEST_CASE("backend: the CPU has every kernel; what another backend lacks is listed", "[backend]") {
+  const backend::Backend& cpu = backend::backend_for(Device{});
+  REQUIRE(cpu.name == "cpu");
+  REQUIRE(cpu.missing().empty());
+  std::set<std::string> names;
+  for (int i = 0; i < backend::kKernelCount; ++i) names.insert(backend::kernel_name(static_cast<KernelId>(i)));
+  REQUIRE(names.size() == static_cast<size_t>(backend::kKernelCount));
+  REQUIRE(names.count("conv1d_forward"));
+  for (const backend::Backend* b : backend::available_backends()) {
+    std::string list;
+    for (const auto& m : b->missing()) list += m + " ";
+    WARN(b->name << " backend lacks " << b->missing().size() << " of " << backend::kKernelCount
+                 << " kernels: " << list);
+  }
+}
+
+TEST_CASE("backend: a missing kernel, dtype or device is an error naming op, device and dtype", "[backend]") {
+  // A dtype the CPU's gemm does not take (matmul's front end refuses
+  // integers before it asks; the seam refuses them too).
+  REQUIRE_THROWS_WITH(CADENZA_KERNEL(gemm, Device{}, DType::i64),
+                      Catch::Contains("gemm has no kernel on cpu for i64") && Catch::Contains("takes f32, f64"));
+  REQUIRE_NOTHROW(CADENZA_KERNEL(gemm, Device{}, DType::f64));
+  // An empty entry, as a backend without the op has it.
+  backend::Backend partial;
+  partial.name = "partial";
+  REQUIRE_FALSE(partial.supports(KernelId::conv1d_forward, DType::f32));
+  REQUIRE(partial.missing().size() == static_cast<size_t>(backend::kKernelCount));
+  REQUIRE_THROWS_WITH(backend::throw_missing(partial, KernelId::conv1d_forward, Device{Device::cuda, 0}, DType::f32),
+                      Catch::Contains("conv1d_forward has no kernel on cuda:0 for f32") &&
+                          Catch::Contains("does not have this op yet"));
+  // A device this process does not have: nothing is allocated or copied.
+  bool has_cuda = backend::available_backends().size() > 1;
+  if (!has_cuda) {
+    REQUIRE_THROWS_WITH(Tensor::zeros({2}, DType::f32, Device{Device::cuda, 0}),
+                        Catch::Contains("cuda:0 is not available"));
+    REQUIRE_THROWS_WITH(Tensor::ones({2}).to(Device{Device::cuda, 0}), Catch::Contains("cuda:0 is not available"));
+  }
+  // A device index beyond those present.
+  REQUIRE_THROWS_WITH(Tensor::ones({2}).to(Device{Device::cuda, 7}), Catch::Contains("cuda:7 is not available"));
+}
+
+TEST_CASE("backend: to(Device), empty_like and zeros_like keep the device; the CPU copy is a no-op", "[backend]") {
+  Tensor x = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
+  REQUIRE(x.to(Device{}).impl() == x.impl());
+  Tensor e = empty_like(x), z = zeros_like(x.transpose(0, 1));
+  REQUIRE(e.shape() == x.shape());
+  REQUIRE(e.device() == x.device());
+  REQUIRE(z.shape() == Shape{3, 2});
+  REQUIRE(sum(z).item() == 0);
+  for (const backend::Backend* b : backend::available_backends()) {
+    Device dev{b->kind, 0};
+    Tensor y = leaf(x.transpose(0, 1)).to(dev);
+    REQUIRE(y.device() == dev);
+    REQUIRE(y.to(Device{}).to_vector<float>() == std::vector<float>{1, 4, 2, 5, 3, 6});
+  }
+  // The gradient of to(Device) goes back to the source's device.
+  Tensor w = leaf(x);
+  sum(mul(w.to(Device{}), w)).backward();
+  REQUIRE(w.grad().to_vector<float>() == std::vector<float>{2, 4, 6, 8, 10, 12});
+}
+
+TEST_CASE("backend: guard bytes after a host buffer catch a write past its end", "[backend]") {
+  if (backend::guard_bytes() == 0) {
+    WARN("CADENZA_GUARD_BYTES is not set: guard bytes are off in this run");
+    return;
+  }
+  const int64_t before = backend::guard_violations();
+  {
+    Tensor t = Tensor::empty({5}, DType::f32);
+    static_cast<unsigned char*>(t.raw_data())[5 * sizeof(float) + 3] = 0;  // one byte past the end
+  }
+  REQUIRE(backend::guard_violations() == before + 1);
+  { Tensor ok = Tensor::full({7}, 1.0); }
+  REQUIRE(backend::guard_violations() == before + 1);
+}
