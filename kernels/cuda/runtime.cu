@@ -71,20 +71,26 @@ void* device_allocate(size_t bytes, int device) { return allocator(device).alloc
 
 void device_release(void* p, size_t, int device) { allocator(device).release(p); }
 
+// A host copy of `bytes`: directly when small, else chunk by chunk through
+// the pinned buffer, `step(offset, n, buffer)` moving each chunk.
+template <class Step>
+void staged(size_t bytes, const Step& step) {
+  Stage& s = stage();
+  std::lock_guard<std::mutex> lock(s.mu);
+  void* buf = s.get();
+  for (size_t done = 0; done < bytes; done += kStageBytes) step(done, std::min(kStageBytes, bytes - done), buf);
+}
+
 void copy_to_host(void* host_dst, const void* src, size_t bytes, int device) {
   CADENZA_CUDA_CHECK(cudaSetDevice(device));
   if (bytes < kStageFrom) {
     CADENZA_CUDA_CHECK(cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost));
     return;
   }
-  Stage& s = stage();
-  std::lock_guard<std::mutex> lock(s.mu);
-  void* buf = s.get();
-  for (size_t done = 0; done < bytes; done += kStageBytes) {
-    size_t n = std::min(kStageBytes, bytes - done);
+  staged(bytes, [&](size_t done, size_t n, void* buf) {
     CADENZA_CUDA_CHECK(cudaMemcpy(buf, static_cast<const char*>(src) + done, n, cudaMemcpyDeviceToHost));
     std::memcpy(static_cast<char*>(host_dst) + done, buf, n);
-  }
+  });
 }
 
 void copy_from_host(void* dst, const void* host_src, size_t bytes, int device) {
@@ -93,14 +99,10 @@ void copy_from_host(void* dst, const void* host_src, size_t bytes, int device) {
     CADENZA_CUDA_CHECK(cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice));
     return;
   }
-  Stage& s = stage();
-  std::lock_guard<std::mutex> lock(s.mu);
-  void* buf = s.get();
-  for (size_t done = 0; done < bytes; done += kStageBytes) {
-    size_t n = std::min(kStageBytes, bytes - done);
+  staged(bytes, [&](size_t done, size_t n, void* buf) {
     std::memcpy(buf, static_cast<const char*>(host_src) + done, n);
     CADENZA_CUDA_CHECK(cudaMemcpy(static_cast<char*>(dst) + done, buf, n, cudaMemcpyHostToDevice));
-  }
+  });
 }
 
 void copy_within(void* dst, const void* src, size_t bytes, int device) {

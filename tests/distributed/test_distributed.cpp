@@ -32,9 +32,13 @@ std::shared_ptr<dist::Communicator> world() {
 
 bool two_ranks() { return world()->size() == 2; }
 
+std::string run_dir_path(const std::string& name) {
+  return std::string(CADENZA_BINARY_DIR) + "/test-tmp/distributed/" + name;
+}
+
 // A directory every rank agrees on (rank 0 makes it clean).
 std::string run_dir(const std::string& name) {
-  std::string d = std::string(CADENZA_BINARY_DIR) + "/test-tmp/distributed/" + name;
+  std::string d = run_dir_path(name);
   if (world()->rank() == 0) {
     fs::remove_all(d);
     fs::create_directories(d);
@@ -88,6 +92,29 @@ void require_close_checkpoints(const std::string& a_path, const std::string& b_p
     ++compared;
   }
   REQUIRE(compared > 4);
+}
+
+// Trains `o` over the ranks, and on rank 0 the same run in one process with
+// twice the batch: the same losses, validation figure and checkpoint.
+template <class Options, class Train>
+TrainResult require_equals_one_rank(Options o, const std::string& name, const Train& train) {
+  o.comm = world();
+  o.out_dir = run_dir(name + "-dp");
+  TrainResult dp = train(o);
+  REQUIRE(dp.world == 2);
+  if (world()->rank() == 0) {
+    Options one = o;
+    one.comm = nullptr;
+    one.batch = o.batch * 2;
+    one.out_dir = run_dir_path(name + "-one");
+    fs::remove_all(one.out_dir);
+    TrainResult single = train(one);
+    REQUIRE(single.losses.size() == dp.losses.size());
+    for (size_t i = 0; i < dp.losses.size(); ++i) REQUIRE(dp.losses[i] == Approx(single.losses[i]).epsilon(1e-4));
+    REQUIRE(dp.final_val_nll == Approx(single.final_val_nll).epsilon(1e-4));
+    require_close_checkpoints(one.out_dir + "/latest.safetensors", o.out_dir + "/latest.safetensors", 1e-5, 1e-3);
+  }
+  return dp;
 }
 
 }  // namespace
@@ -169,24 +196,13 @@ TEST_CASE("distributed: LSTM training over 2 ranks equals one rank with twice th
   o.val_tokens = 200;  // a cap: the ranks split the groups within it
   o.quiet = true;
   o.batch = 2;
-  o.comm = world();
-  o.out_dir = run_dir("lstm-dp");
-  auto dp = train_tokens(token_config(), train, valid, o);
-  REQUIRE(dp.world == 2);
+  auto dp = require_equals_one_rank(o, "lstm", [&](const TokenTrainOptions& oo) {
+    return train_tokens(token_config(), train, valid, oo);
+  });
   REQUIRE(dp.steps_done == 8);
   if (world()->rank() == 0) {
-    TokenTrainOptions one = o;
-    one.comm = nullptr;
-    one.batch = 4;
-    one.out_dir = std::string(CADENZA_BINARY_DIR) + "/test-tmp/distributed/lstm-one";
-    fs::remove_all(one.out_dir);
-    auto single = train_tokens(token_config(), train, valid, one);
-    REQUIRE(single.losses.size() == dp.losses.size());
-    for (size_t i = 0; i < dp.losses.size(); ++i) REQUIRE(dp.losses[i] == Approx(single.losses[i]).epsilon(1e-4));
-    REQUIRE(dp.final_val_nll == Approx(single.final_val_nll).epsilon(1e-4));
-    require_close_checkpoints(one.out_dir + "/latest.safetensors", o.out_dir + "/latest.safetensors", 1e-5, 1e-3);
     // The per-rank state is in the one checkpoint, under rank1.
-    LoadedTensors ck = load_safetensors(o.out_dir + "/latest.safetensors");
+    LoadedTensors ck = load_safetensors(run_dir_path("lstm-dp") + "/latest.safetensors");
     REQUIRE(ck.metadata.at("world_size") == "2");
     REQUIRE(ck.contains("rank1.trainer.rng"));
     REQUIRE(ck.contains("rank1.trainer.h"));
@@ -331,22 +347,8 @@ TEST_CASE("distributed: poly training over 2 ranks equals one rank, uneven last 
   o.lr = 5e-3;
   o.transpose = 0;
   o.quiet = true;
-  o.comm = world();
-  o.out_dir = run_dir("poly-dp");
-  auto dp = train_poly(cfg, data, o);
+  auto dp = require_equals_one_rank(o, "poly", [&](const PolyTrainOptions& oo) { return train_poly(cfg, data, oo); });
   REQUIRE(dp.steps_done == 6);  // 3 global batches per epoch
-  if (world()->rank() == 0) {
-    PolyTrainOptions one = o;
-    one.comm = nullptr;
-    one.batch = 4;
-    one.out_dir = std::string(CADENZA_BINARY_DIR) + "/test-tmp/distributed/poly-one";
-    fs::remove_all(one.out_dir);
-    auto single = train_poly(cfg, data, one);
-    REQUIRE(single.losses.size() == dp.losses.size());
-    for (size_t i = 0; i < dp.losses.size(); ++i) REQUIRE(dp.losses[i] == Approx(single.losses[i]).epsilon(1e-4));
-    REQUIRE(dp.final_val_nll == Approx(single.final_val_nll).epsilon(1e-4));
-    require_close_checkpoints(one.out_dir + "/latest.safetensors", o.out_dir + "/latest.safetensors", 1e-5, 1e-3);
-  }
 }
 
 TEST_CASE("distributed: WaveNet training over 2 ranks equals one rank with twice the batch", "[distributed]") {
@@ -380,18 +382,5 @@ TEST_CASE("distributed: WaveNet training over 2 ranks equals one rank with twice
   o.lr = 2e-3;
   o.warmup = 1;
   o.quiet = true;
-  o.comm = world();
-  o.out_dir = run_dir("wavenet-dp");
-  auto dp = train_wavenet(cfg, data, o);
-  if (world()->rank() == 0) {
-    WaveNetTrainOptions one = o;
-    one.comm = nullptr;
-    one.batch = 4;
-    one.out_dir = std::string(CADENZA_BINARY_DIR) + "/test-tmp/distributed/wavenet-one";
-    fs::remove_all(one.out_dir);
-    auto single = train_wavenet(cfg, data, one);
-    for (size_t i = 0; i < dp.losses.size(); ++i) REQUIRE(dp.losses[i] == Approx(single.losses[i]).epsilon(1e-4));
-    REQUIRE(dp.final_val_nll == Approx(single.final_val_nll).epsilon(1e-4));
-    require_close_checkpoints(one.out_dir + "/latest.safetensors", o.out_dir + "/latest.safetensors", 1e-5, 1e-3);
-  }
+  require_equals_one_rank(o, "wavenet", [&](const WaveNetTrainOptions& oo) { return train_wavenet(cfg, data, oo); });
 }
