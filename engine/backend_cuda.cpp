@@ -1,11 +1,13 @@
 // The CUDA backend: device memory and copies (kernels/cuda/runtime.cu) and
-// the kernel entries that have CUDA kernels. It has none yet: every op on a
-// CUDA tensor fails with an error naming the op, the device and the dtype,
-// while tensors can be made on the device, filled with zeros, and moved
-// there and back.
+// the kernel entries that have CUDA kernels: so far the elementwise family,
+// the optimizer updates and norms, and the Philox draws (kernels/cuda/). Every other op on a CUDA tensor fails with
+// an error naming the op, the device and the dtype.
 #include "engine/backend.h"
 
 #if defined(CADENZA_BACKEND_HAS_CUDA)
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/optim.h"
+#include "kernels/cuda/random.h"
 #include "kernels/cuda/runtime.h"
 
 namespace cadenza::backend {
@@ -14,6 +16,20 @@ Backend make_cuda_backend() {
   Backend b;
   b.name = "cuda";
   b.kind = Device::cuda;
+  Kernels& k = b.kernels;
+  auto set = [&](KernelId id, DTypeMask mask) { b.dtypes[static_cast<int>(id)] = mask; };
+  k.unary_forward = kernels::cuda::unary_forward, set(KernelId::unary_forward, kAllTypes);
+  k.binary_forward = kernels::cuda::binary_forward, set(KernelId::binary_forward, kAllTypes);
+  k.where_forward = kernels::cuda::where_forward, set(KernelId::where_forward, kAllTypes);
+  k.copy_cast = kernels::cuda::copy_cast, set(KernelId::copy_cast, kAllTypes);
+  k.fill = kernels::cuda::fill, set(KernelId::fill, kAllTypes);
+  k.adam_step = kernels::cuda::adam_step, set(KernelId::adam_step, kFloatTypes);
+  k.sgd_step = kernels::cuda::sgd_step, set(KernelId::sgd_step, kFloatTypes);
+  k.sum_squares = kernels::cuda::sum_squares, set(KernelId::sum_squares, kFloatTypes);
+  k.scale_inplace = kernels::cuda::scale_inplace, set(KernelId::scale_inplace, kFloatTypes);
+  k.philox_uniform = kernels::cuda::philox_uniform, set(KernelId::philox_uniform, kFloatTypes);
+  k.philox_normal = kernels::cuda::philox_normal, set(KernelId::philox_normal, kFloatTypes);
+
   Memory& m = b.memory;
   m.allocate = cuda::device_allocate;
   m.release = cuda::device_release;

@@ -95,7 +95,7 @@ void check_defined(const Tensor& x, const char* op, const char* what) {
 }
 
 Tensor unary_raw(kernels::UnaryOp op, const Tensor& x, double p0, double p1) {
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   CADENZA_KERNEL(unary_forward, x.device(), x.dtype())(op, x.dtype(), static_cast<int>(x.dim()), x.shape().data(), operand(x),
                          operand(out), p0, p1);
   return out;
@@ -105,15 +105,26 @@ Tensor binary_raw(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const 
   check_defined(a, name, "first operand");
   check_defined(b, name, "second operand");
   check_same_dtype(a, b, name);
+  auto [da, db] = on_one_device(a, b, name);
   Shape s = broadcast_shapes(a.shape(), b.shape(), name);
-  Tensor ea = broadcast_view(a, s, name), eb = broadcast_view(b, s, name);
-  Tensor out = Tensor::empty(s, a.dtype());
-  CADENZA_KERNEL(binary_forward, a.device(), a.dtype())(op, a.dtype(), static_cast<int>(s.size()), s.data(), operand(ea),
+  Tensor ea = broadcast_view(da, s, name), eb = broadcast_view(db, s, name);
+  Tensor out = Tensor::empty(s, a.dtype(), da.device());
+  CADENZA_KERNEL(binary_forward, da.device(), a.dtype())(op, a.dtype(), static_cast<int>(s.size()), s.data(), operand(ea),
                           operand(eb), operand(out));
   return out;
 }
 
-Tensor scalar_like(double v, const Tensor& t) { return Tensor::scalar(v, t.dtype()); }
+Tensor scalar_like(double v, const Tensor& t) { return Tensor::full({}, v, t.dtype(), t.device()); }
+
+std::pair<Tensor, Tensor> on_one_device(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.device() == b.device()) return {a, b};
+  // A 0-d CPU scalar goes with the other operand, as PyTorch has it; any
+  // other mix is the caller's to resolve with to(Device).
+  if (b.dim() == 0 && b.device().kind == Device::cpu) return {a, b.to(a.device())};
+  if (a.dim() == 0 && a.device().kind == Device::cpu) return {a.to(b.device()), b};
+  throw Error(std::string(op) + ": operands on " + a.device().str() + " and " + b.device().str() +
+              "; move one with to(Device)");
+}
 
 Shape reduced_shape(const Shape& in, const std::vector<int64_t>& dims, bool keepdim) {
   Shape out;

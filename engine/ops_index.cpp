@@ -135,9 +135,12 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_defined(b, "where", "second value");
   check_same_dtype(a, b, "where");
   Shape s = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  if (cond.device() != a.device() || b.device() != a.device())
+    throw Error("where: condition and values on " + cond.device().str() + ", " + a.device().str() + " and " +
+                b.device().str() + "; move them to one device");
   Tensor c = broadcast_view(cond, s, "where"), ea = broadcast_view(a, s, "where"),
          eb = broadcast_view(b, s, "where");
-  Tensor out = Tensor::empty(s, a.dtype());
+  Tensor out = Tensor::empty(s, a.dtype(), a.device());
   CADENZA_KERNEL(where_forward, a.device(), a.dtype())(cond.dtype(), a.dtype(), static_cast<int>(s.size()), s.data(), operand(c),
                          operand(ea), operand(eb), operand(out));
   Tensor cd = cond.detach();

@@ -164,7 +164,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
 }
 
 static Tensor copy_raw(const Tensor& x, DType dt) {
-  Tensor y = Tensor::empty(x.shape(), dt);
+  Tensor y = Tensor::empty(x.shape(), dt, x.device());
   CADENZA_KERNEL(copy_cast, x.device(), x.dtype())(x.dtype(), dt, static_cast<int>(x.dim()), x.shape().data(), operand(x),
                      operand(y));
   return y;
@@ -246,7 +246,10 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     total += xs[i].shape()[d];
   }
   s[d] = total;
-  Tensor out = Tensor::empty(s, f.dtype());
+  for (const Tensor& x : xs)
+    if (x.device() != f.device())
+      throw Error("concat: tensors on " + f.device().str() + " and " + x.device().str() + "; move them to one device");
+  Tensor out = Tensor::empty(s, f.dtype(), f.device());
   std::vector<int64_t> sizes;
   int64_t off = 0;
   for (const Tensor& x : xs) {
@@ -326,7 +329,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
     before[d] = pads[2 * k];
     s[d] += pads[2 * k] + pads[2 * k + 1];
   }
-  Tensor out = Tensor::full(s, value, x.dtype());
+  Tensor out = Tensor::full(s, value, x.dtype(), x.device());
   for (int64_t d = 0; d < x.dim(); ++d) off += before[d] * out.strides()[d];
   if (x.numel() > 0) {
     Tensor dst = make_view(out, x.shape(), out.strides(), off);

@@ -1,6 +1,7 @@
 #pragma once
 // Helpers shared by the op front ends (not installed as public API).
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -26,7 +27,10 @@ inline kernels::Operand operand(const Tensor& t) {
 // Raw kernels without history, used by forwards and for masks.
 Tensor unary_raw(kernels::UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
 Tensor binary_raw(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const char* name);
-Tensor scalar_like(double v, const Tensor& t);
+Tensor scalar_like(double v, const Tensor& t);  // 0-d, t's dtype and device
+// a and b on one device: a 0-d CPU tensor moves to the other's device; any
+// other mix throws, naming op and devices.
+std::pair<Tensor, Tensor> on_one_device(const Tensor& a, const Tensor& b, const char* op);
 Shape reduced_shape(const Shape& in, const std::vector<int64_t>& dims, bool keepdim);
 
 }  // namespace cadenza::detail

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "engine/autograd.h"
+#include "engine/ops.h"
 #include "kernels/cpu/optim.h"
 
 namespace cadenza::optim {
@@ -29,7 +30,7 @@ void Optimizer::zero_grad() {
 Tensor Optimizer::slot(size_t i, int which) {
   auto& s = slots_[i];
   if (s.size() <= static_cast<size_t>(which)) s.resize(which + 1);
-  if (!s[which].defined()) s[which] = Tensor::zeros(params_[i].shape(), params_[i].dtype());
+  if (!s[which].defined()) s[which] = zeros_like(params_[i].detach());
   return s[which];
 }
 

@@ -32,7 +32,7 @@ static void fill_random(Tensor& t, bool normal, double a, double b, Generator* g
     throw Error(std::string(normal ? "normal_" : "uniform_") + ": needs a floating tensor, got " + t.str());
   Generator& g = pick(gen);
   int64_t n = t.numel();
-  Tensor buf = t.is_contiguous() ? t : Tensor::empty(t.shape(), t.dtype());
+  Tensor buf = t.is_contiguous() ? t : empty_like(t);
   if (normal)
     CADENZA_KERNEL(philox_normal, t.device(), t.dtype())(t.dtype(), g.seed(), g.reserve((n + 1) / 2), n, buf.raw_data(), a, b);
   else

@@ -2,43 +2,25 @@
 
 #include <cmath>
 
+#include "kernels/update_math.h"
+
 namespace cadenza::kernels {
 namespace {
 
-// Same operation order as torch.optim.Adam's single-tensor path.
+// Same operation order as torch.optim.Adam's single-tensor path
+// (kmath::adam_update, which the CUDA kernel runs too).
 template <class T>
 void adam_typed(int64_t n, T* p, const T* g, T* m, T* v, const AdamParams& a) {
-  const T b1 = T(a.beta1), b2 = T(a.beta2), lr = T(a.lr), wd = T(a.weight_decay), eps = T(a.eps);
-  const T bc1 = T(1 - std::pow(a.beta1, static_cast<double>(a.step)));
-  const T bc2_sqrt = T(std::sqrt(1 - std::pow(a.beta2, static_cast<double>(a.step))));
-  const T step_size = lr / bc1;
+  const kmath::AdamConsts<T> c = kmath::adam_consts<T>(a);
 #pragma omp parallel for if (n > 65536) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    T gi = g[i];
-    if (a.decoupled)
-      p[i] *= T(1) - lr * wd;
-    else if (wd != T(0))
-      gi += wd * p[i];
-    m[i] += (gi - m[i]) * (T(1) - b1);
-    v[i] = v[i] * b2 + gi * gi * (T(1) - b2);
-    T denom = std::sqrt(v[i]) / bc2_sqrt + eps;
-    p[i] -= step_size * m[i] / denom;
-  }
+  for (int64_t i = 0; i < n; ++i) kmath::adam_update(p[i], g[i], m[i], v[i], c);
 }
 
 template <class T>
 void sgd_typed(int64_t n, T* p, const T* g, T* buf, const SgdParams& s) {
-  const T lr = T(s.lr), mom = T(s.momentum), damp = T(s.dampening), wd = T(s.weight_decay);
+  const kmath::SgdConsts<T> c = kmath::sgd_consts<T>(s);
 #pragma omp parallel for if (n > 65536) schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    T gi = g[i];
-    if (wd != T(0)) gi += wd * p[i];
-    if (mom != T(0)) {
-      buf[i] = s.first ? gi : buf[i] * mom + (T(1) - damp) * gi;
-      gi = s.nesterov ? gi + mom * buf[i] : buf[i];
-    }
-    p[i] -= lr * gi;
-  }
+  for (int64_t i = 0; i < n; ++i) kmath::sgd_update(p[i], g[i], buf[i], c);
 }
 
 template <class T>

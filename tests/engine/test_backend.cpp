@@ -20,6 +20,7 @@
 #include "engine/optim.h"
 #include "engine/random.h"
 #include "engine/rnn.h"
+#include "kernels/elementwise_math.h"
 
 using namespace cadenza;
 using backend::KernelId;
@@ -364,4 +365,47 @@ TEST_CASE("backend: guard bytes after a host buffer catch a write past its end",
   REQUIRE(backend::guard_violations() == before + 1);
   { Tensor ok = Tensor::full({7}, 1.0); }
   REQUIRE(backend::guard_violations() == before + 1);
+}
+
+TEST_CASE("backend: the elementwise math shared with the CUDA kernels is the CPU kernels' math", "[backend]") {
+  using kernels::BinaryOp;
+  using kernels::UnaryOp;
+  const std::vector<double> values = {-2.5, -1.0, -0.3, 0.0, 0.7, 1.0, 3.0, 40.0};
+  auto same = [](double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; };
+  auto cpu_unary = [](UnaryOp op, auto v, double p0, double p1) {
+    using T = decltype(v);
+    T out = 0;
+    const int64_t shape[1] = {1}, strides[1] = {1};
+    kernels::unary_forward(op, dtype_of<T>(), 1, shape, {&v, strides}, {&out, strides}, p0, p1);
+    return out;
+  };
+  for (int o = 0; o <= static_cast<int>(UnaryOp::in_range); ++o) {
+    const auto op = static_cast<UnaryOp>(o);
+    const double p0 = op == UnaryOp::clamp || op == UnaryOp::in_range ? -1.0 : 0.5, p1 = 2.0;
+    for (double v : values) {
+      INFO("unary op " << o << " of " << v);
+      REQUIRE(same(kmath::unary_value<double>(op, v, p0, p1), cpu_unary(op, v, p0, p1)));
+      REQUIRE(same(kmath::unary_value<float>(op, static_cast<float>(v), p0, p1),
+                   cpu_unary(op, static_cast<float>(v), p0, p1)));
+    }
+  }
+  auto cpu_binary = [](BinaryOp op, auto a, decltype(a) b) {
+    using T = decltype(a);
+    T out = 0;
+    const int64_t shape[1] = {1}, strides[1] = {1};
+    kernels::binary_forward(op, dtype_of<T>(), 1, shape, {&a, strides}, {&b, strides}, {&out, strides});
+    return out;
+  };
+  for (int o = 0; o <= static_cast<int>(BinaryOp::ge); ++o) {
+    const auto op = static_cast<BinaryOp>(o);
+    for (double a : values)
+      for (double b : values) {
+        INFO("binary op " << o << " of " << a << ", " << b);
+        REQUIRE(same(kmath::binary_value<double>(op, a, b), cpu_binary(op, a, b)));
+        REQUIRE(same(kmath::binary_value<float>(op, static_cast<float>(a), static_cast<float>(b)),
+                     cpu_binary(op, static_cast<float>(a), static_cast<float>(b))));
+        const auto ia = static_cast<int64_t>(a), ib = static_cast<int64_t>(b);
+        if (op != BinaryOp::pow) REQUIRE(kmath::binary_value<int64_t>(op, ia, ib) == cpu_binary(op, ia, ib));
+      }
+  }
 }

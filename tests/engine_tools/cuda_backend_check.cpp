@@ -1,7 +1,7 @@
 // The CUDA backend on a machine with a GPU (ctest label cuda; exit 77, a
 // skip, without one): tensors made on the device, zeroed, moved there and
-// back through the pinned staging path, the caching allocator's reuse, and
-// the error of an op that has no CUDA kernel yet.
+// back through the pinned staging path, the elementwise kernels, and the
+// error of an op that has no CUDA kernel yet.
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -40,11 +40,16 @@ int main() {
     bool all_zero = true;
     for (double v : zs) all_zero = all_zero && v == 0;
     check(all_zero, "zeros on the device");
+    Tensor sum2 = add(y, mul(y, y));  // the elementwise family runs on the device
+    check(sum2.device() == gpu, "add and mul stay on the device");
+    check(sum2.to(Device{}).to_vector<float>() == std::vector<float>{2, 20, 6, 30, 12, 42}, "add(y, y * y) on the device");
+    check(y.to(DType::f64).contiguous().to(Device{}).to_vector<double>() == std::vector<double>{1, 4, 2, 5, 3, 6},
+          "copy_cast to f64 of a strided tensor on the device");
     bool named = false;
     try {
-      add(y, y);
+      matmul(y, y.transpose(0, 1));
     } catch (const Error& e) {
-      named = std::strstr(e.what(), "binary_forward has no kernel on cuda:0 for f32") != nullptr;
+      named = std::strstr(e.what(), "gemm has no kernel on cuda:0 for f32") != nullptr;
       std::printf("  %s\n", e.what());
     }
     check(named, "an op without a CUDA kernel names the op, the device and the dtype");

@@ -1,0 +1,15 @@
+#pragma once
+// Launch geometry shared by the CUDA kernels: 256 threads a block, and a
+// grid of at most 65535 blocks that grid-stride loops cover.
+#include <cstdint>
+
+namespace cadenza::kernels::cuda {
+
+constexpr int kThreads = 256;
+
+inline int grid_for(int64_t items) {
+  int64_t b = (items + kThreads - 1) / kThreads;
+  return static_cast<int>(b < 1 ? 1 : (b > 65535 ? 65535 : b));
+}
+
+}  // namespace cadenza::kernels::cuda
