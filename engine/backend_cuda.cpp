@@ -1,13 +1,17 @@
 // The CUDA backend: device memory and copies (kernels/cuda/runtime.cu) and
 // the kernel entries that have CUDA kernels: so far the elementwise family,
-// the optimizer updates and norms, and the Philox draws (kernels/cuda/). Every other op on a CUDA tensor fails with
+// reductions, softmax, GEMM (cuBLAS), the optimizer updates and norms, and
+// the Philox draws (kernels/cuda/). Every other op on a CUDA tensor fails with
 // an error naming the op, the device and the dtype.
 #include "engine/backend.h"
 
 #if defined(CADENZA_BACKEND_HAS_CUDA)
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/matmul.h"
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/random.h"
+#include "kernels/cuda/reduce.h"
+#include "kernels/cuda/softmax.h"
 #include "kernels/cuda/runtime.h"
 
 namespace cadenza::backend {
@@ -23,6 +27,9 @@ Backend make_cuda_backend() {
   k.where_forward = kernels::cuda::where_forward, set(KernelId::where_forward, kAllTypes);
   k.copy_cast = kernels::cuda::copy_cast, set(KernelId::copy_cast, kAllTypes);
   k.fill = kernels::cuda::fill, set(KernelId::fill, kAllTypes);
+  k.reduce_forward = kernels::cuda::reduce_forward, set(KernelId::reduce_forward, kAllTypes);
+  k.softmax_forward = kernels::cuda::softmax_forward, set(KernelId::softmax_forward, kFloatTypes);
+  k.gemm = kernels::cuda::gemm, set(KernelId::gemm, kFloatTypes);
   k.adam_step = kernels::cuda::adam_step, set(KernelId::adam_step, kFloatTypes);
   k.sgd_step = kernels::cuda::sgd_step, set(KernelId::sgd_step, kFloatTypes);
   k.sum_squares = kernels::cuda::sum_squares, set(KernelId::sum_squares, kFloatTypes);

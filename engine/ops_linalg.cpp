@@ -34,7 +34,10 @@ Tensor matmul_raw(const Tensor& a_in, const Tensor& b_in) {
   Shape s = batch;
   s.push_back(M);
   s.push_back(N);
-  Tensor out = Tensor::empty(s, a_in.dtype());
+  if (a_in.device() != b_in.device())
+    throw Error("matmul: operands on " + a_in.device().str() + " and " + b_in.device().str() +
+                "; move one with to(Device)");
+  Tensor out = Tensor::empty(s, a_in.dtype(), a_in.device());
   int64_t nb = shape_numel(batch);
   if (out.numel() == 0) return out;
   GemmOperand A = gemm_operand(a_in), B = gemm_operand(b_in);

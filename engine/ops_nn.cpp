@@ -16,7 +16,7 @@ static Tensor softmax_raw(const Tensor& x, int64_t d, bool log) {
   int64_t last = x.dim() - 1;
   Tensor xt = d == last ? x.detach() : transpose(x.detach(), d, last);
   Tensor xc = contiguous(xt);
-  Tensor y = Tensor::empty(xc.shape(), x.dtype());
+  Tensor y = Tensor::empty(xc.shape(), x.dtype(), x.device());
   int64_t C = x.dim() == 0 ? 1 : x.shape()[d];
   if (y.numel() > 0)
     CADENZA_KERNEL(softmax_forward, x.device(), x.dtype())(x.dtype(), y.numel() / C, C, xc.raw_data(), y.raw_data(), log);
@@ -27,7 +27,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   check_defined(x, "softmax", "input");
   check_floating(x, "softmax");
   int64_t d = x.dim() == 0 ? 0 : wrap_dim(dim, x.dim(), "softmax");
-  if (x.dim() == 0) return Tensor::ones({}, x.dtype());
+  if (x.dim() == 0) return Tensor::ones({}, x.dtype(), x.device());
   Tensor y = softmax_raw(x, d, false);
   Tensor ys = y.detach();
   return record(y, "softmax", {x}, [x, ys, d](const Tensor& g) {
@@ -40,7 +40,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 Tensor log_softmax(const Tensor& x, int64_t dim) {
   check_defined(x, "log_softmax", "input");
   check_floating(x, "log_softmax");
-  if (x.dim() == 0) return Tensor::zeros({}, x.dtype());
+  if (x.dim() == 0) return Tensor::zeros({}, x.dtype(), x.device());
   int64_t d = wrap_dim(dim, x.dim(), "log_softmax");
   Tensor y = softmax_raw(x, d, true);
   Tensor ys = y.detach();

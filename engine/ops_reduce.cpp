@@ -19,7 +19,7 @@ Tensor reduce_raw(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims
   const Shape& sh = x.shape();
   Shape keep = reduced_shape(sh, dims, true);
   DType out_dt = (op == ReduceOp::argmax || op == ReduceOp::argmin) ? DType::i64 : x.dtype();
-  Tensor out = Tensor::empty(keep, out_dt);
+  Tensor out = Tensor::empty(keep, out_dt, x.device());
   if (out.numel() == 0) return out;
   bool consecutive = true;
   for (size_t i = 1; i < dims.size(); ++i) consecutive &= dims[i] == dims[i - 1] + 1;

@@ -1,0 +1,12 @@
+#pragma once
+// Reductions on CUDA with kernels/cpu/reduce.h's signature and semantics:
+// f32 sums accumulate in double; max/min let the first NaN win and ties go
+// to the lowest index, as the CPU (and PyTorch) do. One warp per output,
+// combined by warp shuffles.
+#include "kernels/cpu/reduce.h"
+
+namespace cadenza::kernels::cuda {
+
+void reduce_forward(ReduceOp op, DType dt, int64_t outer, int64_t R, int64_t inner, const void* x, void* out);
+
+}  // namespace cadenza::kernels::cuda
