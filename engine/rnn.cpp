@@ -46,6 +46,16 @@ void fill_bias_rows(Tensor& out, int64_t R, int64_t G, const Tensor& b1, const T
   for (int64_t r = 0; r < R; ++r) std::memcpy(ptr(out, r * G), b.raw_data(), row);
 }
 
+// The recurrence's kernel on x's device, looked up before any work: a device
+// that has the input projection's GEMM but not the recurrence fails here,
+// naming the op, rather than after writing into buffers of another device.
+void require_recurrent_kernel(int64_t gates, const Tensor& x) {
+  if (gates == 4)
+    (void)CADENZA_KERNEL(lstm_recurrent_forward, x.device(), x.dtype());
+  else
+    (void)CADENZA_KERNEL(gru_recurrent_forward, x.device(), x.dtype());
+}
+
 void check_rnn_args(const char* op, int64_t gates, const Tensor& x, const Tensor& h0, const Tensor& c0,
                     const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh,
                     int64_t& T, int64_t& B, int64_t& I, int64_t& H) {
@@ -53,6 +63,7 @@ void check_rnn_args(const char* op, int64_t gates, const Tensor& x, const Tensor
   check_defined(w_ih, op, "weight_ih");
   check_defined(w_hh, op, "weight_hh");
   detail::check_floating(x, op);
+  require_recurrent_kernel(gates, x);
   if (x.dim() != 3) throw Error(std::string(op) + ": input must be [T, B, in], got " + x.str());
   T = x.shape()[0];
   B = x.shape()[1];
@@ -82,6 +93,7 @@ void check_gates_args(const char* op, int64_t gates, const Tensor& gx, const Ten
   check_defined(gx, op, "gates");
   check_defined(w_hh, op, "weight_hh");
   detail::check_floating(gx, op);
+  require_recurrent_kernel(gates, gx);
   if (w_hh.dim() != 2 || w_hh.shape()[0] != gates * w_hh.shape()[1])
     throw Error(std::string(op) + ": weight_hh must be [" + std::to_string(gates) + "H, H], got " + w_hh.str());
   H = w_hh.shape()[1];
