@@ -1,7 +1,7 @@
 // The CUDA backend on a machine with a GPU (ctest label cuda; exit 77, a
 // skip, without one): tensors made on the device, zeroed, moved there and
-// back through the pinned staging path, the elementwise kernels, and the
-// error of an op that has no CUDA kernel yet.
+// back through the pinned staging path, the elementwise kernels, GEMM, and
+// the error of an op that has no CUDA kernel yet.
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -45,11 +45,15 @@ int main() {
     check(sum2.to(Device{}).to_vector<float>() == std::vector<float>{2, 20, 6, 30, 12, 42}, "add(y, y * y) on the device");
     check(y.to(DType::f64).contiguous().to(Device{}).to_vector<double>() == std::vector<double>{1, 4, 2, 5, 3, 6},
           "copy_cast to f64 of a strided tensor on the device");
+    Tensor prod = matmul(y, y.transpose(0, 1));  // cuBLAS, row-major through the transposition
+    check(prod.to(Device{}).to_vector<float>() ==
+              matmul(x.transpose(0, 1), x).to_vector<float>(),
+          "matmul on the device equals the CPU's");
     bool named = false;
     try {
-      matmul(y, y.transpose(0, 1));
+      gated_activation(y.reshape({1, 2, 3}));
     } catch (const Error& e) {
-      named = std::strstr(e.what(), "gemm has no kernel on cuda:0 for f32") != nullptr;
+      named = std::strstr(e.what(), "gated_activation_forward has no kernel on cuda:0 for f32") != nullptr;
       std::printf("  %s\n", e.what());
     }
     check(named, "an op without a CUDA kernel names the op, the device and the dtype");
