@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The one prepared command for a lent GPU machine (H100/H200), about 5
+# minutes. Here first: scripts/gpu_debs.sh. Then, through the device tool:
+#   run(command="bash scripts/gpu_check.sh", carry=[".gpudeps"], timeout_s=480)
+# It unpacks the carried headers into a prefix, builds kernels/ and engine/
+# with CUDA for sm_90 (CADENZA_ENGINE_ONLY: the machine has none of the
+# audio/MIDI -dev packages), and runs, each step logged under $OUT:
+#   1. the cuda-labelled tests (device probe; the CUDA backend's memory,
+#      copies, elementwise ops and GEMM);
+#   2. the backend table test: every op case on the CPU and on CUDA, compared
+#      (the CUDA kernels' first real check);
+#   3. compute-sanitizer memcheck on both, racecheck on the CUDA check;
+#   4. the engine's whole test suite with the CUDA build.
+# $OUT/results.json says which steps passed. Keeps going after a failure.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+out=${OUT:-/tmp/gpu_check}
+mkdir -p "$out"
+results=()
+step() {  # step NAME TIMEOUT COMMAND...: runs it, logs it, records pass/fail
+  local name=$1 limit=$2
+  shift 2
+  local t0=$(date +%s)
+  echo "== $name ($(date +%T))" | tee -a "$out/log.txt"
+  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  local rc=$?
+  tail -n 25 "$out/$name.log" | tee -a "$out/log.txt"
+  results+=("{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $(( $(date +%s) - t0 ))}")
+  echo "   -> rc $rc" | tee -a "$out/log.txt"
+  return 0
+}
+
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv > "$out/gpu.csv" 2>&1
+cat "$out/gpu.csv" | tee -a "$out/log.txt"
+
+prefix=/tmp/gpudeps
+rm -rf "$prefix" && mkdir -p "$prefix"
+for f in .gpudeps/*.deb; do dpkg -x "$f" "$prefix"; done
+export CMAKE_PREFIX_PATH="$prefix/usr" CPATH="$prefix/usr/include" LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu"
+jobs=$(nproc)
+step configure 120 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCADENZA_ENGINE_ONLY=ON -DCADENZA_CUDA=ON \
+  -DCMAKE_CUDA_ARCHITECTURES=90 -DCADENZA_MPI=OFF -DZLIB_ROOT="$prefix/usr" -DEigen3_DIR="$prefix/usr/share/eigen3/cmake"
+step build 240 cmake --build build-gpu -j"$jobs"
+step cuda_tests 120 ctest --test-dir build-gpu -L cuda --output-on-failure
+export CADENZA_GUARD_BYTES=64
+step backend_table 120 build-gpu/tests/engine/test_engine "[backend]"
+if command -v compute-sanitizer >/dev/null; then
+  step memcheck_cuda_check 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine_tools/cuda_backend_check
+  step racecheck_cuda_check 120 compute-sanitizer --tool racecheck --error-exitcode 9 build-gpu/tests/engine_tools/cuda_backend_check
+  step memcheck_backend_table 180 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine/test_engine "[backend]"
+fi
+step engine_tests 240 ctest --test-dir build-gpu -j"$jobs" --timeout 300
+(IFS=,; echo "[${results[*]}]") > "$out/results.json"
+cat "$out/results.json"
