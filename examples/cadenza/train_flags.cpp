@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <vector>
 
 #include "engine/threading.h"
 
@@ -159,16 +160,24 @@ void TrainFlags::apply(const CLI::App& cmd, models::LoopOptions& o) const {
   o.after_step = fault_injection();
 }
 
+// SIGINT (Ctrl-C), SIGTERM (a scheduler's or mpirun's stop) and SIGUSR1
+// (which mpirun forwards to every rank) all ask the loop to stop after the
+// current step and save; under MPI the ranks agree on the step.
 void run_with_stop_on_sigint(const std::function<void()>& train) {
   models::stop_requested().store(false);
-  auto previous = std::signal(SIGINT, on_sigint);
+  const int signals[] = {SIGINT, SIGTERM, SIGUSR1};
+  std::vector<void (*)(int)> previous;
+  for (int sig : signals) previous.push_back(std::signal(sig, on_sigint));
+  auto restore = [&] {
+    for (size_t i = 0; i < previous.size(); ++i) std::signal(signals[i], previous[i]);
+  };
   try {
     train();
   } catch (...) {
-    std::signal(SIGINT, previous);
+    restore();
     throw;
   }
-  std::signal(SIGINT, previous);
+  restore();
 }
 
 void add_threads_flag(CLI::App& cmd, int& threads) {

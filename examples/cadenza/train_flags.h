@@ -51,8 +51,8 @@ bool given(const CLI::App& cmd, const std::string& flag);
 std::string flag_to_field(const std::string& flag);
 std::string field_to_flag(const std::string& field);
 
-// Runs `train` with SIGINT asking the loop to stop (it saves latest and
-// returns); the previous handler is restored afterwards.
+// Runs `train` with SIGINT, SIGTERM and SIGUSR1 asking the loop to stop (it
+// saves latest and returns); the previous handlers are restored afterwards.
 void run_with_stop_on_sigint(const std::function<void()>& train);
 
 // --threads N for the sample and eval commands.

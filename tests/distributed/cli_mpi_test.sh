@@ -33,6 +33,25 @@ out=$("$cadenza" train lstm --data "$data" --vocab performance --out "$work/run"
 out=$(mp "$cadenza" sample lstm --checkpoint "$work/run/latest.safetensors" --out "$work/s.mid" 2>&1); rc=$?
 [ $rc -ne 0 ] && echo "$out" | grep -q "only \`cadenza train\`" || fail "sample under mpirun: $rc $out"
 
+# A stop request forwarded to every rank (mpirun forwards SIGUSR1; Ctrl-C
+# reaches the ranks as SIGTERM): they stop after the same step, rank 0
+# saves, and the run resumes from there.
+"$mpirun" -np 2 --oversubscribe "$cadenza" train lstm "${small[@]}" --out "$work/usr1" --steps 100000 \
+  --eval-every 1000 --log-every 1 > "$work/usr1.log" 2>&1 &
+pid=$!  # mpirun itself, which forwards SIGUSR1 to the ranks
+for _ in $(seq 1 300); do
+  [ "$(grep -c '^' "$work/usr1/metrics.csv" 2>/dev/null || echo 0)" -ge 4 ] && break
+  sleep 0.1
+done
+kill -USR1 $pid
+wait $pid || fail "SIGUSR1: mpirun exited with $?: $(tail -3 "$work/usr1.log")"
+grep -q '"interrupted":true' "$work/usr1.log" || fail "SIGUSR1: no interrupted run reported"
+[ -s "$work/usr1/latest.safetensors" ] || fail "SIGUSR1: no checkpoint saved"
+done_steps=$(grep -o '"steps":[0-9]*' "$work/usr1.log" | cut -d: -f2)
+mp "$cadenza" train lstm --data "$data" --vocab performance --out "$work/usr1" --resume --steps 100000 --threads 1 \
+  --stop-at $((done_steps + 2)) > "$work/usr1-resume.log" 2>&1 || fail "resume after SIGUSR1: $(tail -3 "$work/usr1-resume.log")"
+grep -q "\"steps\":$((done_steps + 2))" "$work/usr1-resume.log" || fail "resume after SIGUSR1 did not continue"
+
 # MusicGAN over 2 ranks (BatchNorm buffers follow rank 0): a run stopped at
 # step 2 and resumed logs the losses of a straight 2-rank run.
 mkdir -p "$work/chorales"
