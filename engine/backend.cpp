@@ -38,35 +38,31 @@ const char* kernel_name(KernelId id) {
   return i >= 0 && i < kKernelCount ? kNames[i] : "?";
 }
 
+std::vector<bool> Backend::present() const {
+  return {
+#define CADENZA_KERNEL_PRESENT(name) kernels.name != nullptr,
+      CADENZA_KERNELS(CADENZA_KERNEL_PRESENT)
+#undef CADENZA_KERNEL_PRESENT
+  };
+}
+
 std::vector<std::string> Backend::missing() const {
   std::vector<std::string> out;
-  int i = 0;
-#define CADENZA_KERNEL_MISSING(name) \
-  if (!kernels.name) out.push_back(kNames[i]);  \
-  ++i;
-  CADENZA_KERNELS(CADENZA_KERNEL_MISSING)
-#undef CADENZA_KERNEL_MISSING
+  std::vector<bool> have = present();
+  for (int i = 0; i < kKernelCount; ++i)
+    if (!have[i]) out.push_back(kNames[i]);
   return out;
 }
 
 bool Backend::supports(KernelId id, DType dt) const {
   int i = static_cast<int>(id);
-  if (i < 0 || i >= kKernelCount) return false;
-  bool present = false;
-  int k = 0;
-#define CADENZA_KERNEL_PRESENT(name) \
-  if (k == i) present = kernels.name != nullptr; \
-  ++k;
-  CADENZA_KERNELS(CADENZA_KERNEL_PRESENT)
-#undef CADENZA_KERNEL_PRESENT
-  return present && (dtypes[i] & dtype_bit(dt));
+  return i >= 0 && i < kKernelCount && present()[i] && (dtypes[i] & dtype_bit(dt));
 }
 
 void throw_missing(const Backend& b, KernelId id, Device device, DType dt) {
   const int i = static_cast<int>(id);
   std::string what = std::string(kernel_name(id)) + " has no kernel on " + device.str() + " for " + dtype_name(dt);
-  if (b.supports(id, DType::f32) || b.supports(id, DType::f64) || b.supports(id, DType::i32) ||
-      b.supports(id, DType::i64))
+  if (b.present()[i] && b.dtypes[i])
     what += " (the " + b.name + " backend takes " + mask_names(b.dtypes[i]) + ")";
   else
     what += " (the " + b.name + " backend does not have this op yet)";

@@ -95,6 +95,7 @@ struct Backend {
   DTypeMask dtypes[kKernelCount] = {};  // what each present entry takes
   Memory memory;
   // Ops this backend lacks, for listings and tests: names of empty entries.
+  std::vector<bool> present() const;  // per entry, in CADENZA_KERNELS order
   std::vector<std::string> missing() const;
   bool supports(KernelId id, DType dt) const;
 };

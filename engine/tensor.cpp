@@ -155,9 +155,11 @@ int64_t guard_violations() { return violations().load(); }
 // CADENZA_GUARD_BYTES=N (tests), N bytes of a pattern follow every buffer
 // and are checked when it is released: a kernel that writes past its output
 // is counted and named on stderr.
+static size_t host_block(size_t bytes) { return BlockCache::round((bytes == 0 ? 1 : bytes) + guard_bytes()); }
+
 void* host_allocate(size_t bytes, int) {
   const size_t g = guard_bytes();
-  auto* p = static_cast<unsigned char*>(block_cache().get(BlockCache::round((bytes == 0 ? 1 : bytes) + g)));
+  auto* p = static_cast<unsigned char*>(block_cache().get(host_block(bytes)));
   if (p && g) std::memset(p + bytes, kGuard, g);
   return p;
 }
@@ -173,7 +175,7 @@ void host_release(void* p, size_t bytes, int) {
         break;
       }
   }
-  block_cache().put(p, BlockCache::round((bytes == 0 ? 1 : bytes) + g));
+  block_cache().put(p, host_block(bytes));
 }
 void host_empty_cache() { block_cache().clear(); }
 
@@ -187,7 +189,6 @@ void empty_cache() {
 // Every allocation goes through the backend of its device.
 Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
   const backend::Backend& b = backend::backend_for(dev);
-  capacity = dev.kind == Device::cpu ? BlockCache::round((n == 0 ? 1 : n) + backend::guard_bytes()) : n;
   data = b.memory.allocate(n, dev.index);
   if (!data)
     throw Error("Storage: out of memory allocating " + std::to_string(n) + " bytes on " + dev.str());

@@ -56,7 +56,6 @@ struct Storage {
   Storage& operator=(const Storage&) = delete;
   void* data = nullptr;
   size_t nbytes = 0;
-  size_t capacity = 0;  // bytes actually allocated (rounded up)
   Device device;
 };
 

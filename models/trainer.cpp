@@ -115,14 +115,14 @@ class TrainingLoop {
  private:
   void read_checkpoint();
   void check_options();
-  void save(const std::string& path);
-  void finish_save(const std::string& path, const NamedTensors& tensors, Metadata& meta);
+  void save(const std::vector<std::string>& paths);
   void log_row(double val, bool evaluated);
   std::string options_json() const;
   NamedTensors model_tensors() const;
   void load_tensors(const LoadedTensors& ck);
   NamedTensors buffers() const;
-  void check_ranks_agree();
+  NamedTensors state_tensors() const;  // model tensors, then optimizer state
+  void check_ranks_agree(const NamedTensors& state);
 
   std::shared_ptr<dist::Communicator> comm_;
   int rank_ = 0, world_ = 1;
@@ -338,12 +338,16 @@ NamedTensors TrainingLoop::buffers() const {
   return out;
 }
 
+NamedTensors TrainingLoop::state_tensors() const {
+  NamedTensors out = model_tensors();
+  for (auto& [prefix, opt] : task_.optimizers())
+    for (auto& kv : opt->state_dict()) out.emplace_back(prefix + kv.first, kv.second);
+  return out;
+}
+
 // Every rank must hold bit-identical parameters and optimizer state; a
 // difference means the reduction or a task's sharding is broken.
-void TrainingLoop::check_ranks_agree() {
-  NamedTensors state = model_tensors();
-  for (auto& [prefix, opt] : task_.optimizers())
-    for (auto& kv : opt->state_dict()) state.emplace_back(prefix + kv.first, kv.second);
+void TrainingLoop::check_ranks_agree(const NamedTensors& state) {
   uint64_t mine = dist::digest(state);
   auto all = comm_->gather(std::string(reinterpret_cast<const char*>(&mine), sizeof mine), 0,
                            "gather of the ranks' state digests");
@@ -360,20 +364,23 @@ void TrainingLoop::check_ranks_agree() {
                 "'s parameters or optimizer state differ from rank 0's at step " + std::to_string(step_));
 }
 
-void TrainingLoop::save(const std::string& path) {
+// Writes the run's state to each of `paths` (best and latest hold the same
+// state when an evaluation improved), collected once. With several ranks
+// this is collective: the ranks' states are compared, and each rank's own
+// task state goes to rank 0, saved under "rank<N>.".
+void TrainingLoop::save(const std::vector<std::string>& paths) {
+  NamedTensors tensors = state_tensors();
   Metadata meta;
+  NamedTensors ranks;
   if (world_ > 1) {
-    check_ranks_agree();
-    // Each rank's own task state goes to rank 0, saved under "rank<N>.".
+    check_ranks_agree(tensors);
     NamedTensors mine;
     Metadata my_meta;
-    std::vector<std::string> all;
     if (!lead_) task_.save_state(mine, my_meta);
-    all = comm_->gather(lead_ ? std::string() : safetensors_bytes(mine, my_meta), 0,
-                        "gather of the ranks' trainer state");
+    std::vector<std::string> all = comm_->gather(lead_ ? std::string() : safetensors_bytes(mine, my_meta), 0,
+                                                 "gather of the ranks' trainer state");
     if (!lead_) return;
     meta["world_size"] = std::to_string(world_);
-    NamedTensors ranks;
     for (int r = 1; r < world_; ++r) {
       LoadedTensors part = load_safetensors_bytes(reinterpret_cast<const uint8_t*>(all[r].data()), all[r].size(),
                                                   "rank " + std::to_string(r) + "'s trainer state");
@@ -381,22 +388,9 @@ void TrainingLoop::save(const std::string& path) {
       for (auto& kv : part.tensors) ranks.emplace_back(pre + kv.first, kv.second);
       for (auto& kv : part.metadata) meta[pre + kv.first] = kv.second;
     }
-    NamedTensors tensors = model_tensors();
-    for (auto& [prefix, opt] : task_.optimizers())
-      for (auto& kv : opt->state_dict()) tensors.emplace_back(prefix + kv.first, kv.second);
-    task_.save_state(tensors, meta);
-    tensors.insert(tensors.end(), ranks.begin(), ranks.end());
-    finish_save(path, tensors, meta);
-    return;
   }
-  NamedTensors tensors = model_tensors();
-  for (auto& [prefix, opt] : task_.optimizers())
-    for (auto& kv : opt->state_dict()) tensors.emplace_back(prefix + kv.first, kv.second);
   task_.save_state(tensors, meta);
-  finish_save(path, tensors, meta);
-}
-
-void TrainingLoop::finish_save(const std::string& path, const NamedTensors& tensors, Metadata& meta) {
+  tensors.insert(tensors.end(), ranks.begin(), ranks.end());
   meta["config"] = task_.config_json();
   meta["format"] = task_.format();
   meta["options"] = options_json();
@@ -409,7 +403,7 @@ void TrainingLoop::finish_save(const std::string& path, const NamedTensors& tens
     meta["pos"] = std::to_string(pos_);
     meta["best_epoch"] = std::to_string(best_epoch_);
   }
-  save_safetensors(path, tensors, meta);
+  for (const std::string& path : paths) save_safetensors(path, tensors, meta);
 }
 
 void TrainingLoop::log_row(double val, bool evaluated) {
@@ -612,8 +606,7 @@ TrainResult TrainingLoop::run() {
       }
       task_.train_mode();
       log_row(val, true);
-      if (improved) save(best_);
-      save(latest_);
+      save(improved ? std::vector<std::string>{best_, latest_} : std::vector<std::string>{latest_});
       if (lead_) tb_->flush();
       if (o_.patience > 0 && since_best_ >= o_.patience && step_ < total_) {
         progress_->log("no better validation figure for " + std::to_string(o_.patience) +
@@ -626,7 +619,7 @@ TrainResult TrainingLoop::run() {
       log_row(std::nan(""), false);
     }
     if (stopping) {
-      if (!eval_now) save(latest_);
+      if (!eval_now) save({latest_});
       res.interrupted = true;
       progress_->log("stopped at step " + std::to_string(step_) + "; " + latest_ + " holds the run (resume it to continue)");
       break;
