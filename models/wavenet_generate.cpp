@@ -33,7 +33,8 @@ int32_t wavenet_silence_id(const WaveNetConfig& cfg) {
   return audio::mu_law_encode({0.0f}, static_cast<int>(cfg.quantize))[0];
 }
 
-WaveNetGenerator::WaveNetGenerator(WaveNet& model, int64_t streams, const std::vector<int64_t>& classes)
+WaveNetGenerator::WaveNetGenerator(WaveNet& model, int64_t streams, const std::vector<int64_t>& classes,
+                                   const WaveNetGenOptions& options)
     : model_(model), streams_(streams), impl_(std::make_unique<Impl>()) {
   kernels::WaveNetGenWeights& w_ = impl_->w;
   std::vector<float>& table_ = impl_->table;
@@ -89,7 +90,11 @@ WaveNetGenerator::WaveNetGenerator(WaveNet& model, int64_t streams, const std::v
   w_.last1_b = f32(model.last1->bias, "last_conv_layers.1.bias");
   w_.last3_w = f32(model.last3->weight, "last_conv_layers.3.weight");
   w_.last3_b = f32(model.last3->bias, "last_conv_layers.3.bias");
-  impl_->state = std::make_unique<kernels::WaveNetGenState>(w_, streams);
+  const kernels::WaveNetGenSplit split = options.split == WaveNetSplit::units ? kernels::WaveNetGenSplit::units
+                                          : options.split == WaveNetSplit::streams
+                                              ? kernels::WaveNetGenSplit::streams
+                                              : kernels::WaveNetGenSplit::automatic;
+  impl_->state = std::make_unique<kernels::WaveNetGenState>(w_, streams, options.threads, split);
 }
 
 void WaveNetGenerator::step(const int32_t* ids, const float* cond, float* logits) {
@@ -102,7 +107,8 @@ void WaveNetGenerator::step(const int32_t* ids, const float* cond, float* logits
 std::vector<std::vector<int32_t>> generate_wavenet(WaveNet& model, int64_t streams, int64_t samples,
                                                    const std::vector<double>& uniforms, double temperature,
                                                    const Tensor& mel, const std::vector<int64_t>& classes,
-                                                   std::vector<float>* logits_out) {
+                                                   std::vector<float>* logits_out,
+                                                   const WaveNetGenOptions& options) {
   const WaveNetConfig& c = model.config;
   if (samples < 1) throw Error("wavenet generation: samples must be >= 1");
   if (static_cast<int64_t>(uniforms.size()) != streams * samples)
@@ -123,7 +129,7 @@ std::vector<std::vector<int32_t>> generate_wavenet(WaveNet& model, int64_t strea
                   " samples at hop " + std::to_string(c.hop_length));
     cond = contiguous(permute(narrow(model.upsample_mel(to_dtype(mel, DType::f32)), 2, 0, samples), {2, 0, 1}));
   }
-  WaveNetGenerator gen(model, streams, classes);
+  WaveNetGenerator gen(model, streams, classes, options);
   std::vector<std::vector<int32_t>> out(static_cast<size_t>(streams));
   std::vector<int32_t> ids(static_cast<size_t>(streams), wavenet_silence_id(c));
   std::vector<float> logits(static_cast<size_t>(streams * c.quantize));

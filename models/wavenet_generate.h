@@ -12,10 +12,23 @@
 
 namespace cadenza::models {
 
+// How the CPU threads share a generation step. `units`: each thread owns a
+// share of every layer's gate units and their weights, for all streams, and
+// the threads meet once per layer (one stream's step on every core).
+// `streams`: each thread runs whole streams with all the weights and never
+// waits (many streams). `automatic`: `streams` when every thread gets at
+// least two streams. The logits agree to rounding whichever is taken.
+enum class WaveNetSplit { automatic, units, streams };
+struct WaveNetGenOptions {
+  int threads = 0;  // 0: OpenMP's count
+  WaveNetSplit split = WaveNetSplit::automatic;
+};
+
 class WaveNetGenerator {
  public:
   // classes: one class id per stream (class-conditioned models), else empty.
-  WaveNetGenerator(WaveNet& model, int64_t streams, const std::vector<int64_t>& classes = {});
+  WaveNetGenerator(WaveNet& model, int64_t streams, const std::vector<int64_t>& classes = {},
+                   const WaveNetGenOptions& options = {});
   ~WaveNetGenerator();
   // ids: [streams] the current sample of each stream; cond: [streams][n_mels]
   // this step's upsampled mel (vocoders), else null -> logits [streams][quantize].
@@ -37,7 +50,8 @@ std::vector<std::vector<int32_t>> generate_wavenet(WaveNet& model, int64_t strea
                                                    const std::vector<double>& uniforms, double temperature,
                                                    const Tensor& mel = Tensor(),
                                                    const std::vector<int64_t>& classes = {},
-                                                   std::vector<float>* logits_out = nullptr);
+                                                   std::vector<float>* logits_out = nullptr,
+                                                   const WaveNetGenOptions& options = {});
 
 // The index drawn from logits [Q] at `temperature` (0: the largest) by the
 // inverse CDF at uniform u in [0, 1): the same choice for the same u.

@@ -1,30 +1,14 @@
 #include "kernels/cpu/gated_activation.h"
 
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/simd_math.h"
 #include "kernels/math.h"
 
 namespace cadenza::kernels {
 
 namespace {
 
-// f32 on SIMD vectors: kmath::fast_expf lane by lane (its reduction and
-// polynomial are shared), so the gate costs a few FMAs per element instead
-// of two libm calls.
 constexpr int kW = kSimdLanes;
-
-inline fvec splat(float v) { return fvec{} + v; }
-
-inline fvec vexp(fvec x) {
-  x = x < splat(kmath::kExpLo) ? splat(kmath::kExpLo) : x;
-  x = x > splat(kmath::kExpHi) ? splat(kmath::kExpHi) : x;
-  fvec t = x * 1.44269504088896341f;
-  fvec n = __builtin_convertvector(__builtin_convertvector(t + (t >= 0 ? splat(0.5f) : splat(-0.5f)), ivec), fvec);
-  fvec p = kmath::exp_poly(kmath::exp_reduced(x, n));
-  ivec bits = (__builtin_convertvector(n, ivec) + 127) << 23;
-  return p * reinterpret_cast<fvec&>(bits);
-}
-inline fvec vsigmoid(fvec x) { return 1.0f / (1.0f + vexp(-x)); }
-inline fvec vtanh(fvec x) { return 2.0f / (1.0f + vexp(-2.0f * x)) - 1.0f; }
 
 void forward_f32(int64_t B, int64_t C, int64_t L, const float* x, float* y) {
 #pragma omp parallel for collapse(2) schedule(static)

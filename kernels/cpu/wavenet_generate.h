@@ -37,47 +37,64 @@ struct WaveNetGenWeights {
   const float* last3_b = nullptr;  // [Q]
 };
 
+// How the threads share a step. `units`: each thread owns a share of every
+// layer's gate units (the rows of the input products that feed them and the
+// residual/skip rows they feed, packed per thread so each core keeps its
+// share of the weights in its own cache) for all streams, and one barrier
+// per layer sums the threads' residual and skip contributions; one stream's
+// step streams every weight once over all cores. `streams`: each thread runs
+// whole streams with all the weights and never waits for another; each
+// weight a thread loads serves all its streams. `automatic` takes `streams`
+// when every thread gets at least kWaveNetStreamsPerThread streams.
+enum class WaveNetGenSplit { automatic, units, streams };
+constexpr int64_t kWaveNetStreamsPerThread = 1;
+
 // The queues and scratch of `streams` streams, all starting from silence
 // (zero history, as the full forward pass's zero padding).
-// The queues and scratch of `streams` streams, all starting from silence
-// (zero history, as the full forward pass's zero padding).
-//
-// With several threads each owns a share of every layer's gate units: the
-// rows of the input products that feed them and the residual/skip rows they
-// feed, packed per thread so each core keeps its share of the weights in its
-// own cache (one stream's step streams all of them). Each thread keeps the
-// whole residual state and queues; one barrier per layer sums the threads'
-// residual and skip contributions.
 class WaveNetGenState {
  public:
   // threads <= 0: OpenMP's count (one inside a parallel region).
-  WaveNetGenState(const WaveNetGenWeights& w, int64_t streams, int threads = 0);
+  WaveNetGenState(const WaveNetGenWeights& w, int64_t streams, int threads = 0,
+                  WaveNetGenSplit split = WaveNetGenSplit::automatic);
   int64_t streams() const { return N_; }
   int64_t steps() const { return t_; }
   int threads() const { return static_cast<int>(parts_.size()); }
+  bool split_by_streams() const { return by_streams_; }
 
  private:
   friend void wavenet_generate_step(const WaveNetGenWeights&, WaveNetGenState&, const int32_t*, const float*,
                                     float*);
+  // A share of the gate units and of the head's columns, with their weights
+  // packed input-major (all of them under the `streams` split).
+  struct Share {
+    int64_t j0 = 0, j1 = 0;  // gate units
+    int64_t c0 = 0, c1 = 0;  // columns of last_conv_layers.1
+    int64_t q0 = 0, q1 = 0;  // columns of last_conv_layers.3
+    std::vector<std::vector<float>> in_w;  // per layer [K R + cin][2 (j1 - j0)]: a units, then b units
+    std::vector<std::vector<float>> in_b;  // per layer [2 (j1 - j0)]
+    std::vector<float> last1_w, last3_w;   // [S][c1 - c0], [S][q1 - q0]
+  };
+  // One thread's streams [n0, n1), its share, its queues and scratch.
   struct Part {
-    int64_t j0 = 0, j1 = 0;    // this thread's gate units
-    int64_t c0 = 0, c1 = 0;    // its columns of last_conv_layers.1
-    int64_t q0 = 0, q1 = 0;    // its columns of last_conv_layers.3
-    std::vector<std::vector<float>> in_w;   // per layer [K R + cin][2 (j1 - j0)]: a units, then b units
-    std::vector<std::vector<float>> in_b;   // per layer [2 (j1 - j0)]
-    std::vector<float> last1_w, last3_w;    // [S][c1 - c0], [S][q1 - q0]
-    std::vector<std::vector<float>> rings;  // per layer [slots][N][R]
-    std::vector<float> h, x, z, u, skip, a, head;
+    int64_t n0 = 0, n1 = 0;
+    const Share* share = nullptr;
+    std::vector<std::vector<float>> rings;  // per layer [slots][n1 - n0][R]
+    // The residual state and the skip sum of its streams side by side,
+    // [n1 - n0][R + S]: the residual/skip product accumulates into it.
+    std::vector<float> hs;
+    std::vector<float> z, u, a, head;
   };
   int64_t N_, t_ = 0;
+  bool by_streams_ = false;
   std::vector<int64_t> slots_;
+  std::vector<Share> shares_;
   // The residual and skip 1x1s side by side, input-major: per layer
   // [G/2][R + S]; a thread reads the rows of its units.
   std::vector<std::vector<float>> out_w_;
   std::vector<Part> parts_;
-  // Shared between the threads: each one's residual/skip contribution (two
-  // layers' worth, so a thread one layer ahead never overwrites what the
-  // other still reads), and the head's hidden layer.
+  // `units` split only, shared between the threads: each one's residual/skip
+  // contribution (two layers' worth, so a thread one layer ahead never
+  // overwrites what the other still reads), and the head's hidden layer.
   std::vector<float> y_[2], b_;
 };
 

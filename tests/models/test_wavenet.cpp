@@ -130,6 +130,34 @@ TEST_CASE("wavenet: fast generation gives the full forward pass's logits and pic
         INFO("stream " << n << ": worst logit difference " << worst);
         REQUIRE(worst < 1e-4);
       }
+      // Every way of sharing a step between threads gives the same logits:
+      // gate units split over 2 and 3 threads, whole streams over 1, 2 and 3
+      // (5 streams: shares of 5, 3 + 2 and 2 + 1 + 2 rows).
+      const int64_t N5 = 5, T5 = 40;
+      std::vector<double> u5(N5 * T5);
+      for (double& v : u5) v = uniform_double(&g);
+      Tensor mel5 = cfg.cin_channels ? randn({N5, 5, T5 / 6 + 1}, DType::f32, &g) : Tensor();
+      std::vector<int64_t> classes5 = cfg.n_classes ? std::vector<int64_t>{2, 0, 1, 1, 2} : std::vector<int64_t>{};
+      std::vector<float> ref5;
+      WaveNetGenOptions one;
+      one.threads = 1;
+      one.split = WaveNetSplit::streams;
+      auto want = generate_wavenet(model, N5, T5, u5, 1.0, mel5, classes5, &ref5, one);
+      for (auto [split, threads] : {std::pair{WaveNetSplit::units, 2}, std::pair{WaveNetSplit::units, 3},
+                                    std::pair{WaveNetSplit::streams, 2}, std::pair{WaveNetSplit::streams, 3}}) {
+        WaveNetGenOptions o;
+        o.threads = threads;
+        o.split = split;
+        std::vector<float> got5;
+        auto got = generate_wavenet(model, N5, T5, u5, 1.0, mel5, classes5, &got5, o);
+        double worst = 0;
+        for (size_t i = 0; i < ref5.size(); ++i)
+          worst = std::max(worst, std::fabs(static_cast<double>(ref5[i]) - got5[i]));
+        INFO((split == WaveNetSplit::units ? "units" : "streams") << " over " << threads
+                                                                  << " threads: worst logit difference " << worst);
+        REQUIRE(worst < 1e-5);
+        REQUIRE(got == want);
+      }
     }
   }
   SECTION("the sampler: temperature 0 is the argmax, and u walks the CDF") {
