@@ -123,9 +123,8 @@ std::pair<Tensor, Tensor> WaveNetLayer::forward_layer(const Tensor& x, const Ten
   if (c.defined()) h = add(h, (*conv1x1c)(c));
   if (g.defined()) h = add(h, (*conv1x1g)(g));  // [B, G, 1] over every step
   Tensor z = gated_activation(h);
-  Tensor skip = (*conv1x1_skip)(z);
   Tensor out = mul(add((*conv1x1_out)(z), x), Tensor::scalar(std::sqrt(0.5), x.dtype()));
-  return {out, skip};
+  return {out, z};
 }
 
 WaveNet::WaveNet(const WaveNetConfig& cfg, Generator* gen) : nn::Module("WaveNet"), config(cfg), gen_(gen) {
@@ -212,13 +211,25 @@ Tensor WaveNet::forward_conditioned(const Tensor& x, const Tensor& c, const Tens
     if (classes.shape() != Shape{B}) throw Error("WaveNet: class ids " + classes.str() + " do not match input " + x.str());
     g = class_vectors(classes);
   }
-  Tensor skips;
+  // The skip 1x1s of all layers, summed and scaled by sqrt(1 / layers), are
+  // one product: their weights side by side over the gates' outputs stacked
+  // on the channels, with the scale folded into the (small) weights and the
+  // summed biases. One GEMM of depth layers * G/2 writes the skip sum once,
+  // where a product per layer and a running sum passed over it 2 x layers
+  // times.
+  std::vector<Tensor> zs, ws;
+  Tensor bias_sum;
   for (auto& layer : layers) {
-    auto [next, s] = layer->forward_layer(h, c, g, gen_);
+    auto [next, z] = layer->forward_layer(h, c, g, gen_);
     h = next;
-    skips = skips.defined() ? add(skips, s) : s;
+    zs.push_back(z);
+    ws.push_back(layer->conv1x1_skip->weight);
+    const Tensor& b = layer->conv1x1_skip->bias;
+    bias_sum = bias_sum.defined() ? add(bias_sum, b) : b;
   }
-  skips = mul(skips, Tensor::scalar(std::sqrt(1.0 / static_cast<double>(layers.size())), skips.dtype()));
+  const Tensor scale = Tensor::scalar(std::sqrt(1.0 / static_cast<double>(layers.size())), h.dtype());
+  Tensor skips = conv1d(zs.size() == 1 ? zs[0] : concat(zs, 1), mul(ws.size() == 1 ? ws[0] : concat(ws, 1), scale),
+                        mul(bias_sum, scale));
   return (*last3)(relu((*last1)(relu(skips))));
 }
 

@@ -50,7 +50,8 @@ class WaveNetLayer : public nn::Module {
  public:
   WaveNetLayer(const WaveNetConfig& cfg, int64_t dilation);
   // x: [B, R, T]; c: [B, cin, T] or undefined; g: [B, gin, 1] or undefined
-  // -> (next x [B, R, T], skip [B, S, T]).
+  // -> (next x [B, R, T], the gate's output z [B, G/2, T]). The layer's skip
+  // output is conv1x1_skip(z); the model takes every layer's in one product.
   std::pair<Tensor, Tensor> forward_layer(const Tensor& x, const Tensor& c, const Tensor& g, Generator* gen);
 
   int64_t dilation;
