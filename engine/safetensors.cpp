@@ -9,6 +9,7 @@
 
 #include "engine/file_io.h"
 #include "engine/tensor.h"  // cadenza::Error only (header-only), so the fuzzer needs no Tensor
+#include "kernels/math.h"
 
 namespace cadenza::safetensors {
 
@@ -358,17 +359,9 @@ float float_of(uint32_t u) {
 }
 }  // namespace
 
-uint16_t float_to_bf16(float f) {
-  uint32_t u = bits_of(f);
-  // Rounding a NaN could carry it into an infinity; keep it a quiet NaN.
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
-  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest, ties to even
-  return static_cast<uint16_t>(u >> 16);
-}
+uint16_t float_to_bf16(float f) { return kmath::bf16_bits(f); }
 
-float bf16_to_float(uint16_t h) {
-  return float_of(static_cast<uint32_t>(h) << 16);
-}
+float bf16_to_float(uint16_t h) { return kmath::bf16_value(h); }
 
 uint16_t double_to_bf16(double d) {
   const uint16_t sign = std::signbit(d) ? 0x8000u : 0u;

@@ -50,6 +50,21 @@ CADENZA_HD float fast_expf(float x) {
   __builtin_memcpy(&scale, &bits, sizeof scale);
   return p * scale;
 }
+// bf16, the top half of an f32: rounded to nearest, ties to even (a NaN
+// stays a quiet NaN instead of rounding into an infinity), and back.
+CADENZA_HD uint16_t bf16_bits(float f) {
+  uint32_t u;
+  __builtin_memcpy(&u, &f, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+CADENZA_HD float bf16_value(uint16_t h) {
+  const uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  __builtin_memcpy(&f, &u, sizeof f);
+  return f;
+}
 CADENZA_HD float fast_sigmoidf(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
 // tanh(x) = 2 sigmoid(2x) - 1: absolute error ~1e-7, which is all f32 training needs.
 CADENZA_HD float fast_tanhf(float x) { return 2.0f / (1.0f + fast_expf(-2.0f * x)) - 1.0f; }

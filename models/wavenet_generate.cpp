@@ -94,14 +94,31 @@ WaveNetGenerator::WaveNetGenerator(WaveNet& model, int64_t streams, const std::v
                                           : options.split == WaveNetSplit::streams
                                               ? kernels::WaveNetGenSplit::streams
                                               : kernels::WaveNetGenSplit::automatic;
-  impl_->state = std::make_unique<kernels::WaveNetGenState>(w_, streams, options.threads, split);
+  const kernels::WaveNetGenPrecision precision = options.precision == WaveNetPrecision::bf16
+                                                     ? kernels::WaveNetGenPrecision::bf16
+                                                     : kernels::WaveNetGenPrecision::f32;
+  impl_->state = std::make_unique<kernels::WaveNetGenState>(w_, streams, options.threads, split, precision);
 }
 
+namespace {
+
+void check_cond(const float* cond, int64_t cin) {
+  if ((cond != nullptr) != (cin > 0))
+    throw Error(cin > 0 ? "wavenet generation: this vocoder needs a mel for every step"
+                        : "wavenet generation: this model takes no mel");
+}
+
+}  // namespace
+
 void WaveNetGenerator::step(const int32_t* ids, const float* cond, float* logits) {
-  if ((cond != nullptr) != (impl_->w.cin > 0))
-    throw Error(impl_->w.cin > 0 ? "wavenet generation: this vocoder needs a mel for every step"
-                                 : "wavenet generation: this model takes no mel");
+  check_cond(cond, impl_->w.cin);
   kernels::wavenet_generate_step(impl_->w, *impl_->state, ids, cond, logits);
+}
+
+void WaveNetGenerator::run(int64_t steps, const int32_t* ids, const float* cond, const double* uniforms,
+                           double temperature, int32_t* out, float* logits) {
+  check_cond(cond, impl_->w.cin);
+  kernels::wavenet_generate_run(impl_->w, *impl_->state, steps, ids, cond, uniforms, temperature, out, logits);
 }
 
 std::vector<std::vector<int32_t>> generate_wavenet(WaveNet& model, int64_t streams, int64_t samples,
@@ -130,21 +147,13 @@ std::vector<std::vector<int32_t>> generate_wavenet(WaveNet& model, int64_t strea
     cond = contiguous(permute(narrow(model.upsample_mel(to_dtype(mel, DType::f32)), 2, 0, samples), {2, 0, 1}));
   }
   WaveNetGenerator gen(model, streams, classes, options);
-  std::vector<std::vector<int32_t>> out(static_cast<size_t>(streams));
-  std::vector<int32_t> ids(static_cast<size_t>(streams), wavenet_silence_id(c));
-  std::vector<float> logits(static_cast<size_t>(streams * c.quantize));
+  std::vector<int32_t> first(static_cast<size_t>(streams), wavenet_silence_id(c));
+  std::vector<int32_t> drawn(static_cast<size_t>(streams * samples));
   if (logits_out) logits_out->assign(static_cast<size_t>(streams * samples * c.quantize), 0.f);
-  for (int64_t t = 0; t < samples; ++t) {
-    const float* ct = cond.defined() ? cond.data<float>() + t * streams * c.cin_channels : nullptr;
-    gen.step(ids.data(), ct, logits.data());
-    for (int64_t n = 0; n < streams; ++n) {
-      const float* ln = logits.data() + n * c.quantize;
-      if (logits_out)
-        std::copy(ln, ln + c.quantize, logits_out->data() + (n * samples + t) * c.quantize);
-      ids[n] = kernels::wavenet_sample(ln, c.quantize, temperature, uniforms[n * samples + t]);
-      out[n].push_back(ids[n]);
-    }
-  }
+  gen.run(samples, first.data(), cond.defined() ? cond.data<float>() : nullptr, uniforms.data(), temperature,
+          drawn.data(), logits_out ? logits_out->data() : nullptr);
+  std::vector<std::vector<int32_t>> out(static_cast<size_t>(streams));
+  for (int64_t n = 0; n < streams; ++n) out[n].assign(drawn.begin() + n * samples, drawn.begin() + (n + 1) * samples);
   return out;
 }
 

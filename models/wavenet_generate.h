@@ -17,11 +17,17 @@ namespace cadenza::models {
 // the threads meet once per layer (one stream's step on every core).
 // `streams`: each thread runs whole streams with all the weights and never
 // waits (many streams). `automatic`: `streams` when every thread gets at
-// least two streams. The logits agree to rounding whichever is taken.
+// least one stream. The logits agree to rounding whichever is taken.
 enum class WaveNetSplit { automatic, units, streams };
+// The products' weights: `f32` as trained, or `bf16` (weights and the
+// products' inputs rounded to bf16, f32 sums; half the bytes per sample,
+// and vdpbf16ps where the CPU has AVX512_BF16). bf16 logits differ from f32
+// by the rounding, so the samples drawn can differ too.
+enum class WaveNetPrecision { f32, bf16 };
 struct WaveNetGenOptions {
   int threads = 0;  // 0: OpenMP's count
   WaveNetSplit split = WaveNetSplit::automatic;
+  WaveNetPrecision precision = WaveNetPrecision::f32;
 };
 
 class WaveNetGenerator {
@@ -33,6 +39,14 @@ class WaveNetGenerator {
   // ids: [streams] the current sample of each stream; cond: [streams][n_mels]
   // this step's upsampled mel (vocoders), else null -> logits [streams][quantize].
   void step(const int32_t* ids, const float* cond, float* logits);
+  // `steps` steps of every stream, each drawing its next input from its own
+  // logits (sample_from_logits): ids [streams] the first inputs; cond
+  // [steps][streams][n_mels] (vocoders), else null; stream n's step t draws
+  // with uniforms[n * steps + t] into out[n * steps + t]; logits
+  // [streams][steps][quantize] out, or null. With whole streams per thread
+  // the threads never wait for each other.
+  void run(int64_t steps, const int32_t* ids, const float* cond, const double* uniforms, double temperature,
+           int32_t* out, float* logits = nullptr);
   int64_t streams() const { return streams_; }
 
  private:

@@ -41,14 +41,18 @@ std::function<void()> w2_step() {
   };
 }
 
-std::function<void()> w3_generate(int64_t streams) {
+std::function<void()> w3_generate(int64_t streams, models::WaveNetPrecision precision) {
   manual_seed(1);
   auto model = std::make_shared<models::WaveNet>(w2_config());
   model->eval();
   Generator g(3);
   auto u = std::make_shared<std::vector<double>>(static_cast<size_t>(streams * 16000));
   for (double& v : *u) v = uniform_double(&g);
-  return [model, u, streams] { models::generate_wavenet(*model, streams, 16000, *u, 1.0); };
+  models::WaveNetGenOptions options;
+  options.precision = precision;
+  return [model, u, streams, options] {
+    models::generate_wavenet(*model, streams, 16000, *u, 1.0, Tensor(), {}, nullptr, options);
+  };
 }
 
 }  // namespace
@@ -65,18 +69,21 @@ std::vector<Workload> wavenet_workloads() {
   w2.throughput_scale = 1;
   w2.prepare = w2_step;
   out.push_back(w2);
-  for (int64_t streams : {1, 8}) {
-    Workload w3;
-    w3.name = streams == 1 ? "W3" : "W3x8";
-    w3.description = "WaveNet generation: the W2 model, " + std::to_string(streams) +
-                     " stream(s) x 16000 samples, cached (fast) generation";
-    w3.unit = "16000 samples x " + std::to_string(streams);
-    w3.throughput_unit = "samples/s";
-    w3.work_per_unit = 16000.0 * streams;
-    w3.throughput_scale = 1;
-    w3.prepare = [streams] { return w3_generate(streams); };
-    out.push_back(w3);
-  }
+  for (auto precision : {models::WaveNetPrecision::f32, models::WaveNetPrecision::bf16})
+    for (int64_t streams : {1, 8}) {
+      const bool bf16 = precision == models::WaveNetPrecision::bf16;
+      Workload w3;
+      w3.name = std::string(streams == 1 ? "W3" : "W3x8") + (bf16 ? "_bf16" : "");
+      w3.description = "WaveNet generation: the W2 model, " + std::to_string(streams) +
+                       " stream(s) x 16000 samples, cached (fast) generation" +
+                       (bf16 ? ", bf16 weights and f32 sums" : "");
+      w3.unit = "16000 samples x " + std::to_string(streams);
+      w3.throughput_unit = "samples/s";
+      w3.work_per_unit = 16000.0 * streams;
+      w3.throughput_scale = 1;
+      w3.prepare = [streams, precision] { return w3_generate(streams, precision); };
+      out.push_back(w3);
+    }
   return out;
 }
 

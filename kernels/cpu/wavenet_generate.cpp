@@ -11,6 +11,9 @@
 #include "kernels/math.h"
 
 #include <omp.h>
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace cadenza::kernels {
 
@@ -20,11 +23,13 @@ constexpr int kLanes = kSimdLanes;
 using vec = fvec;  // kernels/cpu/simd.h
 
 // One input of a product: rows x[n * ldx + i], i < I, against the weight
-// rows w[i * ldw + m] (input-major, as packed below).
+// rows w[i * ldw + m] (input-major, as packed below), or under bf16 the pair
+// rows wh[p * ldw + m] holding rows 2p and 2p + 1.
 struct Seg {
   const float* x;
   int64_t ldx, I;
   const float* w;
+  const uint32_t* wh = nullptr;
 };
 
 // Y[n, m .. m + V vectors) += sum over the inputs of X[n, :] W[:, m ..] for
@@ -84,7 +89,7 @@ void rows(int nseg, const Seg* seg, int64_t m, int64_t M, int64_t ldw, float* Y,
 // weights in L1 measured no faster: L2 holds a layer's weights).
 // nseg <= kMaxSegs.
 constexpr int kMaxSegs = 16;
-void gemm(int64_t N, int nseg, const Seg* seg, int64_t M, int64_t ldw, float* Y, int64_t ldy) {
+void gemm_f32(int64_t N, int nseg, const Seg* seg, int64_t M, int64_t ldw, float* Y, int64_t ldy) {
   Seg at[kMaxSegs];
   for (int64_t n = 0; n < N;) {
     const int64_t nb = std::min<int64_t>(4, N - n);
@@ -98,6 +103,168 @@ void gemm(int64_t N, int nseg, const Seg* seg, int64_t M, int64_t ldw, float* Y,
     }
     n += nb;
   }
+}
+
+// ---- bf16 products: pairs of input rows, summed into f32 ----
+
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+constexpr bool kNativeBf16 = true;
+#else
+constexpr bool kNativeBf16 = false;
+#endif
+typedef uint32_t uvec __attribute__((vector_size(kSimdLanes * sizeof(uint32_t))));
+
+inline uint32_t bf16_pair(float lo, float hi) {
+  return static_cast<uint32_t>(kmath::bf16_bits(lo)) | static_cast<uint32_t>(kmath::bf16_bits(hi)) << 16;
+}
+inline float pair_lo(uint32_t p) { return kmath::bf16_value(static_cast<uint16_t>(p & 0xffffu)); }
+inline float pair_hi(uint32_t p) { return kmath::bf16_value(static_cast<uint16_t>(p >> 16)); }
+
+// x[0, I) rounded to bf16 (kmath::bf16_bits, a vector at a time) as pairs
+// out[0, ceil(I/2)): element 2p in the low half of out[p], 2p + 1 in the
+// high half, which is 0 past an odd I.
+typedef uint16_t hvec __attribute__((vector_size(kSimdLanes * sizeof(uint16_t))));
+void to_pairs(const float* x, int64_t I, uint32_t* out) {
+  char* bytes = reinterpret_cast<char*>(out);
+  int64_t i = 0;
+  for (; i + kLanes <= I; i += kLanes) {
+    uvec u;
+    std::memcpy(&u, x + i, sizeof u);
+    const uvec rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    const hvec h = __builtin_convertvector((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : rounded, hvec);
+    std::memcpy(bytes + i * 2, &h, sizeof h);
+  }
+  for (; i < I; ++i) {
+    const uint16_t h = kmath::bf16_bits(x[i]);
+    std::memcpy(bytes + i * 2, &h, 2);
+  }
+  if (I % 2) std::memset(bytes + I * 2, 0, 2);
+}
+
+// One input of a bf16 product: rows x[n * P + p] of P input pairs against
+// the weight pair rows w[p * ldw + m].
+struct PairSeg {
+  const uint32_t* x;
+  int64_t P;
+  const uint32_t* w;
+};
+
+// tile() on pairs: each 32-bit lane of a weight vector holds two input rows
+// of one column, and each row's input pair is broadcast whole. The high
+// element is added first, then the low one, as vdpbf16ps does; a product of
+// two bf16 is exact in f32, so only the two additions round, either way.
+template <int NB, int V>
+void tile_pairs(int nseg, const PairSeg* seg, int64_t m, int64_t ldw, float* Y, int64_t ldy) {
+  vec acc[NB][V];
+  for (int n = 0; n < NB; ++n)
+    for (int v = 0; v < V; ++v) acc[n][v] = load_u(Y + n * ldy + m + v * kLanes);
+  for (int s = 0; s < nseg; ++s) {
+    const uint32_t* X = seg[s].x;
+    const int64_t P = seg[s].P;
+    const uint32_t* W = seg[s].w + m;
+    for (int64_t p = 0; p < P; ++p) {
+      uvec wv[V];
+      for (int v = 0; v < V; ++v) std::memcpy(&wv[v], W + p * ldw + v * kLanes, sizeof(uvec));
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+      for (int n = 0; n < NB; ++n) {
+        const __m512i xb = _mm512_set1_epi32(static_cast<int>(X[n * P + p]));
+        for (int v = 0; v < V; ++v)
+          acc[n][v] = (vec)_mm512_dpbf16_ps((__m512)acc[n][v], (__m512bh)wv[v], (__m512bh)xb);
+      }
+#else
+      vec lo[V], hi[V];
+      for (int v = 0; v < V; ++v) {
+        lo[v] = (vec)(wv[v] << 16);
+        hi[v] = (vec)(wv[v] & 0xffff0000u);
+      }
+      for (int n = 0; n < NB; ++n) {
+        const uint32_t xp = X[n * P + p];
+        const float xl = pair_lo(xp), xh = pair_hi(xp);
+        for (int v = 0; v < V; ++v) {
+          acc[n][v] += xh * hi[v];
+          acc[n][v] += xl * lo[v];
+        }
+      }
+#endif
+    }
+  }
+  for (int n = 0; n < NB; ++n)
+    for (int v = 0; v < V; ++v) store_u(Y + n * ldy + m + v * kLanes, acc[n][v]);
+}
+
+// Without vdpbf16ps a tile also holds each weight vector widened to two.
+template <int NB> constexpr int widest_pairs() {
+  if (kNativeBf16) return widest<NB>();
+  if (NB == 1) return kLanes == 16 ? 8 : 4;
+  return kLanes == 16 ? 4 : 2;
+}
+
+template <int NB>
+void rows_pairs(int nseg, const PairSeg* seg, int64_t m, int64_t M, int64_t ldw, float* Y, int64_t ldy) {
+  constexpr int V = widest_pairs<NB>();
+  for (; m + V * kLanes <= M; m += V * kLanes) tile_pairs<NB, V>(nseg, seg, m, ldw, Y, ldy);
+  if constexpr (V > 4)
+    for (; m + 4 * kLanes <= M; m += 4 * kLanes) tile_pairs<NB, 4>(nseg, seg, m, ldw, Y, ldy);
+  if constexpr (V > 2)
+    for (; m + 2 * kLanes <= M; m += 2 * kLanes) tile_pairs<NB, 2>(nseg, seg, m, ldw, Y, ldy);
+  for (; m + kLanes <= M; m += kLanes) tile_pairs<NB, 1>(nseg, seg, m, ldw, Y, ldy);
+  for (; m < M; ++m)
+    for (int n = 0; n < NB; ++n) {
+      float acc = Y[n * ldy + m];
+      for (int s = 0; s < nseg; ++s)
+        for (int64_t p = 0; p < seg[s].P; ++p) {
+          const uint32_t x = seg[s].x[n * seg[s].P + p], w = seg[s].w[p * ldw + m];
+          acc += pair_hi(x) * pair_hi(w);
+          acc += pair_lo(x) * pair_lo(w);
+        }
+      Y[n * ldy + m] = acc;
+    }
+}
+
+// gemm_f32 with bf16 weights: each input row is rounded to bf16 pairs once
+// (an odd count pairs its last element with 0), then blocks of up to four rows.
+void gemm_pairs(int64_t N, int nseg, const Seg* seg, int64_t M, int64_t ldw, float* Y, int64_t ldy) {
+  thread_local std::vector<uint32_t> xs;
+  size_t total = 0;
+  for (int s = 0; s < nseg; ++s) total += static_cast<size_t>(N * ((seg[s].I + 1) / 2));
+  if (xs.size() < total) xs.resize(total);
+  PairSeg ps[kMaxSegs];
+  uint32_t* at = xs.data();
+  for (int s = 0; s < nseg; ++s) {
+    const int64_t I = seg[s].I, P = (I + 1) / 2;
+    for (int64_t n = 0; n < N; ++n) to_pairs(seg[s].x + n * seg[s].ldx, I, at + n * P);
+    ps[s] = {at, P, seg[s].wh};
+    at += N * P;
+  }
+  PairSeg blk[kMaxSegs];
+  for (int64_t n = 0; n < N;) {
+    const int64_t nb = std::min<int64_t>(4, N - n);
+    for (int s = 0; s < nseg; ++s) blk[s] = {ps[s].x + n * ps[s].P, ps[s].P, ps[s].w};
+    float* y = Y + n * ldy;
+    switch (nb) {
+      case 4: rows_pairs<4>(nseg, blk, 0, M, ldw, y, ldy); break;
+      case 3: rows_pairs<3>(nseg, blk, 0, M, ldw, y, ldy); break;
+      case 2: rows_pairs<2>(nseg, blk, 0, M, ldw, y, ldy); break;
+      default: rows_pairs<1>(nseg, blk, 0, M, ldw, y, ldy); break;
+    }
+    n += nb;
+  }
+}
+
+// The product of the segments' precision (all of one product's share it).
+void gemm(int64_t N, int nseg, const Seg* seg, int64_t M, int64_t ldw, float* Y, int64_t ldy) {
+  if (seg[0].wh)
+    gemm_pairs(N, nseg, seg, M, ldw, Y, ldy);
+  else
+    gemm_f32(N, nseg, seg, M, ldw, Y, ldy);
+}
+
+// Input-major rows [I][M] (row stride ld) as pair rows [ceil(I/2)][M],
+// appended to out.
+void pack_pairs(const float* w, int64_t I, int64_t M, int64_t ld, std::vector<uint32_t>& out) {
+  for (int64_t p = 0; p < (I + 1) / 2; ++p)
+    for (int64_t m = 0; m < M; ++m)
+      out.push_back(bf16_pair(w[2 * p * ld + m], 2 * p + 1 < I ? w[(2 * p + 1) * ld + m] : 0.f));
 }
 
 // W [M][K] row-major (a layer's weight) -> [K][M], written at dst with row stride ld.
@@ -115,8 +282,9 @@ void gate_row(const float* z, int64_t U, float* u) {
 
 }  // namespace
 
-WaveNetGenState::WaveNetGenState(const WaveNetGenWeights& w, int64_t streams, int threads, WaveNetGenSplit split)
-    : N_(streams) {
+WaveNetGenState::WaveNetGenState(const WaveNetGenWeights& w, int64_t streams, int threads, WaveNetGenSplit split,
+                                 WaveNetGenPrecision precision)
+    : N_(streams), bf16_(precision == WaveNetGenPrecision::bf16) {
   if (streams < 1) throw std::invalid_argument("wavenet generation: streams must be >= 1");
   const int64_t R = w.R, G = w.G, H = w.G / 2, S = w.S, Q = w.Q, KR = w.K * w.R, IN = KR + w.cin;
   if (w.K + 1 > kMaxSegs)
@@ -173,12 +341,28 @@ WaveNetGenState::WaveNetGenState(const WaveNetGenWeights& w, int64_t streams, in
         bias[j] = w.layers[l].conv_b[sh.j0 + j];
         bias[U + j] = w.layers[l].conv_b[H + sh.j0 + j];
       }
+      if (bf16_) {
+        std::vector<uint32_t> h, o;
+        for (int64_t k = 0; k < w.K; ++k) pack_pairs(in.data() + k * R * 2 * U, R, 2 * U, 2 * U, h);
+        if (w.cin > 0) pack_pairs(in.data() + KR * 2 * U, w.cin, 2 * U, 2 * U, h);
+        pack_pairs(out_w_[l].data() + sh.j0 * (R + S), U, R + S, R + S, o);
+        sh.in_h.push_back(std::move(h));
+        sh.out_h.push_back(std::move(o));
+        in.clear();
+      }
       sh.in_w.push_back(std::move(in));
       sh.in_b.push_back(std::move(bias));
     }
     sh.last1_w = columns(last1, S, S, sh.c0, sh.c1);
     sh.last3_w = columns(last3, S, Q, sh.q0, sh.q1);
+    if (bf16_) {
+      pack_pairs(sh.last1_w.data(), S, sh.c1 - sh.c0, sh.c1 - sh.c0, sh.last1_h);
+      pack_pairs(sh.last3_w.data(), S, sh.q1 - sh.q0, sh.q1 - sh.q0, sh.last3_h);
+      sh.last1_w.clear();
+      sh.last3_w.clear();
+    }
   }
+  if (bf16_) out_w_.clear();  // each share holds its rows
   parts_.resize(static_cast<size_t>(nt));
   for (int t = 0; t < nt; ++t) {
     Part& p = parts_[t];
@@ -199,109 +383,166 @@ WaveNetGenState::WaveNetGenState(const WaveNetGenWeights& w, int64_t streams, in
   }
 }
 
-void wavenet_generate_step(const WaveNetGenWeights& w, WaveNetGenState& s, const int32_t* ids, const float* cond,
-                           float* logits) {
-  const int64_t N = s.N_, R = w.R, G = w.G, H = w.G / 2, S = w.S, Q = w.Q;
+void WaveNetGenState::step_part(const WaveNetGenWeights& w, int t, int64_t t_now, const int32_t* ids,
+                                const float* cond, float* logits) {
+  const int64_t N = N_, R = w.R, G = w.G, H = w.G / 2, S = w.S, Q = w.Q;
   const int64_t KR = w.K * R, RS = R + S;
-  for (int64_t n = 0; n < N; ++n)
-    if (ids[n] < 0 || ids[n] >= Q) throw std::out_of_range("wavenet generation: input id outside the classes");
-  const int nt = s.threads();
-  const bool by_streams = s.by_streams_;
+  const int nt = threads();
+  const bool by_streams = by_streams_, bf16 = bf16_;
+  const int64_t PR = (R + 1) / 2;  // pair rows per tap under bf16
   const float half = static_cast<float>(std::sqrt(0.5));
   const float scale = static_cast<float>(std::sqrt(1.0 / static_cast<double>(w.layers.size())));
+  Part& p = parts_[t];
+  const Share& sh = *p.share;
+  const int64_t n0 = p.n0, NB = p.n1 - p.n0, U = sh.j1 - sh.j0;
+  float* hs = p.hs.data();
+  for (int64_t n = 0; n < NB; ++n) {
+    std::memcpy(hs + n * RS, w.input_table + ids[n0 + n] * R, R * sizeof(float));
+    std::fill(hs + n * RS + R, hs + (n + 1) * RS, 0.f);
+  }
+  Seg seg[kMaxSegs];
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const WaveNetGenLayer& L = w.layers[l];
+    const int64_t slots = slots_[l];
+    float* ring = p.rings[l].data();
+    // This step's input joins the queue; tap k reads (K-1-k) * d steps
+    // back, and a tap before the start reads the full pass's zero padding,
+    // so it adds nothing and is left out.
+    float* cur = ring + (t_now % slots) * NB * R;
+    for (int64_t n = 0; n < NB; ++n) std::memcpy(cur + n * R, hs + n * RS, R * sizeof(float));
+    int nseg = 0;
+    const float* in_w = sh.in_w[l].data();
+    const uint32_t* in_h = bf16 ? sh.in_h[l].data() : nullptr;
+    for (int64_t k = 0; k < w.K; ++k) {
+      const int64_t back = (w.K - 1 - k) * L.dilation;
+      if (back > t_now) continue;
+      const float* x = ring + ((t_now - back) % slots) * NB * R;
+      seg[nseg++] = bf16 ? Seg{x, R, R, nullptr, in_h + k * PR * 2 * U} : Seg{x, R, R, in_w + k * R * 2 * U};
+    }
+    if (L.cond_w)
+      seg[nseg++] = bf16 ? Seg{cond + n0 * w.cin, w.cin, w.cin, nullptr, in_h + w.K * PR * 2 * U}
+                         : Seg{cond + n0 * w.cin, w.cin, w.cin, in_w + KR * 2 * U};
+    // This share's gate units: z = bias + x W_in (a units, then b units).
+    float* z = p.z.data();
+    for (int64_t n = 0; n < NB; ++n) {
+      std::memcpy(z + n * 2 * U, sh.in_b[l].data(), 2 * U * sizeof(float));
+      if (L.gate_bias) {
+        const float* gb = L.gate_bias + (n0 + n) * G;
+        for (int64_t j = 0; j < U; ++j) {
+          z[n * 2 * U + j] += gb[sh.j0 + j];
+          z[n * 2 * U + U + j] += gb[H + sh.j0 + j];
+        }
+      }
+    }
+    gemm(NB, nseg, seg, 2 * U, 2 * U, z, 2 * U);
+    float* u = p.u.data();
+    for (int64_t n = 0; n < NB; ++n) gate_row(z + n * 2 * U, U, u + n * U);
+    // The residual and skip 1x1s of these units, both in one product.
+    const Seg useg = bf16 ? Seg{u, U, U, nullptr, sh.out_h[l].data()} : Seg{u, U, U, out_w_[l].data() + sh.j0 * RS};
+    if (by_streams) {
+      gemm(NB, 1, &useg, RS, RS, hs, RS);  // onto [h | skip]
+      for (int64_t n = 0; n < NB; ++n) {
+        float* row = hs + n * RS;
+        for (int64_t r = 0; r < R; ++r) row[r] = (row[r] + L.out_b[r]) * half;
+        for (int64_t j = 0; j < S; ++j) row[R + j] += L.skip_b[j];
+      }
+    } else {
+      float* y = y_[l % 2].data() + t * N * RS;
+      std::fill(y, y + N * RS, 0.f);
+      gemm(N, 1, &useg, RS, RS, y, RS);
+#pragma omp barrier
+      const float* ys = y_[l % 2].data();
+      for (int64_t n = 0; n < N; ++n) {
+        float* row = hs + n * RS;
+        for (int64_t r = 0; r < R; ++r) row[r] += L.out_b[r];
+        for (int64_t j = 0; j < S; ++j) row[R + j] += L.skip_b[j];
+        for (int q = 0; q < nt; ++q) {
+          const float* yq = ys + (q * N + n) * RS;
+          for (int64_t c = 0; c < RS; ++c) row[c] += yq[c];
+        }
+        for (int64_t r = 0; r < R; ++r) row[r] *= half;
+      }
+    }
+  }
+  // The head: relu, last1 (this share's columns), relu, last3 (its columns).
+  float* a = p.a.data();
+  for (int64_t n = 0; n < NB; ++n)
+    for (int64_t j = 0; j < S; ++j) a[n * S + j] = std::max(0.f, hs[n * RS + R + j] * scale);
+  const int64_t C = sh.c1 - sh.c0, QC = sh.q1 - sh.q0;
+  float* head = p.head.data();
+  for (int64_t n = 0; n < NB; ++n) std::memcpy(head + n * C, w.last1_b + sh.c0, C * sizeof(float));
+  const Seg aseg{a, S, S, sh.last1_w.data(), bf16 ? sh.last1_h.data() : nullptr};
+  if (C > 0) gemm(NB, 1, &aseg, C, C, head, C);
+  float* b = by_streams ? head : b_.data();  // [NB][S]
+  for (int64_t n = 0; n < NB; ++n)
+    for (int64_t c = 0; c < C; ++c) b[n * S + sh.c0 + c] = std::max(0.f, head[n * C + c]);
+  if (!by_streams) {
+#pragma omp barrier
+  }
+  float* out = logits + n0 * Q + sh.q0;
+  for (int64_t n = 0; n < NB; ++n) std::memcpy(out + n * Q, w.last3_b + sh.q0, QC * sizeof(float));
+  const Seg bseg{b, S, S, sh.last3_w.data(), bf16 ? sh.last3_h.data() : nullptr};
+  if (QC > 0) gemm(NB, 1, &bseg, QC, QC, out, Q);
+}
+
+namespace {
+
+void check_ids(const int32_t* ids, int64_t n0, int64_t n1, int64_t Q) {
+  for (int64_t n = n0; n < n1; ++n)
+    if (ids[n] < 0 || ids[n] >= Q)
+      throw std::out_of_range("wavenet generation: input id " + std::to_string(ids[n]) + " of stream " +
+                              std::to_string(n) + " is outside the " + std::to_string(Q) + " classes");
+}
+
+}  // namespace
+
+void wavenet_generate_step(const WaveNetGenWeights& w, WaveNetGenState& s, const int32_t* ids, const float* cond,
+                           float* logits) {
+  check_ids(ids, 0, s.N_, w.Q);
+  const int nt = s.threads();
   const int64_t t_now = s.t_;
 #pragma omp parallel num_threads(nt) if (nt > 1)
-  {
-    const int t = nt > 1 ? omp_get_thread_num() : 0;
-    WaveNetGenState::Part& p = s.parts_[t];
-    const WaveNetGenState::Share& sh = *p.share;
-    const int64_t n0 = p.n0, NB = p.n1 - p.n0, U = sh.j1 - sh.j0;
-    float* hs = p.hs.data();
-    for (int64_t n = 0; n < NB; ++n) {
-      std::memcpy(hs + n * RS, w.input_table + ids[n0 + n] * R, R * sizeof(float));
-      std::fill(hs + n * RS + R, hs + (n + 1) * RS, 0.f);
-    }
-    Seg seg[kMaxSegs];
-    for (size_t l = 0; l < w.layers.size(); ++l) {
-      const WaveNetGenLayer& L = w.layers[l];
-      const int64_t slots = s.slots_[l];
-      float* ring = p.rings[l].data();
-      // This step's input joins the queue; tap k reads (K-1-k) * d steps
-      // back, and a tap before the start reads the full pass's zero padding,
-      // so it adds nothing and is left out.
-      float* cur = ring + (t_now % slots) * NB * R;
-      for (int64_t n = 0; n < NB; ++n) std::memcpy(cur + n * R, hs + n * RS, R * sizeof(float));
-      int nseg = 0;
-      const float* in_w = sh.in_w[l].data();
-      for (int64_t k = 0; k < w.K; ++k) {
-        const int64_t back = (w.K - 1 - k) * L.dilation;
-        if (back > t_now) continue;
-        seg[nseg++] = {ring + ((t_now - back) % slots) * NB * R, R, R, in_w + k * R * 2 * U};
-      }
-      if (L.cond_w) seg[nseg++] = {cond + n0 * w.cin, w.cin, w.cin, in_w + KR * 2 * U};
-      // This share's gate units: z = bias + x W_in (a units, then b units).
-      float* z = p.z.data();
-      for (int64_t n = 0; n < NB; ++n) {
-        std::memcpy(z + n * 2 * U, sh.in_b[l].data(), 2 * U * sizeof(float));
-        if (L.gate_bias) {
-          const float* gb = L.gate_bias + (n0 + n) * G;
-          for (int64_t j = 0; j < U; ++j) {
-            z[n * 2 * U + j] += gb[sh.j0 + j];
-            z[n * 2 * U + U + j] += gb[H + sh.j0 + j];
-          }
-        }
-      }
-      gemm(NB, nseg, seg, 2 * U, 2 * U, z, 2 * U);
-      float* u = p.u.data();
-      for (int64_t n = 0; n < NB; ++n) gate_row(z + n * 2 * U, U, u + n * U);
-      // The residual and skip 1x1s of these units, both in one product.
-      const Seg useg{u, U, U, s.out_w_[l].data() + sh.j0 * RS};
-      if (by_streams) {
-        gemm(NB, 1, &useg, RS, RS, hs, RS);  // onto [h | skip]
-        for (int64_t n = 0; n < NB; ++n) {
-          float* row = hs + n * RS;
-          for (int64_t r = 0; r < R; ++r) row[r] = (row[r] + L.out_b[r]) * half;
-          for (int64_t j = 0; j < S; ++j) row[R + j] += L.skip_b[j];
-        }
-      } else {
-        float* y = s.y_[l % 2].data() + t * N * RS;
-        std::fill(y, y + N * RS, 0.f);
-        gemm(N, 1, &useg, RS, RS, y, RS);
-#pragma omp barrier
-        const float* ys = s.y_[l % 2].data();
-        for (int64_t n = 0; n < N; ++n) {
-          float* row = hs + n * RS;
-          for (int64_t r = 0; r < R; ++r) row[r] += L.out_b[r];
-          for (int64_t j = 0; j < S; ++j) row[R + j] += L.skip_b[j];
-          for (int q = 0; q < nt; ++q) {
-            const float* yq = ys + (q * N + n) * RS;
-            for (int64_t c = 0; c < RS; ++c) row[c] += yq[c];
-          }
-          for (int64_t r = 0; r < R; ++r) row[r] *= half;
-        }
-      }
-    }
-    // The head: relu, last1 (this share's columns), relu, last3 (its columns).
-    float* a = p.a.data();
-    for (int64_t n = 0; n < NB; ++n)
-      for (int64_t j = 0; j < S; ++j) a[n * S + j] = std::max(0.f, hs[n * RS + R + j] * scale);
-    const int64_t C = sh.c1 - sh.c0, QC = sh.q1 - sh.q0;
-    float* head = p.head.data();
-    for (int64_t n = 0; n < NB; ++n) std::memcpy(head + n * C, w.last1_b + sh.c0, C * sizeof(float));
-    const Seg aseg{a, S, S, sh.last1_w.data()};
-    if (C > 0) gemm(NB, 1, &aseg, C, C, head, C);
-    float* b = by_streams ? head : s.b_.data();  // [NB][S]
-    for (int64_t n = 0; n < NB; ++n)
-      for (int64_t c = 0; c < C; ++c) b[n * S + sh.c0 + c] = std::max(0.f, head[n * C + c]);
-    if (!by_streams) {
-#pragma omp barrier
-    }
-    float* out = logits + n0 * Q + sh.q0;
-    for (int64_t n = 0; n < NB; ++n) std::memcpy(out + n * Q, w.last3_b + sh.q0, QC * sizeof(float));
-    const Seg bseg{b, S, S, sh.last3_w.data()};
-    if (QC > 0) gemm(NB, 1, &bseg, QC, QC, out, Q);
-  }
+  s.step_part(w, nt > 1 ? omp_get_thread_num() : 0, t_now, ids, cond, logits);
   ++s.t_;
+}
+
+void wavenet_generate_run(const WaveNetGenWeights& w, WaveNetGenState& s, int64_t steps, const int32_t* ids,
+                          const float* cond, const double* uniforms, double temperature, int32_t* out,
+                          float* logits) {
+  const int64_t N = s.N_, Q = w.Q, t0 = s.t_;
+  check_ids(ids, 0, N, Q);
+  std::vector<int32_t> cur(ids, ids + N);
+  std::vector<float> scratch(static_cast<size_t>(N * Q));
+  const int nt = s.threads();
+  // Stream n's logits of this step: kept when the caller asks, and its next
+  // input drawn from them.
+  auto draw = [&](int64_t n, int64_t t) {
+    const float* row = scratch.data() + n * Q;
+    if (logits) std::copy(row, row + Q, logits + (n * steps + t) * Q);
+    cur[n] = wavenet_sample(row, Q, temperature, uniforms[n * steps + t]);
+    out[n * steps + t] = cur[n];
+  };
+  if (s.by_streams_) {
+    // Streams are independent: each thread runs its own through every step
+    // and never waits for another.
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+      const int t = nt > 1 ? omp_get_thread_num() : 0;
+      const WaveNetGenState::Part& p = s.parts_[t];
+      for (int64_t step = 0; step < steps; ++step) {
+        s.step_part(w, t, t0 + step, cur.data(), cond ? cond + step * N * w.cin : nullptr, scratch.data());
+        for (int64_t n = p.n0; n < p.n1; ++n) draw(n, step);
+      }
+    }
+  } else {
+    for (int64_t step = 0; step < steps; ++step) {
+#pragma omp parallel num_threads(nt) if (nt > 1)
+      s.step_part(w, nt > 1 ? omp_get_thread_num() : 0, t0 + step, cur.data(),
+                  cond ? cond + step * N * w.cin : nullptr, scratch.data());
+      for (int64_t n = 0; n < N; ++n) draw(n, step);
+    }
+  }
+  s.t_ = t0 + steps;
 }
 
 int32_t wavenet_sample(const float* logits, int64_t Q, double temperature, double u) {

@@ -49,21 +49,40 @@ struct WaveNetGenWeights {
 enum class WaveNetGenSplit { automatic, units, streams };
 constexpr int64_t kWaveNetStreamsPerThread = 1;
 
+// The weights the products read. `f32`: as trained. `bf16`: every product's
+// weights and inputs rounded to bf16 (kmath::bf16_bits) and multiplied in
+// pairs into f32 sums, as nv-wavenet's reduced-precision mode does on the
+// GPU: half the bytes per sample, and with AVX512_BF16 (vdpbf16ps) half the
+// multiply instructions. Without it the pairs are widened to f32 and
+// multiplied the same way (odd element first, as vdpbf16ps adds them), so
+// the two give the same sums up to denormals. The queues, the gate, the
+// biases and the sums stay f32.
+enum class WaveNetGenPrecision { f32, bf16 };
+
 // The queues and scratch of `streams` streams, all starting from silence
 // (zero history, as the full forward pass's zero padding).
 class WaveNetGenState {
  public:
   // threads <= 0: OpenMP's count (one inside a parallel region).
   WaveNetGenState(const WaveNetGenWeights& w, int64_t streams, int threads = 0,
-                  WaveNetGenSplit split = WaveNetGenSplit::automatic);
+                  WaveNetGenSplit split = WaveNetGenSplit::automatic,
+                  WaveNetGenPrecision precision = WaveNetGenPrecision::f32);
   int64_t streams() const { return N_; }
   int64_t steps() const { return t_; }
   int threads() const { return static_cast<int>(parts_.size()); }
   bool split_by_streams() const { return by_streams_; }
+  WaveNetGenPrecision precision() const { return bf16_ ? WaveNetGenPrecision::bf16 : WaveNetGenPrecision::f32; }
 
  private:
   friend void wavenet_generate_step(const WaveNetGenWeights&, WaveNetGenState&, const int32_t*, const float*,
                                     float*);
+  friend void wavenet_generate_run(const WaveNetGenWeights&, WaveNetGenState&, int64_t, const int32_t*,
+                                   const float*, const double*, double, int32_t*, float*);
+  // Thread `t`'s part of step `t_now`: its streams and its share of the gate
+  // units. Under the `units` split it meets the other threads at barriers,
+  // so every thread of the team calls it.
+  void step_part(const WaveNetGenWeights& w, int t, int64_t t_now, const int32_t* ids, const float* cond,
+                 float* logits);
   // A share of the gate units and of the head's columns, with their weights
   // packed input-major (all of them under the `streams` split).
   struct Share {
@@ -73,6 +92,13 @@ class WaveNetGenState {
     std::vector<std::vector<float>> in_w;  // per layer [K R + cin][2 (j1 - j0)]: a units, then b units
     std::vector<std::vector<float>> in_b;  // per layer [2 (j1 - j0)]
     std::vector<float> last1_w, last3_w;   // [S][c1 - c0], [S][q1 - q0]
+    // bf16: the same products as pairs of input rows (bf16 row 2i in the
+    // low half of each 32 bits, row 2i + 1 in the high half), each input
+    // block (a tap, the mel) starting on its own pair row; the f32 copies
+    // above are then empty.
+    std::vector<std::vector<uint32_t>> in_h;   // per layer: K taps of [ceil(R/2)][2U], then [ceil(cin/2)][2U]
+    std::vector<std::vector<uint32_t>> out_h;  // per layer [ceil(U/2)][R + S]: this share's rows of out_w_
+    std::vector<uint32_t> last1_h, last3_h;    // [ceil(S/2)][c1 - c0], [ceil(S/2)][q1 - q0]
   };
   // One thread's streams [n0, n1), its share, its queues and scratch.
   struct Part {
@@ -85,7 +111,7 @@ class WaveNetGenState {
     std::vector<float> z, u, a, head;
   };
   int64_t N_, t_ = 0;
-  bool by_streams_ = false;
+  bool by_streams_ = false, bf16_ = false;
   std::vector<int64_t> slots_;
   std::vector<Share> shares_;
   // The residual and skip 1x1s side by side, input-major: per layer
@@ -102,6 +128,16 @@ class WaveNetGenState {
 // upsampled conditioning (null without); logits: [N][Q] out.
 void wavenet_generate_step(const WaveNetGenWeights& w, WaveNetGenState& s, const int32_t* ids, const float* cond,
                            float* logits);
+
+// `steps` steps of every stream, each drawing its next input from its own
+// logits: ids [N] the first inputs; cond [steps][N][cin] (null without);
+// stream n's step t draws with uniforms[n * steps + t] into out[n * steps +
+// t]; logits [N][steps][Q] out, or null. Under the `streams` split the
+// threads never meet: each runs its streams through every step, sampling
+// included.
+void wavenet_generate_run(const WaveNetGenWeights& w, WaveNetGenState& s, int64_t steps, const int32_t* ids,
+                          const float* cond, const double* uniforms, double temperature, int32_t* out,
+                          float* logits);
 
 // The index drawn from logits [Q] at `temperature` (0: the largest) by the
 // inverse CDF at uniform u in [0, 1): the same choice for the same u.

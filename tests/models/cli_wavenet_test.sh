@@ -50,6 +50,10 @@ for f in s-1.wav s-2.wav s-1.png s-2.png; do [ -s "$work/$f" ] || fail "missing 
 $cadenza sample wavenet --checkpoint "$work/run/best.safetensors" --out "$work/again.wav" --seconds 0.3 \
   --class sine --seed 4 > /dev/null
 cmp -s "$work/s-1.wav" "$work/again.wav" || fail "the same seed gave a different sample"
+# bf16 weights: a sample of the same length (its values may differ by rounding).
+$cadenza sample wavenet --checkpoint "$work/run/best.safetensors" --out "$work/h.wav" --seconds 0.3 \
+  --class sine --seed 4 --precision bf16 > /dev/null
+[ "$(stat -c %s "$work/h.wav")" = "$(stat -c %s "$work/again.wav")" ] || fail "--precision bf16: another length"
 
 # A tiny vocoder resynthesises a file from its mel.
 $cadenza train wavenet --data "$d" --out "$work/voc" $tiny --condition mel --n-mels 10 --n-fft 128 \

@@ -160,6 +160,80 @@ TEST_CASE("wavenet: fast generation gives the full forward pass's logits and pic
       }
     }
   }
+  SECTION("bf16 weights: the f32 logits to bf16 rounding, the same on every split and thread count") {
+    // Odd channel counts everywhere: pairs of input rows end in a lone row,
+    // and the columns end past the last whole vector.
+    WaveNetConfig cfg;
+    cfg.layers = 6;
+    cfg.stacks = 2;
+    cfg.kernel_size = 3;
+    cfg.residual_channels = 7;
+    cfg.gate_channels = 18;
+    cfg.skip_channels = 37;
+    cfg.quantize = 33;
+    cfg.dropout = 0;
+    cfg.cin_channels = cfg.n_mels = 5;
+    cfg.upsample_scales = {2, 3};
+    cfg.hop_length = 6;
+    manual_seed(4);
+    WaveNet model(cfg);
+    model.eval();
+    const int64_t N = 5, T = 60;
+    Generator g(6);
+    std::vector<double> u(N * T);
+    for (double& v : u) v = uniform_double(&g);
+    Tensor mel = randn({N, 5, T / 6 + 1}, DType::f32, &g);
+    WaveNetGenOptions f32;
+    f32.threads = 1;
+    std::vector<float> want;
+    generate_wavenet(model, N, T, u, 1.0, mel, {}, &want, f32);
+    std::vector<float> ref;
+    for (auto [split, threads] : {std::pair{WaveNetSplit::streams, 1}, std::pair{WaveNetSplit::streams, 2},
+                                  std::pair{WaveNetSplit::streams, 3}, std::pair{WaveNetSplit::units, 2},
+                                  std::pair{WaveNetSplit::units, 3}}) {
+      WaveNetGenOptions o;
+      o.threads = threads;
+      o.split = split;
+      o.precision = WaveNetPrecision::bf16;
+      std::vector<float> got;
+      // Against f32: the same uniforms draw the same samples while the
+      // logits stay close, so each stream is compared up to the first step
+      // where its samples part (after which the histories differ).
+      auto ids = generate_wavenet(model, N, T, u, 1.0, mel, {}, &got, o);
+      if (ref.empty()) {
+        ref = got;
+        double worst = 0, scale = 0;
+        int64_t compared = 0;
+        std::vector<std::vector<int32_t>> f32_ids = generate_wavenet(model, N, T, u, 1.0, mel, {}, nullptr, f32);
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t t = 0; t < T; ++t) {
+            for (int64_t q = 0; q < cfg.quantize; ++q) {
+              const size_t i = static_cast<size_t>((n * T + t) * cfg.quantize + q);
+              worst = std::max(worst, std::fabs(static_cast<double>(want[i]) - got[i]));
+              scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
+            }
+            ++compared;
+            if (ids[n][t] != f32_ids[n][t]) break;  // the histories part from here on
+          }
+        INFO("bf16 against f32 over " << compared << " steps: worst logit difference " << worst << ", largest logit "
+                                      << scale);
+        REQUIRE(compared >= N * 10);
+        REQUIRE(worst > 1e-6);          // rounded, so not the f32 path
+        REQUIRE(worst < 0.02 * scale);  // and no further than rounding takes it
+        continue;
+      }
+      double worst = 0;
+      for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(ref[i]) - got[i]));
+      INFO((split == WaveNetSplit::units ? "units" : "streams") << " over " << threads
+                                                                << " threads: worst logit difference " << worst);
+      // Whole streams on any thread do the same arithmetic; shared gate units
+      // sum the threads' parts in another order.
+      if (split == WaveNetSplit::streams)
+        REQUIRE(worst == 0);
+      else
+        REQUIRE(worst < 1e-4);
+    }
+  }
   SECTION("the sampler: temperature 0 is the argmax, and u walks the CDF") {
     std::vector<float> l = {0.f, std::log(3.f), 0.f};  // p = 0.2, 0.6, 0.2
     REQUIRE(sample_from_logits(l.data(), 3, 0.0, 0.99) == 1);
