@@ -18,8 +18,14 @@ def main():
     print("| workload | cadenza | PyTorch %s | ratio |" % torch_version)
     print("| --- | --- | --- | --- |")
     for w, d in by.items():
-        c, p = d["cadenza"], d["pytorch"]
-        print("| %s | %.2f %s | %.2f %s | %.2fx |" % (w, c["throughput"], c["throughput_unit"], p["throughput"],
+        c, p, name = d["cadenza"], d.get("pytorch"), w
+        if p is None and w.endswith("_bf16"):
+            # cadenza's bf16 variant against PyTorch's f32 run of the same workload
+            p = by.get(w[:-len("_bf16")], {}).get("pytorch")
+            name = w + " (PyTorch: f32)"
+        if p is None:
+            continue
+        print("| %s | %.2f %s | %.2f %s | %.2fx |" % (name, c["throughput"], c["throughput_unit"], p["throughput"],
                                                    p["throughput_unit"], c["throughput"] / p["throughput"]))
 
 
