@@ -101,6 +101,19 @@ audio::Matrix wavenet_mel(const std::vector<float>& x, const WaveNetConfig& cfg)
   return m;
 }
 
+double log_mel_distance(const std::vector<float>& original, const std::vector<float>& resynthesis,
+                        const WaveNetConfig& cfg) {
+  const size_t n = std::min(original.size(), resynthesis.size());
+  if (n < static_cast<size_t>(cfg.n_fft))
+    throw Error("log-mel distance: " + std::to_string(n) + " samples in common, fewer than n_fft " +
+                std::to_string(cfg.n_fft));
+  const audio::Matrix a = wavenet_mel({original.begin(), original.begin() + n}, cfg);
+  const audio::Matrix b = wavenet_mel({resynthesis.begin(), resynthesis.begin() + n}, cfg);
+  double sum = 0;
+  for (size_t i = 0; i < a.data.size(); ++i) sum += std::fabs(static_cast<double>(a.data[i]) - b.data[i]);
+  return sum / static_cast<double>(a.data.size());
+}
+
 WaveCorpus load_wave_corpus(const std::string& root, const WaveNetConfig& cfg, const WaveCorpusOptions& o) {
   audio::DatasetOptions ao;
   ao.sample_rate = cfg.sample_rate;

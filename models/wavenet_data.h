@@ -49,6 +49,12 @@ std::vector<WaveClip> load_wave_files(const std::vector<std::string>& paths, con
 // frames). -> [n_mels, frames]
 audio::Matrix wavenet_mel(const std::vector<float>& audio, const WaveNetConfig& cfg);
 
+// How far a resynthesis is from its original: the mean absolute difference
+// of their wavenet_mel features (natural-log mel power) over the frames of
+// the shorter of the two. Throws Error when either is shorter than a frame.
+double log_mel_distance(const std::vector<float>& original, const std::vector<float>& resynthesis,
+                        const WaveNetConfig& cfg);
+
 // A mel saved as .npy (float32 [n_mels, frames]) for a model of config
 // `cfg`; OptionError("mel") naming the file, its shape and the model's
 // n_mels and hop when it does not fit.

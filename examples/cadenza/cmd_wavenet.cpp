@@ -236,7 +236,9 @@ void wavenet_sample(CLI::App& cmd) {
             "Generate audio from a wavenet checkpoint by fast generation (queues of past activations, O(layers)\n"
             "per sample), --count streams at once. A vocoder resynthesises the mel of --mel (an audio file or\n"
             "a .npy [n_mels, frames]); a class-conditioned model takes --class. Writes the WAV and a\n"
-            "spectrogram PNG (the original's above the resynthesis's when --mel is audio).");
+            "spectrogram PNG (the original's above the resynthesis's when --mel is audio). With --mel audio it\n"
+            "prints log_mel_l1: the mean absolute difference of the original's and the resynthesis's log-mel\n"
+            "features (natural log, the model's mel settings).");
   cmd.add_option("--checkpoint", f->checkpoint, "a train wavenet checkpoint (.safetensors)")->required();
   cmd.add_option("--out", f->out, "WAV file to write (numbered x-1.wav, ... with --count)")->required();
   cmd.add_option("--png", f->png, "spectrogram picture [default: --out with .png]");
@@ -310,7 +312,9 @@ void wavenet_sample(CLI::App& cmd) {
       if (!original.empty()) pics.push_back(spectrogram_of(original, cfg.sample_rate, "original"));
       pics.push_back(spectrogram_of(b.data, cfg.sample_rate, original.empty() ? "generated" : "resynthesis"));
       png::save(pngp, audio::stack_images(pics));
-      written.push_back({{"wav", wav}, {"png", pngp}, {"samples", samples}});
+      nlohmann::json item = {{"wav", wav}, {"png", pngp}, {"samples", samples}};
+      if (!original.empty()) item["log_mel_l1"] = models::log_mel_distance(original, b.data, cfg);
+      written.push_back(item);
     }
     nlohmann::json j = {{"written", written},
                         {"samples_per_second", static_cast<double>(samples * f->count) / secs},

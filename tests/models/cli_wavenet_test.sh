@@ -62,6 +62,7 @@ ls "$work/voc/cache"/mel-*.npy > /dev/null || fail "no mel cache beside the run"
 $cadenza sample wavenet --checkpoint "$work/voc/best.safetensors" --out "$work/r.wav" --mel "$d/sine/s2.wav" > "$work/r.json"
 [ -s "$work/r.wav" ] && [ -s "$work/r.png" ] || fail "vocoder wrote no WAV/PNG"
 grep -q '"samples":19200' "$work/r.json" || fail "resynthesis length: $(cat "$work/r.json")"
+grep -Eq '"log_mel_l1":[0-9.]+' "$work/r.json" || fail "no log-mel distance: $(cat "$work/r.json")"
 
 # Bad input names what is wrong.
 set +e

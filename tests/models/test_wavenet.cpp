@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
 #include "models/wavenet.h"
+#include "models/wavenet_data.h"
 #include "models/wavenet_generate.h"
 #include "require_close.h"
 
@@ -71,6 +72,34 @@ TEST_CASE("wavenet: config JSON, receptive field and errors", "[models][wavenet]
   REQUIRE_THROWS_WITH(m.forward_audio(Tensor::zeros({2, 9})), Catch::Contains("integer mu-law ids"));
   REQUIRE_THROWS_WITH(m.forward_audio(Tensor::zeros({2, 9}, DType::i64), Tensor::zeros({2, 3, 9})),
                       Catch::Contains("takes no mel"));
+}
+
+TEST_CASE("wavenet: the log-mel distance of a resynthesis", "[models][wavenet]") {
+  WaveNetConfig cfg;
+  cfg.sample_rate = 8000;
+  cfg.cin_channels = cfg.n_mels = 20;
+  cfg.n_fft = 256;
+  cfg.hop_length = 64;
+  cfg.upsample_scales = {4, 16};
+  std::vector<float> a(4000), b(4000);
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = 0.5f * static_cast<float>(std::sin(2 * M_PI * 440.0 * i / 8000));
+    b[i] = 0.5f * static_cast<float>(std::sin(2 * M_PI * 1500.0 * i / 8000));
+  }
+  REQUIRE(log_mel_distance(a, a, cfg) == 0);
+  // Half the amplitude is a quarter of the power: log(4) in every frame
+  // where the tone stands above the floor.
+  std::vector<float> quiet(a);
+  for (float& v : quiet) v *= 0.5f;
+  const double d = log_mel_distance(a, quiet, cfg);
+  INFO("half amplitude: " << d);
+  REQUIRE(d > 0.1);
+  REQUIRE(d <= std::log(4.0) + 1e-6);
+  // Another pitch is further still; only the common length counts.
+  REQUIRE(log_mel_distance(a, b, cfg) > d);
+  b.resize(3000);
+  REQUIRE(log_mel_distance(a, b, cfg) == log_mel_distance(std::vector<float>(a.begin(), a.begin() + 3000), b, cfg));
+  REQUIRE_THROWS_WITH(log_mel_distance(a, std::vector<float>(100), cfg), Catch::Contains("fewer than n_fft 256"));
 }
 
 TEST_CASE("wavenet: fast generation gives the full forward pass's logits and picks the same samples",
