@@ -19,8 +19,10 @@ echo "== Tests (Release) ($(date +%T))"
 if [ "${CADENZA_QUICK:-0}" = 1 ]; then exit 0; fi
 
 echo "== Tests under AddressSanitizer + UndefinedBehaviorSanitizer ($(date +%T))"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DCADENZA_SANITIZE=address,undefined \
-  -DCADENZA_BUILD_BENCHMARKS=OFF -DCADENZA_CUDA=OFF >/dev/null
+# -O1: the sanitizers find the same faults, and on 2 cores the build takes
+# about 13 minutes and the tests 11, where -O3 took 32 minutes together.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" \
+  -DCADENZA_SANITIZE=address,undefined -DCADENZA_BUILD_BENCHMARKS=OFF -DCADENZA_CUDA=OFF >/dev/null
 cmake --build build-asan -j"$jobs"
 # mpirun's ranks run Open MPI's own allocations, which LeakSanitizer reports
 # as leaks; the distributed code runs sanitized as one process (label unit).
