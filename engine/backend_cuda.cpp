@@ -1,12 +1,18 @@
 // The CUDA backend: device memory and copies (kernels/cuda/runtime.cu) and
 // the kernel entries that have CUDA kernels: so far the elementwise family,
-// reductions, softmax, GEMM (cuBLAS), the optimizer updates and norms, and
-// the Philox draws (kernels/cuda/). Every other op on a CUDA tensor fails with
-// an error naming the op, the device and the dtype.
+// reductions, softmax, GEMM (cuBLAS), indexing (index_select, index_add,
+// gather, scatter_add; the adds atomic), conv1d with its three gradients
+// (cuBLAS, a GEMM per tap), the gated activation, the optimizer updates and
+// norms, and the Philox draws (kernels/cuda/). Every other op on a CUDA
+// tensor (conv_nd, batch_norm, the LSTM/GRU recurrences) fails with an error
+// naming the op, the device and the dtype.
 #include "engine/backend.h"
 
 #if defined(CADENZA_BACKEND_HAS_CUDA)
+#include "kernels/cuda/conv1d.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/gated_activation.h"
+#include "kernels/cuda/index.h"
 #include "kernels/cuda/matmul.h"
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/random.h"
@@ -30,6 +36,21 @@ Backend make_cuda_backend() {
   k.reduce_forward = kernels::cuda::reduce_forward, set(KernelId::reduce_forward, kAllTypes);
   k.softmax_forward = kernels::cuda::softmax_forward, set(KernelId::softmax_forward, kFloatTypes);
   k.gemm = kernels::cuda::gemm, set(KernelId::gemm, kFloatTypes);
+  // Indexing takes every dtype, as on the CPU: the adds are atomicAdd on
+  // float, double, int and (for i64) unsigned 64-bit words.
+  k.index_select_forward = kernels::cuda::index_select_forward, set(KernelId::index_select_forward, kAllTypes);
+  k.index_add_forward = kernels::cuda::index_add_forward, set(KernelId::index_add_forward, kAllTypes);
+  k.gather_forward = kernels::cuda::gather_forward, set(KernelId::gather_forward, kAllTypes);
+  k.scatter_add_forward = kernels::cuda::scatter_add_forward, set(KernelId::scatter_add_forward, kAllTypes);
+  k.conv1d_forward = kernels::cuda::conv1d_forward, set(KernelId::conv1d_forward, kFloatTypes);
+  k.conv1d_backward_input = kernels::cuda::conv1d_backward_input, set(KernelId::conv1d_backward_input, kFloatTypes);
+  k.conv1d_backward_weight = kernels::cuda::conv1d_backward_weight,
+  set(KernelId::conv1d_backward_weight, kFloatTypes);
+  k.conv1d_backward_bias = kernels::cuda::conv1d_backward_bias, set(KernelId::conv1d_backward_bias, kFloatTypes);
+  k.gated_activation_forward = kernels::cuda::gated_activation_forward,
+  set(KernelId::gated_activation_forward, kFloatTypes);
+  k.gated_activation_backward = kernels::cuda::gated_activation_backward,
+  set(KernelId::gated_activation_backward, kFloatTypes);
   k.adam_step = kernels::cuda::adam_step, set(KernelId::adam_step, kFloatTypes);
   k.sgd_step = kernels::cuda::sgd_step, set(KernelId::sgd_step, kFloatTypes);
   k.sum_squares = kernels::cuda::sum_squares, set(KernelId::sum_squares, kFloatTypes);

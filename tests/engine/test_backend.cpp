@@ -158,6 +158,36 @@ std::vector<OpCase> op_cases() {
                                leaf(volume({7}, dt, 16, false))};
                },
                [](const Inputs& x) { return grads_of(conv1d(x[0], x[1], x[2], 3, 3, 0), x); }});
+  c.push_back({"index_add and scatter_add with colliding indices",
+               {KernelId::index_add_forward, KernelId::scatter_add_forward},
+               ALL,
+               [](DType dt, bool s) {
+                 return Inputs{matrix(7, 5, dt, 31, s), matrix(4, 5, dt, 32, s), matrix(7, 11, dt, 33, s)};
+               },
+               [](const Inputs& x) {
+                 Tensor idx = Tensor::from_vector<int64_t>({6, 0, 6, 2}, {4}).to(x[0].device());
+                 std::vector<int64_t> e(7 * 11);
+                 for (size_t i = 0; i < e.size(); ++i) e[i] = static_cast<int64_t>((i * 7 + i / 3) % 5);
+                 Tensor gidx = Tensor::from_vector<int64_t>(e, {7, 11}).to(x[0].device());
+                 Tensor wide = Tensor::zeros({7, 5}, x[0].dtype(), x[0].device());
+                 return std::vector<Tensor>{index_add(x[0], 0, idx, x[1]), scatter_add(wide, 1, gidx, x[2])};
+               }});
+  c.push_back({"conv1d: kernel 3 at dilation 2 with symmetric padding, a tap reading nothing at dilation 7, "
+               "kernel 1 with bias; gradients",
+               {KernelId::conv1d_forward, KernelId::conv1d_backward_input, KernelId::conv1d_backward_weight,
+                KernelId::conv1d_backward_bias},
+               F,
+               [](DType dt, bool s) {
+                 return Inputs{leaf(volume({3, 5, 11}, dt, 34, s)), leaf(volume({7, 5, 3}, dt, 35, s)),
+                               leaf(volume({7, 5, 1}, dt, 36, s)), leaf(volume({7}, dt, 37, false)),
+                               leaf(volume({7, 5, 2}, dt, 38, s))};
+               },
+               [](const Inputs& x) {
+                 Tensor a = conv1d(x[0], x[1], Tensor(), 2, 2, 2);  // [3, 7, 11]
+                 Tensor b = conv1d(x[0], x[2], x[3], 1, 0, 0);      // [3, 7, 11]
+                 Tensor c = conv1d(narrow(x[0], 2, 0, 5), x[4], Tensor(), 7, 7, 0);  // [3, 7, 5]: tap 0 reads nothing
+                 return grads_of(concat({add(a, b), c}, 2), x);
+               }});
   c.push_back({"conv2d strided and padded, and its gradients",
                {KernelId::conv_nd_forward, KernelId::conv_nd_backward_input, KernelId::conv_nd_backward_weight,
                 KernelId::conv_nd_backward_bias},

@@ -1,13 +1,21 @@
 // The CUDA backend on a machine with a GPU (ctest label cuda; exit 77, a
 // skip, without one): tensors made on the device, zeroed, moved there and
 // back through the pinned staging path, the elementwise kernels, GEMM, and
-// the error of an op that has no CUDA kernel yet.
+// the error of an op that has no CUDA kernel yet. The gated activation,
+// indexing and conv1d kernels are called through the backend table on
+// device buffers and compared with the CPU kernels on odd shapes (5, 7, 11,
+// 13), every dtype an entry takes and, for conv1d, dilations 1, 2 and 7,
+// kernel sizes 1, 2 and 3, causal and symmetric padding, with and without a
+// bias; outputs start as NaN, so an element a kernel skips shows.
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "engine/backend.h"
 #include "engine/ops.h"
+#include "engine/random.h"
 
 using namespace cadenza;
 
@@ -17,6 +25,168 @@ void check(bool ok, const char* what) {
   std::printf("%s: %s\n", ok ? "ok" : "FAILED", what);
   if (!ok) ++failures;
 }
+void check(bool ok, const std::string& what) { check(ok, what.c_str()); }
+
+const Device kGpu{Device::cuda, 0};
+
+// Values from `seed` as `dt` (integers: normal * 5, truncated).
+Tensor values(const Shape& shape, DType dt, uint64_t seed) {
+  Generator g(seed);
+  Tensor t = randn(shape, DType::f64, &g);
+  if (!is_floating(dt)) t = mul(t, Tensor::scalar(5.0, DType::f64));
+  return t.to(dt);
+}
+
+// A device tensor of NaN (or -1 for integers) that a kernel must overwrite.
+Tensor poisoned(const Shape& shape, DType dt) { return Tensor::full(shape, is_floating(dt) ? NAN : -1.0, dt, kGpu); }
+
+// |got - want| <= eps + |want| * eps everywhere (NaN fails); prints the worst element.
+bool close(const Tensor& got, const Tensor& want, double eps) {
+  std::vector<double> a = got.to(Device{}).to_vector<double>(), b = want.to_vector<double>();
+  if (a.size() != b.size()) return false;
+  size_t worst = 0;
+  double excess = 0;
+  bool ok = true;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = std::abs(a[i] - b[i]), tol = eps + std::abs(b[i]) * eps;
+    if (!(d <= tol)) {
+      if (ok || !(d - tol <= excess)) excess = d - tol, worst = i;
+      ok = false;
+    }
+  }
+  if (!ok) std::printf("  element %zu: %.17g against %.17g\n", worst, a[worst], b[worst]);
+  return ok;
+}
+
+double eps_for(DType dt) { return dt == DType::f64 ? 1e-10 : 1e-4; }
+
+const int64_t* index_ptr(const Tensor& t) { return static_cast<const int64_t*>(t.raw_data()); }
+
+void check_gated_activation() {
+  const int64_t shapes[][3] = {{2, 5, 11}, {1, 7, 13}, {3, 1, 5}};
+  for (DType dt : {DType::f32, DType::f64})
+    for (const auto& sh : shapes) {
+      const int64_t B = sh[0], C = sh[1], T = sh[2];
+      Tensor x = values({B, 2 * C, T}, dt, 31), g = values({B, C, T}, dt, 32);
+      Tensor y = Tensor::empty({B, C, T}, dt), dx = Tensor::empty({B, 2 * C, T}, dt);
+      CADENZA_KERNEL(gated_activation_forward, Device{}, dt)(dt, B, C, T, x.raw_data(), y.raw_data());
+      CADENZA_KERNEL(gated_activation_backward, Device{}, dt)(dt, B, C, T, x.raw_data(), g.raw_data(), dx.raw_data());
+      Tensor xd = x.to(kGpu), gd = g.to(kGpu), yd = poisoned({B, C, T}, dt), dxd = poisoned({B, 2 * C, T}, dt);
+      CADENZA_KERNEL(gated_activation_forward, kGpu, dt)(dt, B, C, T, xd.raw_data(), yd.raw_data());
+      CADENZA_KERNEL(gated_activation_backward, kGpu, dt)(dt, B, C, T, xd.raw_data(), gd.raw_data(), dxd.raw_data());
+      const std::string what = std::string("gated_activation ") + dtype_name(dt) + " [" + std::to_string(B) + ", " +
+                               std::to_string(2 * C) + ", " + std::to_string(T) + "]";
+      check(close(yd, y, eps_for(dt)), what + " forward equals the CPU's");
+      check(close(dxd, dx, eps_for(dt)), what + " backward equals the CPU's");
+    }
+}
+
+// x: [outer, N, inner]; L rows picked, with repeats (so the adds collide).
+void check_index() {
+  const int64_t shapes[][4] = {{5, 7, 11, 13}, {1, 13, 1, 5}, {7, 5, 1, 11}};
+  for (DType dt : {DType::f32, DType::f64, DType::i32, DType::i64})
+    for (const auto& sh : shapes) {
+      const int64_t outer = sh[0], N = sh[1], inner = sh[2], L = sh[3];
+      std::vector<int64_t> rows(static_cast<size_t>(L)), elems(static_cast<size_t>(outer * L * inner));
+      for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>((i * 5 + 3) % N);
+      for (size_t i = 0; i < elems.size(); ++i) elems[i] = static_cast<int64_t>((i * 7 + i / 3) % N);
+      Tensor ri = Tensor::from_vector<int64_t>(rows), ei = Tensor::from_vector<int64_t>(elems);
+      Tensor rid = ri.to(kGpu), eid = ei.to(kGpu);
+      Tensor x = values({outer, N, inner}, dt, 41), src = values({outer, L, inner}, dt, 42), xd = x.to(kGpu),
+             srcd = src.to(kGpu);
+      const double eps = is_floating(dt) ? eps_for(dt) : 0.0;
+      const std::string what = std::string(" ") + dtype_name(dt) + " [" + std::to_string(outer) + ", " +
+                               std::to_string(N) + ", " + std::to_string(inner) + "], L = " + std::to_string(L);
+
+      Tensor sel = Tensor::empty({outer, L, inner}, dt), seld = poisoned({outer, L, inner}, dt);
+      CADENZA_KERNEL(index_select_forward, Device{}, dt)(dt, outer, N, inner, x.raw_data(), index_ptr(ri), L,
+                                                         sel.raw_data());
+      CADENZA_KERNEL(index_select_forward, kGpu, dt)(dt, outer, N, inner, xd.raw_data(), index_ptr(rid), L,
+                                                     seld.raw_data());
+      check(close(seld, sel, 0.0), "index_select" + what);
+
+      Tensor gat = Tensor::empty({outer, L, inner}, dt), gatd = poisoned({outer, L, inner}, dt);
+      CADENZA_KERNEL(gather_forward, Device{}, dt)(dt, outer, N, inner, x.raw_data(), index_ptr(ei), L,
+                                                   gat.raw_data());
+      CADENZA_KERNEL(gather_forward, kGpu, dt)(dt, outer, N, inner, xd.raw_data(), index_ptr(eid), L,
+                                               gatd.raw_data());
+      check(close(gatd, gat, 0.0), "gather" + what);
+
+      Tensor add = x.clone(), addd = x.to(kGpu);
+      CADENZA_KERNEL(index_add_forward, Device{}, dt)(dt, outer, N, inner, add.raw_data(), index_ptr(ri), L,
+                                                      src.raw_data());
+      CADENZA_KERNEL(index_add_forward, kGpu, dt)(dt, outer, N, inner, addd.raw_data(), index_ptr(rid), L,
+                                                  srcd.raw_data());
+      check(close(addd, add, eps), "index_add" + what);
+
+      Tensor sca = x.clone(), scad = x.to(kGpu);
+      CADENZA_KERNEL(scatter_add_forward, Device{}, dt)(dt, outer, N, inner, sca.raw_data(), index_ptr(ei), L,
+                                                        src.raw_data());
+      CADENZA_KERNEL(scatter_add_forward, kGpu, dt)(dt, outer, N, inner, scad.raw_data(), index_ptr(eid), L,
+                                                    srcd.raw_data());
+      check(close(scad, sca, eps), "scatter_add" + what);
+    }
+}
+
+struct ConvCase {
+  int64_t B, Cin, T, Cout, K, dilation, pad_left, pad_right;
+  bool bias;
+};
+
+void check_conv1d_case(DType dt, const ConvCase& c) {
+  const int64_t To = c.T + c.pad_left + c.pad_right - c.dilation * (c.K - 1);
+  if (To < 1) return;
+  const kernels::Conv1dShape s{c.B, c.Cin, c.T, c.Cout, c.K, c.dilation, c.pad_left, To};
+  Tensor x = values({c.B, c.Cin, c.T}, dt, 51), w = values({c.Cout, c.Cin, c.K}, dt, 52);
+  Tensor b = values({c.Cout}, dt, 53), g = values({c.B, c.Cout, To}, dt, 54);
+  Tensor xd = x.to(kGpu), wd = w.to(kGpu), bd = b.to(kGpu), gd = g.to(kGpu);
+  const std::string what = std::string(dtype_name(dt)) + " B " + std::to_string(c.B) + ", Cin " +
+                           std::to_string(c.Cin) + ", T " + std::to_string(c.T) + ", Cout " + std::to_string(c.Cout) +
+                           ", K " + std::to_string(c.K) + ", dilation " + std::to_string(c.dilation) + ", padding " +
+                           std::to_string(c.pad_left) + "+" + std::to_string(c.pad_right) +
+                           (c.bias ? ", bias" : ", no bias");
+  const double eps = eps_for(dt);
+
+  Tensor y = Tensor::empty({c.B, c.Cout, To}, dt), yd = poisoned({c.B, c.Cout, To}, dt);
+  CADENZA_KERNEL(conv1d_forward, Device{}, dt)(dt, s, x.raw_data(), w.raw_data(), c.bias ? b.raw_data() : nullptr,
+                                               y.raw_data());
+  CADENZA_KERNEL(conv1d_forward, kGpu, dt)(dt, s, xd.raw_data(), wd.raw_data(), c.bias ? bd.raw_data() : nullptr,
+                                           yd.raw_data());
+  check(close(yd, y, eps), "conv1d_forward " + what);
+
+  Tensor dx = Tensor::empty({c.B, c.Cin, c.T}, dt), dxd = poisoned({c.B, c.Cin, c.T}, dt);
+  CADENZA_KERNEL(conv1d_backward_input, Device{}, dt)(dt, s, g.raw_data(), w.raw_data(), dx.raw_data());
+  CADENZA_KERNEL(conv1d_backward_input, kGpu, dt)(dt, s, gd.raw_data(), wd.raw_data(), dxd.raw_data());
+  check(close(dxd, dx, eps), "conv1d_backward_input " + what);
+
+  Tensor dw = Tensor::empty({c.Cout, c.Cin, c.K}, dt), dwd = poisoned({c.Cout, c.Cin, c.K}, dt);
+  CADENZA_KERNEL(conv1d_backward_weight, Device{}, dt)(dt, s, g.raw_data(), x.raw_data(), dw.raw_data());
+  CADENZA_KERNEL(conv1d_backward_weight, kGpu, dt)(dt, s, gd.raw_data(), xd.raw_data(), dwd.raw_data());
+  check(close(dwd, dw, eps), "conv1d_backward_weight " + what);
+
+  Tensor db = Tensor::empty({c.Cout}, dt), dbd = poisoned({c.Cout}, dt);
+  CADENZA_KERNEL(conv1d_backward_bias, Device{}, dt)(dt, s, g.raw_data(), db.raw_data());
+  CADENZA_KERNEL(conv1d_backward_bias, kGpu, dt)(dt, s, gd.raw_data(), dbd.raw_data());
+  check(close(dbd, db, eps), "conv1d_backward_bias " + what);
+}
+
+void check_conv1d() {
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (int64_t dilation : {1, 2, 7})
+      for (int64_t K : {2, 3})
+        for (int64_t T : {13, 5}) {  // 5: some taps of dilation 7 read nothing
+          const int64_t span = dilation * (K - 1);
+          const bool bias = (dilation + K + T) % 2 == 0;
+          check_conv1d_case(dt, {2, 5, T, 7, K, dilation, span, 0, bias});                  // causal
+          check_conv1d_case(dt, {3, 11, T, 5, K, dilation, span / 2, span - span / 2, !bias});  // To = T
+          check_conv1d_case(dt, {1, 7, T, 13, K, dilation, span / 2 + 1, span / 2 + 1, bias});  // wider than the span
+          check_conv1d_case(dt, {2, 5, T, 7, K, dilation, 0, 0, bias});                     // no padding
+        }
+    check_conv1d_case(dt, {3, 13, 11, 5, 1, 1, 0, 0, true});  // K = 1: w is already the tap
+    check_conv1d_case(dt, {1, 1, 1, 1, 1, 1, 0, 0, false});
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -49,11 +219,14 @@ int main() {
     check(prod.to(Device{}).to_vector<float>() ==
               matmul(x.transpose(0, 1), x).to_vector<float>(),
           "matmul on the device equals the CPU's");
+    check_gated_activation();
+    check_index();
+    check_conv1d();
     bool named = false;
     try {
-      gated_activation(y.reshape({1, 2, 3}));
+      conv2d(y.reshape({1, 1, 3, 2}), Tensor::ones({1, 1, 1, 1}).to(gpu));
     } catch (const Error& e) {
-      named = std::strstr(e.what(), "gated_activation_forward has no kernel on cuda:0 for f32") != nullptr;
+      named = std::strstr(e.what(), "conv_nd_forward has no kernel on cuda:0 for f32") != nullptr;
       std::printf("  %s\n", e.what());
     }
     check(named, "an op without a CUDA kernel names the op, the device and the dtype");

@@ -1,0 +1,316 @@
+#include <cublas_v2.h>
+
+#include <climits>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/conv1d.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/runtime.h"
+
+namespace cadenza::kernels::cuda {
+
+namespace {
+
+void check_cublas(cublasStatus_t s, const char* expr, const char* file, int line) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string("cuBLAS error ") + cublasGetStatusString(s) + " in " +
+                             expr + " at " + file + ":" + std::to_string(line));
+}
+#define CADENZA_CUBLAS_CHECK(expr) check_cublas((expr), #expr, __FILE__, __LINE__)
+
+// A handle per device, made as matmul.cu makes its own (same math mode), on
+// the default stream like every kernel here, so the fills, regroupings and
+// GEMMs below run in the order they are issued.
+cublasHandle_t handle_for_current_device() {
+  static std::mutex mu;
+  static std::vector<cublasHandle_t> handles;
+  int device = 0;
+  CADENZA_CUDA_CHECK(cudaGetDevice(&device));
+  std::lock_guard<std::mutex> lock(mu);
+  if (handles.size() <= static_cast<size_t>(device))
+    handles.resize(static_cast<size_t>(device) + 1, nullptr);
+  cublasHandle_t& h = handles[static_cast<size_t>(device)];
+  if (!h) {
+    CADENZA_CUBLAS_CHECK(cublasCreate(&h));
+    const char* tf32 = std::getenv("CADENZA_ALLOW_TF32");
+    CADENZA_CUBLAS_CHECK(cublasSetMathMode(
+        h, tf32 && tf32[0] == '1' ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  }
+  return h;
+}
+
+int as_int(int64_t v, const char* op, const char* what) {
+  if (v < 0 || v > INT_MAX)
+    throw std::invalid_argument(std::string(op) + " (cuda): " + what + " = " + std::to_string(v) +
+                                " is out of cuBLAS's int range");
+  return static_cast<int>(v);
+}
+
+// Device scratch from the backend's caching allocator (none for 0 bytes),
+// given back on scope exit; the next user of the block queues on the same
+// default stream, after the work that reads it here.
+class Scratch {
+ public:
+  Scratch(size_t bytes, const char* op) : bytes_(bytes) {
+    if (bytes == 0) return;
+    CADENZA_CUDA_CHECK(cudaGetDevice(&device_));
+    p_ = cadenza::cuda::device_allocate(bytes, device_);
+    if (!p_)
+      throw std::runtime_error(std::string(op) + " (cuda): out of device memory for " +
+                               std::to_string(bytes) +
+                               " bytes of regrouped weights on cuda:" + std::to_string(device_));
+  }
+  ~Scratch() {
+    if (p_) cadenza::cuda::device_release(p_, bytes_, device_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  size_t bytes_;
+  int device_ = 0;
+  void* p_ = nullptr;
+};
+
+// Column-major C_i = alpha op(A_i) op(B_i) + beta C_i for i < batch, X_i =
+// X + i * strideX (a stride of 0 shares one matrix), alpha = 1.
+void gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                  const float* A, int lda, long long sa, const float* B, int ldb, long long sb,
+                  float beta, float* C, int ldc, long long sc, int batch) {
+  const float one = 1.f;
+  CADENZA_CUBLAS_CHECK(cublasSgemmStridedBatched(h, ta, tb, m, n, k, &one, A, lda, sa, B, ldb, sb,
+                                                 &beta, C, ldc, sc, batch));
+}
+void gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                  const double* A, int lda, long long sa, const double* B, int ldb, long long sb,
+                  double beta, double* C, int ldc, long long sc, int batch) {
+  const double one = 1.0;
+  CADENZA_CUBLAS_CHECK(cublasDgemmStridedBatched(h, ta, tb, m, n, k, &one, A, lda, sa, B, ldb, sb,
+                                                 &beta, C, ldc, sc, batch));
+}
+
+template <class T>
+struct Acc {
+  using type = T;
+};
+template <>
+struct Acc<float> {
+  using type = double;
+};
+
+// y[b, o, t] = bias[o], or 0 without a bias: the taps then add on top.
+template <class T>
+__global__ void fill_bias_kernel(int64_t Cout, int64_t To, int64_t n, const T* bias, T* y) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x)
+    y[i] = bias ? bias[i / To % Cout] : T(0);
+}
+
+// taps[k][i] = w[i][k] for i < n = Cout * Cin: tap k as a [Cout, Cin] matrix
+// (PyTorch's layout keeps one tap's weights K apart; cuBLAS needs unit
+// stride along one side).
+template <class T>
+__global__ void pack_taps_kernel(int64_t n, int64_t K, const T* w, T* taps) {
+  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n * K;
+       e += int64_t{gridDim.x} * blockDim.x)
+    taps[e] = w[e % n * K + e / n];
+}
+
+// The inverse: dw[i][k] = taps[k][i].
+template <class T>
+__global__ void unpack_taps_kernel(int64_t n, int64_t K, const T* taps, T* dw) {
+  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n * K;
+       e += int64_t{gridDim.x} * blockDim.x)
+    dw[e] = taps[e % K * n + e / K];
+}
+
+// db[o] = sum over b and t of g[b, o, t]: a block per channel, each thread a
+// strided share of the B * To terms, then the block's sum (a fixed order for
+// a given shape, so repeated runs agree).
+template <class T>
+__global__ void bias_grad_kernel(int64_t B, int64_t Cout, int64_t To, const T* g, T* db) {
+  using A = typename Acc<T>::type;
+  __shared__ A warp_sums[kThreads / 32];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  for (int64_t o = blockIdx.x; o < Cout; o += gridDim.x) {
+    A s = 0;
+    for (int64_t j = threadIdx.x; j < B * To; j += blockDim.x)
+      s += static_cast<A>(g[(j / To * Cout + o) * To + j % To]);
+    for (int off = 16; off > 0; off /= 2) s += __shfl_down_sync(0xffffffffu, s, off);
+    if (lane == 0) warp_sums[warp] = s;
+    __syncthreads();
+    if (warp == 0) {
+      s = lane < static_cast<int>(blockDim.x / 32) ? warp_sums[lane] : A(0);
+      for (int off = 16; off > 0; off /= 2) s += __shfl_down_sync(0xffffffffu, s, off);
+      if (lane == 0) db[o] = static_cast<T>(s);
+    }
+    __syncthreads();  // warp_sums is reused by the next channel
+  }
+}
+
+// Tap k's weights as a [Cout, Cin] row-major matrix each: w itself when K is
+// 1, else regrouped into `scratch`.
+template <class T>
+const T* taps_of(const Conv1dShape& s, const T* w, Scratch* scratch) {
+  if (s.K == 1) return w;
+  const int64_t n = s.Cout * s.Cin;
+  pack_taps_kernel<T><<<grid_for(n * s.K), kThreads>>>(n, s.K, w, scratch->as<T>());
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+  return scratch->as<T>();
+}
+
+size_t taps_bytes(const Conv1dShape& s, size_t elem) {
+  return s.K == 1 ? 0 : static_cast<size_t>(s.Cout * s.Cin * s.K) * elem;
+}
+
+// Row-major, per batch row b and tap k with columns [t0, t1), off = k * dilation - pad_left:
+//   Y_b[:, t0:t1] += W_k X_b[:, t0+off : t1+off]     ([Cout, n] = [Cout, Cin] [Cin, n])
+// which column-major is Y^T = X^T W_k^T: C = Y_b (n x Cout, ld To), A = X_b
+// shifted (n x Cin, ld T, op N), B = W_k (Cin x Cout, ld Cin, op N).
+template <class T>
+void forward(const Conv1dShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const char* op = "conv1d_forward";
+  const int64_t total = s.B * s.Cout * s.To;
+  if (total == 0) return;
+  fill_bias_kernel<T><<<grid_for(total), kThreads>>>(s.Cout, s.To, total, bias, y);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+  if (s.Cin == 0) return;  // no terms: the bias (or zero) is the output
+  Scratch scratch(taps_bytes(s, sizeof(T)), op);
+  const T* taps = taps_of(s, w, &scratch);
+  cublasHandle_t h = handle_for_current_device();
+  const int cout = as_int(s.Cout, op, "Cout"), cin = as_int(s.Cin, op, "Cin"),
+            batch = as_int(s.B, op, "B");
+  const int ldx = as_int(s.T, op, "T"), ldy = as_int(s.To, op, "To");
+  for (int64_t k = 0; k < s.K; ++k) {
+    int64_t t0, t1;
+    conv1d_tap_columns(s, k, &t0, &t1);
+    if (t1 <= t0) continue;
+    const int64_t off = k * s.dilation - s.pad_left;
+    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_N, as_int(t1 - t0, op, "columns"), cout, cin,
+                 x + t0 + off, ldx, s.Cin * s.T, taps + k * s.Cout * s.Cin, cin, 0, T(1), y + t0,
+                 ldy, s.Cout * s.To, batch);
+  }
+}
+
+// Row-major: dX_b[:, t0+off : t1+off] += W_k^T G_b[:, t0:t1]   ([Cin, n] = [Cin, Cout] [Cout, n])
+// Column-major dX^T = G^T W_k: C = dX_b shifted (n x Cin, ld T), A = G_b
+// (n x Cout, ld To, op N), B = W_k stored as Cin x Cout with ld Cin, op T.
+template <class T>
+void backward_input(const Conv1dShape& s, const T* g, const T* w, T* dx) {
+  const char* op = "conv1d_backward_input";
+  const int64_t total = s.B * s.Cin * s.T;
+  if (total == 0) return;
+  CADENZA_CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(total) * sizeof(T), 0));
+  if (s.Cout == 0) return;
+  Scratch scratch(taps_bytes(s, sizeof(T)), op);
+  const T* taps = taps_of(s, w, &scratch);
+  cublasHandle_t h = handle_for_current_device();
+  const int cout = as_int(s.Cout, op, "Cout"), cin = as_int(s.Cin, op, "Cin"),
+            batch = as_int(s.B, op, "B");
+  const int ldx = as_int(s.T, op, "T"), ldg = as_int(s.To, op, "To");
+  for (int64_t k = 0; k < s.K; ++k) {
+    int64_t t0, t1;
+    conv1d_tap_columns(s, k, &t0, &t1);
+    if (t1 <= t0) continue;
+    const int64_t off = k * s.dilation - s.pad_left;
+    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, as_int(t1 - t0, op, "columns"), cin, cout, g + t0,
+                 ldg, s.Cout * s.To, taps + k * s.Cout * s.Cin, cin, 0, T(1), dx + t0 + off, ldx,
+                 s.Cin * s.T, batch);
+  }
+}
+
+// Row-major: dW_k += G_b[:, t0:t1] X_b[:, t0+off : t1+off]^T   ([Cout, Cin] = [Cout, n] [n, Cin])
+// Column-major dW_k^T = X_b G_b^T: C = dW_k (Cin x Cout, ld Cin), A = X_b
+// shifted stored as n x Cin with ld T, op T; B = G_b (n x Cout, ld To, op N).
+// The sum over b is one GEMM per row b with beta = 1 on a zeroed result.
+template <class T>
+void backward_weight(const Conv1dShape& s, const T* g, const T* x, T* dw) {
+  const char* op = "conv1d_backward_weight";
+  const int64_t n = s.Cout * s.Cin;
+  if (n * s.K == 0) return;
+  Scratch scratch(taps_bytes(s, sizeof(T)), op);
+  T* acc = s.K == 1 ? dw : scratch.as<T>();  // [K][Cout][Cin]
+  CADENZA_CUDA_CHECK(cudaMemsetAsync(acc, 0, static_cast<size_t>(n * s.K) * sizeof(T), 0));
+  cublasHandle_t h = handle_for_current_device();
+  const int cout = as_int(s.Cout, op, "Cout"), cin = as_int(s.Cin, op, "Cin");
+  const int ldx = as_int(s.T, op, "T"), ldg = as_int(s.To, op, "To");
+  for (int64_t k = 0; k < s.K; ++k) {
+    int64_t t0, t1;
+    conv1d_tap_columns(s, k, &t0, &t1);
+    if (t1 <= t0) continue;
+    const int64_t off = k * s.dilation - s.pad_left;
+    const int cols = as_int(t1 - t0, op, "columns");
+    for (int64_t b = 0; b < s.B; ++b)
+      gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, cin, cout, cols, x + b * s.Cin * s.T + t0 + off,
+                   ldx, 0, g + b * s.Cout * s.To + t0, ldg, 0, T(1), acc + k * n, cin, 0, 1);
+  }
+  if (s.K > 1) {
+    unpack_taps_kernel<T><<<grid_for(n * s.K), kThreads>>>(n, s.K, acc, dw);
+    CADENZA_CUDA_CHECK(cudaGetLastError());
+  }
+}
+
+template <class T>
+void backward_bias(const Conv1dShape& s, const T* g, T* db) {
+  if (s.Cout == 0) return;
+  bias_grad_kernel<T><<<grid_for(s.Cout * kThreads), kThreads>>>(s.B, s.Cout, s.To, g, db);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void check_dtype(DType dt, const char* op) {
+  if (dt != DType::f32 && dt != DType::f64)
+    throw std::invalid_argument(std::string(op) + " (cuda): f32 or f64 only");
+}
+
+}  // namespace
+
+void conv1d_forward(DType dt, const Conv1dShape& s, const void* x, const void* w, const void* bias,
+                    void* y) {
+  check_dtype(dt, "conv1d_forward");
+  if (dt == DType::f32)
+    forward(s, static_cast<const float*>(x), static_cast<const float*>(w),
+            static_cast<const float*>(bias), static_cast<float*>(y));
+  else
+    forward(s, static_cast<const double*>(x), static_cast<const double*>(w),
+            static_cast<const double*>(bias), static_cast<double*>(y));
+}
+
+void conv1d_backward_input(DType dt, const Conv1dShape& s, const void* g, const void* w, void* dx) {
+  check_dtype(dt, "conv1d_backward_input");
+  if (dt == DType::f32)
+    backward_input(s, static_cast<const float*>(g), static_cast<const float*>(w),
+                   static_cast<float*>(dx));
+  else
+    backward_input(s, static_cast<const double*>(g), static_cast<const double*>(w),
+                   static_cast<double*>(dx));
+}
+
+void conv1d_backward_weight(DType dt, const Conv1dShape& s, const void* g, const void* x,
+                            void* dw) {
+  check_dtype(dt, "conv1d_backward_weight");
+  if (dt == DType::f32)
+    backward_weight(s, static_cast<const float*>(g), static_cast<const float*>(x),
+                    static_cast<float*>(dw));
+  else
+    backward_weight(s, static_cast<const double*>(g), static_cast<const double*>(x),
+                    static_cast<double*>(dw));
+}
+
+void conv1d_backward_bias(DType dt, const Conv1dShape& s, const void* g, void* db) {
+  check_dtype(dt, "conv1d_backward_bias");
+  if (dt == DType::f32)
+    backward_bias(s, static_cast<const float*>(g), static_cast<float*>(db));
+  else
+    backward_bias(s, static_cast<const double*>(g), static_cast<double*>(db));
+}
+
+}  // namespace cadenza::kernels::cuda
