@@ -26,7 +26,7 @@ Tensor conv1d_bias_grad(const Tensor& g) {
   if (GradMode::enabled()) return sum(g, {0, 2});  // differentiable again
   Tensor gc = contiguous(g);
   const int64_t B = g.shape()[0], Cout = g.shape()[1], To = g.shape()[2];
-  Tensor db = Tensor::empty({Cout}, g.dtype());
+  Tensor db = Tensor::empty({Cout}, g.dtype(), g.device());
   kernels::Conv1dShape s{B, 0, 0, Cout, 1, 1, 0, To};
   if (Cout > 0) CADENZA_KERNEL(conv1d_backward_bias, g.device(), g.dtype())(g.dtype(), s, gc.raw_data(), db.raw_data());
   return db;
@@ -39,6 +39,8 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   check_3d(x, "conv1d", "input", "[B, Cin, T]");
   check_3d(weight, "conv1d", "weight", "[Cout, Cin, K]");
   check_same_dtype(x, weight, "conv1d");
+  check_same_device(x, weight, "conv1d", "input", "weight");
+  check_same_device(x, bias, "conv1d", "input", "bias");
   check_conv_args("conv1d", dilation, pad_left);
   if (pad_right < 0) throw Error("conv1d: padding must be >= 0, got " + std::to_string(pad_right));
   const int64_t B = x.shape()[0], Cin = x.shape()[1], T = x.shape()[2];
@@ -58,7 +60,7 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   }
   Tensor xc = contiguous(x.detach()), wc = contiguous(weight.detach());
   Tensor bc = bias.defined() ? contiguous(bias.detach()) : Tensor();
-  Tensor y = Tensor::empty({B, Cout, To}, x.dtype());
+  Tensor y = Tensor::empty({B, Cout, To}, x.dtype(), x.device());
   kernels::Conv1dShape s{B, Cin, T, Cout, K, dilation, pad_left, To};
   if (B > 0 && Cout > 0)
     CADENZA_KERNEL(conv1d_forward, x.device(), x.dtype())(x.dtype(), s, xc.raw_data(), wc.raw_data(), bc.defined() ? bc.raw_data() : nullptr,
@@ -75,13 +77,14 @@ Tensor conv1d_backward_input(const Tensor& g, const Tensor& weight, int64_t T, i
   check_3d(g, "conv1d_backward_input", "gradient", "[B, Cout, To]");
   check_3d(weight, "conv1d_backward_input", "weight", "[Cout, Cin, K]");
   check_same_dtype(g, weight, "conv1d_backward_input");
+  check_same_device(g, weight, "conv1d_backward_input", "gradient", "weight");
   check_conv_args("conv1d_backward_input", dilation, pad_left);
   const int64_t B = g.shape()[0], Cout = g.shape()[1], To = g.shape()[2];
   const int64_t Cin = weight.shape()[1], K = weight.shape()[2];
   if (weight.shape()[0] != Cout || T < 1)
     throw Error("conv1d_backward_input: gradient " + g.str() + " does not fit weight " + weight.str());
   Tensor gc = contiguous(g.detach()), wc = contiguous(weight.detach());
-  Tensor dx = Tensor::empty({B, Cin, T}, g.dtype());
+  Tensor dx = Tensor::empty({B, Cin, T}, g.dtype(), g.device());
   kernels::Conv1dShape s{B, Cin, T, Cout, K, dilation, pad_left, To};
   if (dx.numel() > 0) CADENZA_KERNEL(conv1d_backward_input, g.device(), g.dtype())(g.dtype(), s, gc.raw_data(), wc.raw_data(), dx.raw_data());
   // Linear in g and in weight: conv1d gives g's gradient, the weight
@@ -99,13 +102,14 @@ Tensor conv1d_backward_weight(const Tensor& g, const Tensor& x, int64_t kernel_s
   check_3d(g, "conv1d_backward_weight", "gradient", "[B, Cout, To]");
   check_3d(x, "conv1d_backward_weight", "input", "[B, Cin, T]");
   check_same_dtype(g, x, "conv1d_backward_weight");
+  check_same_device(g, x, "conv1d_backward_weight", "gradient", "input");
   check_conv_args("conv1d_backward_weight", dilation, pad_left);
   const int64_t B = g.shape()[0], Cout = g.shape()[1], To = g.shape()[2];
   const int64_t Cin = x.shape()[1], T = x.shape()[2], K = kernel_size;
   if (x.shape()[0] != B || K < 1)
     throw Error("conv1d_backward_weight: gradient " + g.str() + " does not fit input " + x.str());
   Tensor gc = contiguous(g.detach()), xc = contiguous(x.detach());
-  Tensor dw = Tensor::zeros({Cout, Cin, K}, g.dtype());
+  Tensor dw = Tensor::zeros({Cout, Cin, K}, g.dtype(), g.device());
   kernels::Conv1dShape s{B, Cin, T, Cout, K, dilation, pad_left, To};
   if (dw.numel() > 0) CADENZA_KERNEL(conv1d_backward_weight, g.device(), g.dtype())(g.dtype(), s, gc.raw_data(), xc.raw_data(), dw.raw_data());
   const int64_t pad_right = To - T - pad_left + dilation * (K - 1);
@@ -122,7 +126,7 @@ Tensor gated_activation(const Tensor& x) {
     throw Error("gated_activation: input " + x.str() + " must have an even number of channels (2C)");
   const int64_t B = x.shape()[0], C = x.shape()[1] / 2, T = x.shape()[2];
   Tensor xc = contiguous(x.detach());
-  Tensor y = Tensor::empty({B, C, T}, x.dtype());
+  Tensor y = Tensor::empty({B, C, T}, x.dtype(), x.device());
   if (y.numel() > 0) CADENZA_KERNEL(gated_activation_forward, x.device(), x.dtype())(x.dtype(), B, C, T, xc.raw_data(), y.raw_data());
   return record(y, "gated_activation", {x}, [x, xc, B, C, T](const Tensor& g) {
     if (GradMode::enabled()) {
@@ -134,7 +138,7 @@ Tensor gated_activation(const Tensor& x) {
       return std::vector<Tensor>{concat({da, db}, 1)};
     }
     Tensor gc = contiguous(g);
-    Tensor dx = Tensor::empty({B, 2 * C, T}, x.dtype());
+    Tensor dx = Tensor::empty({B, 2 * C, T}, x.dtype(), x.device());
     if (dx.numel() > 0)
       CADENZA_KERNEL(gated_activation_backward, x.device(), x.dtype())(x.dtype(), B, C, T, xc.raw_data(), gc.raw_data(), dx.raw_data());
     return std::vector<Tensor>{dx};

@@ -126,6 +126,12 @@ std::pair<Tensor, Tensor> on_one_device(const Tensor& a, const Tensor& b, const 
               "; move one with to(Device)");
 }
 
+void check_same_device(const Tensor& a, const Tensor& b, const char* op, const char* a_name, const char* b_name) {
+  if (b.defined() && a.device() != b.device())
+    throw Error(std::string(op) + ": " + b_name + " is on " + b.device().str() + " and " + a_name + " on " +
+                a.device().str() + "; move one with to(Device)");
+}
+
 Shape reduced_shape(const Shape& in, const std::vector<int64_t>& dims, bool keepdim) {
   Shape out;
   for (int64_t i = 0; i < static_cast<int64_t>(in.size()); ++i) {

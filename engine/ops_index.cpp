@@ -10,19 +10,24 @@ using namespace detail;
 
 namespace {
 
-// Integer index as contiguous int64, every value checked against [0, n).
-Tensor checked_index(const Tensor& index, int64_t n, const char* op, const std::string& what) {
+// Integer index as contiguous int64 on x's device, every value checked
+// against [0, n) (on a host copy when the index lives on a device).
+Tensor checked_index(const Tensor& index, const Tensor& x, int64_t n, const char* op, const std::string& what) {
   check_defined(index, op, "index");
   if (is_floating(index.dtype()))
     throw Error(std::string(op) + ": index must be an integer tensor, got " + index.str());
+  check_same_device(x, index, op, "input", "index");
   Tensor idx = contiguous(to_dtype(index, DType::i64));
-  const int64_t* p = idx.data<int64_t>();
+  const Tensor host = idx.device().kind == Device::cpu ? idx : idx.to(Device{});
+  const int64_t* p = host.data<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     if (p[i] < 0 || p[i] >= n)
       throw Error(std::string(op) + ": index " + std::to_string(p[i]) + " is out of range for " +
                   what + " of size " + std::to_string(n));
   return idx;
 }
+
+const int64_t* index_data(const Tensor& idx) { return static_cast<const int64_t*>(idx.raw_data()); }
 
 void outer_inner(const Shape& s, int64_t d, int64_t& outer, int64_t& inner) {
   outer = inner = 1;
@@ -36,27 +41,29 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   check_defined(x, "index_select", "input");
   int64_t d = wrap_dim(dim, x.dim(), "index_select");
   if (index.dim() > 1) throw Error("index_select: index must be 1-D, got " + index.str());
-  Tensor idx = checked_index(index, x.shape()[d], "index_select", "dim " + std::to_string(d) + " of " + x.str());
+  Tensor idx = checked_index(index, x, x.shape()[d], "index_select", "dim " + std::to_string(d) + " of " + x.str());
   Tensor xc = contiguous(x.detach());
   Shape s = x.shape();
   s[d] = idx.numel();
-  Tensor out = Tensor::empty(s, x.dtype());
+  Tensor out = Tensor::empty(s, x.dtype(), x.device());
   int64_t outer, inner;
   outer_inner(x.shape(), d, outer, inner);
   CADENZA_KERNEL(index_select_forward, x.device(), x.dtype())(x.dtype(), outer, x.shape()[d], inner, xc.raw_data(),
-                                idx.data<int64_t>(), idx.numel(), out.raw_data());
+                                index_data(idx), idx.numel(), out.raw_data());
   Shape in = x.shape();
   DType dt = x.dtype();
-  return record(out, "index_select", {x}, [in, dt, d, idx](const Tensor& g) {
-    return std::vector<Tensor>{index_add(Tensor::zeros(in, dt), d, idx, g)};
+  Device dev = x.device();
+  return record(out, "index_select", {x}, [in, dt, dev, d, idx](const Tensor& g) {
+    return std::vector<Tensor>{index_add(Tensor::zeros(in, dt, dev), d, idx, g)};
   });
 }
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   check_defined(x, "index_add", "input");
   check_same_dtype(x, src, "index_add");
+  check_same_device(x, src, "index_add", "input", "source");
   int64_t d = wrap_dim(dim, x.dim(), "index_add");
-  Tensor idx = checked_index(index, x.shape()[d], "index_add", "dim " + std::to_string(d) + " of " + x.str());
+  Tensor idx = checked_index(index, x, x.shape()[d], "index_add", "dim " + std::to_string(d) + " of " + x.str());
   Shape want = x.shape();
   want[d] = idx.numel();
   if (src.shape() != want)
@@ -66,7 +73,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   int64_t outer, inner;
   outer_inner(x.shape(), d, outer, inner);
   CADENZA_KERNEL(index_add_forward, x.device(), x.dtype())(x.dtype(), outer, x.shape()[d], inner, out.raw_data(),
-                             idx.data<int64_t>(), idx.numel(), sc.raw_data());
+                             index_data(idx), idx.numel(), sc.raw_data());
   return record(out, "index_add", {x, src}, [d, idx](const Tensor& g) {
     return std::vector<Tensor>{g, index_select(g, d, idx)};
   });
@@ -91,23 +98,25 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     if (k != d && index.shape()[k] != x.shape()[k])
       throw Error("gather: index " + index.str() + " must match input " + x.str() +
                   " outside dim " + std::to_string(d));
-  Tensor idx = checked_index(index, x.shape()[d], "gather", "dim " + std::to_string(d) + " of " + x.str());
+  Tensor idx = checked_index(index, x, x.shape()[d], "gather", "dim " + std::to_string(d) + " of " + x.str());
   Tensor xc = contiguous(x.detach());
-  Tensor out = Tensor::empty(index.shape(), x.dtype());
+  Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
   int64_t outer, inner;
   outer_inner(x.shape(), d, outer, inner);
-  CADENZA_KERNEL(gather_forward, x.device(), x.dtype())(x.dtype(), outer, x.shape()[d], inner, xc.raw_data(), idx.data<int64_t>(),
+  CADENZA_KERNEL(gather_forward, x.device(), x.dtype())(x.dtype(), outer, x.shape()[d], inner, xc.raw_data(), index_data(idx),
                           index.shape()[d], out.raw_data());
   Shape in = x.shape();
   DType dt = x.dtype();
-  return record(out, "gather", {x}, [in, dt, d, idx](const Tensor& g) {
-    return std::vector<Tensor>{scatter_add(Tensor::zeros(in, dt), d, idx, g)};
+  Device dev = x.device();
+  return record(out, "gather", {x}, [in, dt, dev, d, idx](const Tensor& g) {
+    return std::vector<Tensor>{scatter_add(Tensor::zeros(in, dt, dev), d, idx, g)};
   });
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   check_defined(x, "scatter_add", "input");
   check_same_dtype(x, src, "scatter_add");
+  check_same_device(x, src, "scatter_add", "input", "source");
   int64_t d = wrap_dim(dim, x.dim(), "scatter_add");
   if (index.shape() != src.shape())
     throw Error("scatter_add: index " + index.str() + " and source " + src.str() + " differ in shape");
@@ -117,13 +126,13 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
     if (k != d && index.shape()[k] != x.shape()[k])
       throw Error("scatter_add: index " + index.str() + " must match input " + x.str() +
                   " outside dim " + std::to_string(d));
-  Tensor idx = checked_index(index, x.shape()[d], "scatter_add", "dim " + std::to_string(d) + " of " + x.str());
+  Tensor idx = checked_index(index, x, x.shape()[d], "scatter_add", "dim " + std::to_string(d) + " of " + x.str());
   Tensor out = clone(x.detach());
   Tensor sc = contiguous(src.detach());
   int64_t outer, inner;
   outer_inner(x.shape(), d, outer, inner);
   CADENZA_KERNEL(scatter_add_forward, x.device(), x.dtype())(x.dtype(), outer, x.shape()[d], inner, out.raw_data(),
-                               idx.data<int64_t>(), index.shape()[d], sc.raw_data());
+                               index_data(idx), index.shape()[d], sc.raw_data());
   return record(out, "scatter_add", {x, src}, [d, idx](const Tensor& g) {
     return std::vector<Tensor>{g, gather(g, d, idx)};
   });

@@ -31,6 +31,9 @@ Tensor scalar_like(double v, const Tensor& t);  // 0-d, t's dtype and device
 // a and b on one device: a 0-d CPU tensor moves to the other's device; any
 // other mix throws, naming op and devices.
 std::pair<Tensor, Tensor> on_one_device(const Tensor& a, const Tensor& b, const char* op);
+// Throws unless b (when defined) is on a's device: "op: weight is on cuda:0
+// and input on cpu".
+void check_same_device(const Tensor& a, const Tensor& b, const char* op, const char* a_name, const char* b_name);
 Shape reduced_shape(const Shape& in, const std::vector<int64_t>& dims, bool keepdim);
 
 }  // namespace cadenza::detail
