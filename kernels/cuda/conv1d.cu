@@ -1,5 +1,3 @@
-#include <cublas_v2.h>
-
 #include <climits>
 #include <cstdlib>
 #include <mutex>
@@ -8,6 +6,7 @@
 #include <vector>
 
 #include "kernels/cuda/conv1d.h"
+#include "kernels/cuda/cublas.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/runtime.h"
@@ -15,41 +14,6 @@
 namespace cadenza::kernels::cuda {
 
 namespace {
-
-void check_cublas(cublasStatus_t s, const char* expr, const char* file, int line) {
-  if (s != CUBLAS_STATUS_SUCCESS)
-    throw std::runtime_error(std::string("cuBLAS error ") + cublasGetStatusString(s) + " in " +
-                             expr + " at " + file + ":" + std::to_string(line));
-}
-#define CADENZA_CUBLAS_CHECK(expr) check_cublas((expr), #expr, __FILE__, __LINE__)
-
-// A handle per device, made as matmul.cu makes its own (same math mode), on
-// the default stream like every kernel here, so the fills, regroupings and
-// GEMMs below run in the order they are issued.
-cublasHandle_t handle_for_current_device() {
-  static std::mutex mu;
-  static std::vector<cublasHandle_t> handles;
-  int device = 0;
-  CADENZA_CUDA_CHECK(cudaGetDevice(&device));
-  std::lock_guard<std::mutex> lock(mu);
-  if (handles.size() <= static_cast<size_t>(device))
-    handles.resize(static_cast<size_t>(device) + 1, nullptr);
-  cublasHandle_t& h = handles[static_cast<size_t>(device)];
-  if (!h) {
-    CADENZA_CUBLAS_CHECK(cublasCreate(&h));
-    const char* tf32 = std::getenv("CADENZA_ALLOW_TF32");
-    CADENZA_CUBLAS_CHECK(cublasSetMathMode(
-        h, tf32 && tf32[0] == '1' ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  }
-  return h;
-}
-
-int as_int(int64_t v, const char* op, const char* what) {
-  if (v < 0 || v > INT_MAX)
-    throw std::invalid_argument(std::string(op) + " (cuda): " + what + " = " + std::to_string(v) +
-                                " is out of cuBLAS's int range");
-  return static_cast<int>(v);
-}
 
 // Device scratch from the backend's caching allocator (none for 0 bytes),
 // given back on scope exit; the next user of the block queues on the same
@@ -186,16 +150,16 @@ void forward(const Conv1dShape& s, const T* x, const T* w, const T* bias, T* y) 
   if (s.Cin == 0) return;  // no terms: the bias (or zero) is the output
   Scratch scratch(taps_bytes(s, sizeof(T)), op);
   const T* taps = taps_of(s, w, &scratch);
-  cublasHandle_t h = handle_for_current_device();
-  const int cout = as_int(s.Cout, op, "Cout"), cin = as_int(s.Cin, op, "Cin"),
-            batch = as_int(s.B, op, "B");
-  const int ldx = as_int(s.T, op, "T"), ldy = as_int(s.To, op, "To");
+  cublasHandle_t h = cublas_handle();
+  const int cout = cublas_int(s.Cout, op, "Cout"), cin = cublas_int(s.Cin, op, "Cin"),
+            batch = cublas_int(s.B, op, "B");
+  const int ldx = cublas_int(s.T, op, "T"), ldy = cublas_int(s.To, op, "To");
   for (int64_t k = 0; k < s.K; ++k) {
     int64_t t0, t1;
     conv1d_tap_columns(s, k, &t0, &t1);
     if (t1 <= t0) continue;
     const int64_t off = k * s.dilation - s.pad_left;
-    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_N, as_int(t1 - t0, op, "columns"), cout, cin,
+    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_N, cublas_int(t1 - t0, op, "columns"), cout, cin,
                  x + t0 + off, ldx, s.Cin * s.T, taps + k * s.Cout * s.Cin, cin, 0, T(1), y + t0,
                  ldy, s.Cout * s.To, batch);
   }
@@ -213,16 +177,16 @@ void backward_input(const Conv1dShape& s, const T* g, const T* w, T* dx) {
   if (s.Cout == 0) return;
   Scratch scratch(taps_bytes(s, sizeof(T)), op);
   const T* taps = taps_of(s, w, &scratch);
-  cublasHandle_t h = handle_for_current_device();
-  const int cout = as_int(s.Cout, op, "Cout"), cin = as_int(s.Cin, op, "Cin"),
-            batch = as_int(s.B, op, "B");
-  const int ldx = as_int(s.T, op, "T"), ldg = as_int(s.To, op, "To");
+  cublasHandle_t h = cublas_handle();
+  const int cout = cublas_int(s.Cout, op, "Cout"), cin = cublas_int(s.Cin, op, "Cin"),
+            batch = cublas_int(s.B, op, "B");
+  const int ldx = cublas_int(s.T, op, "T"), ldg = cublas_int(s.To, op, "To");
   for (int64_t k = 0; k < s.K; ++k) {
     int64_t t0, t1;
     conv1d_tap_columns(s, k, &t0, &t1);
     if (t1 <= t0) continue;
     const int64_t off = k * s.dilation - s.pad_left;
-    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, as_int(t1 - t0, op, "columns"), cin, cout, g + t0,
+    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, cublas_int(t1 - t0, op, "columns"), cin, cout, g + t0,
                  ldg, s.Cout * s.To, taps + k * s.Cout * s.Cin, cin, 0, T(1), dx + t0 + off, ldx,
                  s.Cin * s.T, batch);
   }
@@ -240,15 +204,15 @@ void backward_weight(const Conv1dShape& s, const T* g, const T* x, T* dw) {
   Scratch scratch(taps_bytes(s, sizeof(T)), op);
   T* acc = s.K == 1 ? dw : scratch.as<T>();  // [K][Cout][Cin]
   CADENZA_CUDA_CHECK(cudaMemsetAsync(acc, 0, static_cast<size_t>(n * s.K) * sizeof(T), 0));
-  cublasHandle_t h = handle_for_current_device();
-  const int cout = as_int(s.Cout, op, "Cout"), cin = as_int(s.Cin, op, "Cin");
-  const int ldx = as_int(s.T, op, "T"), ldg = as_int(s.To, op, "To");
+  cublasHandle_t h = cublas_handle();
+  const int cout = cublas_int(s.Cout, op, "Cout"), cin = cublas_int(s.Cin, op, "Cin");
+  const int ldx = cublas_int(s.T, op, "T"), ldg = cublas_int(s.To, op, "To");
   for (int64_t k = 0; k < s.K; ++k) {
     int64_t t0, t1;
     conv1d_tap_columns(s, k, &t0, &t1);
     if (t1 <= t0) continue;
     const int64_t off = k * s.dilation - s.pad_left;
-    const int cols = as_int(t1 - t0, op, "columns");
+    const int cols = cublas_int(t1 - t0, op, "columns");
     for (int64_t b = 0; b < s.B; ++b)
       gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, cin, cout, cols, x + b * s.Cin * s.T + t0 + off,
                    ldx, 0, g + b * s.Cout * s.To + t0, ldg, 0, T(1), acc + k * n, cin, 0, 1);

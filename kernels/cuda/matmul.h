@@ -1,7 +1,7 @@
 #pragma once
 // Row-major GEMM on CUDA through cuBLAS, with kernels/cpu/matmul.h's
 // signature: C[M,N] = alpha * op(A) * op(B) + beta * C on device buffers.
-// One cuBLAS handle per device, on the default stream; FP32 math without
+// On the device's one cuBLAS handle (kernels/cuda/cublas.h): FP32 math without
 // TF32 (cuBLAS's default math mode), unless CADENZA_ALLOW_TF32=1.
 #include "kernels/cpu/matmul.h"
 
