@@ -2,13 +2,16 @@
 // the kernel entries that have CUDA kernels: so far the elementwise family,
 // reductions, softmax, GEMM (cuBLAS), indexing (index_select, index_add,
 // gather, scatter_add; the adds atomic), conv1d with its three gradients
-// (cuBLAS, a GEMM per tap), the gated activation, the optimizer updates and
+// (cuBLAS, a GEMM per tap), the gated activation, batch_norm (statistics,
+// forward, backward; a block per channel), the LSTM and GRU recurrences
+// (a cuBLAS GEMM and a cell kernel per step), the optimizer updates and
 // norms, and the Philox draws (kernels/cuda/). Every other op on a CUDA
-// tensor (conv_nd, batch_norm, the LSTM/GRU recurrences) fails with an error
-// naming the op, the device and the dtype.
+// tensor (conv_nd so far) fails with an error naming the op, the device and
+// the dtype.
 #include "engine/backend.h"
 
 #if defined(CADENZA_BACKEND_HAS_CUDA)
+#include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv1d.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gated_activation.h"
@@ -17,6 +20,7 @@
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/random.h"
 #include "kernels/cuda/reduce.h"
+#include "kernels/cuda/rnn.h"
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda/runtime.h"
 
@@ -51,6 +55,16 @@ Backend make_cuda_backend() {
   set(KernelId::gated_activation_forward, kFloatTypes);
   k.gated_activation_backward = kernels::cuda::gated_activation_backward,
   set(KernelId::gated_activation_backward, kFloatTypes);
+  k.batch_norm_stats = kernels::cuda::batch_norm_stats, set(KernelId::batch_norm_stats, kFloatTypes);
+  k.batch_norm_forward = kernels::cuda::batch_norm_forward, set(KernelId::batch_norm_forward, kFloatTypes);
+  k.batch_norm_backward = kernels::cuda::batch_norm_backward, set(KernelId::batch_norm_backward, kFloatTypes);
+  k.lstm_recurrent_forward = kernels::cuda::lstm_recurrent_forward,
+  set(KernelId::lstm_recurrent_forward, kFloatTypes);
+  k.lstm_recurrent_backward = kernels::cuda::lstm_recurrent_backward,
+  set(KernelId::lstm_recurrent_backward, kFloatTypes);
+  k.gru_recurrent_forward = kernels::cuda::gru_recurrent_forward, set(KernelId::gru_recurrent_forward, kFloatTypes);
+  k.gru_recurrent_backward = kernels::cuda::gru_recurrent_backward,
+  set(KernelId::gru_recurrent_backward, kFloatTypes);
   k.adam_step = kernels::cuda::adam_step, set(KernelId::adam_step, kFloatTypes);
   k.sgd_step = kernels::cuda::sgd_step, set(KernelId::sgd_step, kFloatTypes);
   k.sum_squares = kernels::cuda::sum_squares, set(KernelId::sum_squares, kFloatTypes);

@@ -14,6 +14,7 @@ namespace {
 void check_per_channel(const Tensor& x, const Tensor& t, const char* what, int64_t C) {
   if (!t.defined()) return;
   check_same_dtype(x, t, "batch_norm");
+  check_same_device(x, t, "batch_norm", "input", what);
   if (t.dim() != 1 || t.shape()[0] != C)
     throw Error(std::string("batch_norm: ") + what + " " + t.str() + " should be [" +
                 std::to_string(C) + "] for input " + x.str());
@@ -50,8 +51,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor bc = bias.defined() ? contiguous(bias.detach()) : Tensor();
   Tensor mu, var;
   if (training) {
-    mu = Tensor::empty({C}, x.dtype());
-    var = Tensor::empty({C}, x.dtype());
+    mu = Tensor::empty({C}, x.dtype(), x.device());
+    var = Tensor::empty({C}, x.dtype(), x.device());
     if (n > 0) CADENZA_KERNEL(batch_norm_stats, x.device(), x.dtype())(x.dtype(), B, C, L, xc.raw_data(), mu.raw_data(), var.raw_data());
     if (running_mean.defined()) {
       NoGradGuard ng;
@@ -67,7 +68,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     mu = contiguous(running_mean.detach());
     var = contiguous(running_var.detach());
   }
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.numel() > 0)
     CADENZA_KERNEL(batch_norm_forward, x.device(), x.dtype())(x.dtype(), B, C, L, xc.raw_data(), mu.raw_data(), var.raw_data(), eps,
                                 wc.defined() ? wc.raw_data() : nullptr, bc.defined() ? bc.raw_data() : nullptr,
@@ -99,9 +100,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       return std::vector<Tensor>{dx, gw ? reshape(sgx, {C}) : Tensor(), gb ? reshape(sg, {C}) : Tensor()};
     }
     Tensor gc = contiguous(g);
-    Tensor dx = gx ? Tensor::empty(x.shape(), x.dtype()) : Tensor();
-    Tensor dw = gw ? Tensor::empty({C}, x.dtype()) : Tensor();
-    Tensor db = gb ? Tensor::empty({C}, x.dtype()) : Tensor();
+    Tensor dx = gx ? Tensor::empty(x.shape(), x.dtype(), x.device()) : Tensor();
+    Tensor dw = gw ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
+    Tensor db = gb ? Tensor::empty({C}, x.dtype(), x.device()) : Tensor();
     if (n > 0)
       CADENZA_KERNEL(batch_norm_backward, x.device(), x.dtype())(x.dtype(), B, C, L, xc.raw_data(), gc.raw_data(), mu.raw_data(), var.raw_data(),
                                    eps, wc.defined() ? wc.raw_data() : nullptr, gx ? dx.raw_data() : nullptr,

@@ -34,14 +34,31 @@ void gemm_tn(Device dev, DType dt, int64_t M, int64_t N, int64_t K, const void* 
   CADENZA_KERNEL(gemm, dev, dt)(dt, true, false, M, N, K, 1.0, At, M, B, N, beta, C, N);
 }
 
+// dst = src, `bytes` between contiguous buffers of `dev` (host pointers on
+// the CPU, device pointers elsewhere).
+void copy_bytes(Device dev, void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  if (dev.kind == Device::cpu)
+    std::memcpy(dst, src, bytes);
+  else
+    backend::backend_for(dev).memory.within(dst, src, bytes, dev.index);
+}
+
 // Fills rows [R, G] with b_ih + b_hh (either may be undefined).
 void fill_bias_rows(Tensor& out, int64_t R, int64_t G, const Tensor& b1, const Tensor& b2) {
   if (!b1.defined() && !b2.defined()) {
-    std::memset(out.raw_data(), 0, out.numel() * dtype_size(out.dtype()));
+    if (out.device().kind == Device::cpu)
+      std::memset(out.raw_data(), 0, out.numel() * dtype_size(out.dtype()));
+    else
+      out.fill_(0.0);
     return;
   }
   Tensor b = b1.defined() ? (b2.defined() ? add(b1.detach(), b2.detach()) : b1.detach()) : b2.detach();
   b = b.contiguous();
+  if (out.device().kind != Device::cpu) {  // one broadcast copy instead of a copy per row
+    out.copy_(b);
+    return;
+  }
   size_t row = G * dtype_size(out.dtype());
   for (int64_t r = 0; r < R; ++r) std::memcpy(ptr(out, r * G), b.raw_data(), row);
 }
@@ -83,6 +100,12 @@ void check_rnn_args(const char* op, int64_t gates, const Tensor& x, const Tensor
                   ", " + std::to_string(H) + "]");
   for (const Tensor* t : {&h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh})
     if (t->defined()) detail::check_same_dtype(x, *t, op);
+  detail::check_same_device(x, h0, op, "input", "h0");
+  detail::check_same_device(x, c0, op, "input", "c0");
+  detail::check_same_device(x, w_ih, op, "input", "weight_ih");
+  detail::check_same_device(x, w_hh, op, "input", "weight_hh");
+  detail::check_same_device(x, b_ih, op, "input", "bias_ih");
+  detail::check_same_device(x, b_hh, op, "input", "bias_hh");
   if (T == 0) throw Error(std::string(op) + ": input has no time steps");
 }
 
@@ -112,10 +135,14 @@ void check_gates_args(const char* op, int64_t gates, const Tensor& gx, const Ten
     throw Error(std::string(op) + ": bias " + b_hh.str() + " should be [" + std::to_string(G) + "]");
   for (const Tensor* t : {&h0, &c0, &w_hh, &b_hh})
     if (t->defined()) detail::check_same_dtype(gx, *t, op);
+  detail::check_same_device(gx, h0, op, "gates", "h0");
+  detail::check_same_device(gx, c0, op, "gates", "c0");
+  detail::check_same_device(gx, w_hh, op, "gates", "weight_hh");
+  detail::check_same_device(gx, b_hh, op, "gates", "bias_hh");
 }
 
-Tensor state_or_zeros(const Tensor& s, int64_t B, int64_t H, DType dt) {
-  return s.defined() ? s.detach().contiguous() : Tensor::zeros({B, H}, dt);
+Tensor state_or_zeros(const Tensor& s, int64_t B, int64_t H, DType dt, Device dev) {
+  return s.defined() ? s.detach().contiguous() : Tensor::zeros({B, H}, dt, dev);
 }
 
 // Gradient of the bias: column sums of dG [R, G].
@@ -137,12 +164,12 @@ Tensor lstm_recur(Tensor& act, Tensor& cells, int64_t T, int64_t B, int64_t H, c
   const DType dt = act.dtype();
   const Device dev = act.device();
   const int64_t BH = B * H;
-  Tensor out = Tensor::empty({T + 1, B, H}, dt);
-  cells = Tensor::empty({T, B, H}, dt);
+  Tensor out = Tensor::empty({T + 1, B, H}, dt, dev);
+  cells = Tensor::empty({T, B, H}, dt, dev);
   CADENZA_KERNEL(lstm_recurrent_forward, dev, dt)(dt, T, B, H, act.raw_data(), Whh.raw_data(), h_init.raw_data(),
                                   c_init.raw_data(), out.raw_data(), cells.raw_data(),
                                   X.defined() ? X.raw_data() : nullptr, Wih.defined() ? Wih.raw_data() : nullptr, I);
-  std::memcpy(ptr(out, T * BH), ptr(cells, (T - 1) * BH), BH * dtype_size(dt));
+  copy_bytes(dev, ptr(out, T * BH), ptr(cells, (T - 1) * BH), BH * dtype_size(dt));
   return out;
 }
 
@@ -159,14 +186,14 @@ LstmRecurGrads lstm_recur_backward(const Tensor& g, const Tensor& act, const Ten
   const int64_t G = 4 * H, BH = B * H, BG = B * G;
   Tensor gc = g.detach().contiguous();
   LstmRecurGrads r;
-  r.dG = Tensor::empty({T, B, G}, dt);
-  r.dh0 = Tensor::empty({B, H}, dt);
-  r.dc0 = Tensor::empty({B, H}, dt);
-  std::memcpy(r.dc0.raw_data(), ptr(gc, T * BH), BH * dtype_size(dt));
+  r.dG = Tensor::empty({T, B, G}, dt, dev);
+  r.dh0 = Tensor::empty({B, H}, dt, dev);
+  r.dc0 = Tensor::empty({B, H}, dt, dev);
+  copy_bytes(dev, r.dc0.raw_data(), ptr(gc, T * BH), BH * dtype_size(dt));
   CADENZA_KERNEL(lstm_recurrent_backward, dev, dt)(dt, T, B, H, act.raw_data(), Whh.raw_data(), c_init.raw_data(),
                                    cells.raw_data(), gc.raw_data(), r.dc0.raw_data(), r.dh0.raw_data(),
                                    r.dG.raw_data());
-  r.dWhh = Tensor::empty({G, H}, dt);
+  r.dWhh = Tensor::empty({G, H}, dt, dev);
   gemm_tn(dev, dt, G, H, B, r.dG.raw_data(), h_init.raw_data(), r.dWhh.raw_data(), 0.0);
   if (T > 1) gemm_tn(dev, dt, G, H, (T - 1) * B, ptr(r.dG, BG), outs.raw_data(), r.dWhh.raw_data(), 1.0);
   return r;
@@ -183,9 +210,9 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
   const int64_t G = 4 * H;
   Tensor X = x.detach().contiguous();
   Tensor Wih = w_ih.detach().contiguous(), Whh = w_hh.detach().contiguous();
-  Tensor h_init = state_or_zeros(h0, B, H, dt), c_init = state_or_zeros(c0, B, H, dt);
+  Tensor h_init = state_or_zeros(h0, B, H, dt, dev), c_init = state_or_zeros(c0, B, H, dt, dev);
   // act: pre-activations of all steps, turned into activations in place.
-  Tensor act = Tensor::empty({T, B, G}, dt);
+  Tensor act = Tensor::empty({T, B, G}, dt, dev);
   fill_bias_rows(act, T * B, G, b_ih, b_hh);
   // Few rows (sampling): the recurrent kernel projects the input per thread;
   // otherwise one big GEMM does it for every step at once.
@@ -201,7 +228,7 @@ Tensor lstm_layer(const Tensor& x, const Tensor& h0, const Tensor& c0, const Ten
   return record(out, "lstm_layer", {x, h0, c0, w_ih, w_hh, b_ih, b_hh},
                 [=](const Tensor& g) {
     LstmRecurGrads r = lstm_recur_backward(g, act, cells, outs, T, B, H, Whh, h_init, c_init);
-    Tensor dX = Tensor::empty({T, B, I}, dt), dWih = Tensor::empty({G, I}, dt);
+    Tensor dX = Tensor::empty({T, B, I}, dt, dev), dWih = Tensor::empty({G, I}, dt, dev);
     gemm_nn(dev, dt, T * B, I, G, r.dG.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
     gemm_tn(dev, dt, G, I, T * B, r.dG.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
     Tensor db = (has_bih || has_bhh) ? bias_grad(r.dG, T * B, G) : Tensor();
@@ -215,12 +242,13 @@ Tensor lstm_layer_gates(const Tensor& gx, const Tensor& h0, const Tensor& c0, co
   check_gates_args("lstm_layer_gates", 4, gx, h0, c0, w_hh, Tensor(), T, B, H);
   const int64_t G = 4 * H;
   const DType dt = gx.dtype();
+  const Device dev = gx.device();
   Tensor Whh = w_hh.detach().contiguous();
-  Tensor h_init = state_or_zeros(h0, B, H, dt), c_init = state_or_zeros(c0, B, H, dt);
-  Tensor act = Tensor::empty({T, B, G}, dt);  // a copy: the kernel overwrites it
+  Tensor h_init = state_or_zeros(h0, B, H, dt, dev), c_init = state_or_zeros(c0, B, H, dt, dev);
+  Tensor act = Tensor::empty({T, B, G}, dt, dev);  // a copy: the kernel overwrites it
   {
     Tensor src = gx.detach().contiguous();
-    std::memcpy(act.raw_data(), src.raw_data(), act.numel() * dtype_size(dt));
+    copy_bytes(dev, act.raw_data(), src.raw_data(), act.numel() * dtype_size(dt));
   }
   Tensor cells;
   Tensor out = lstm_recur(act, cells, T, B, H, Whh, h_init, c_init, Tensor(), Tensor(), 0);
@@ -240,8 +268,8 @@ Tensor gru_recur(const Tensor& gx, Tensor& save, int64_t T, int64_t B, int64_t H
                  const Tensor& bhh, const Tensor& h_init) {
   const DType dt = gx.dtype();
   const Device dev = gx.device();
-  save = Tensor::empty({T, B, 4 * H}, dt);
-  Tensor out = Tensor::empty({T, B, H}, dt);
+  save = Tensor::empty({T, B, 4 * H}, dt, dev);
+  Tensor out = Tensor::empty({T, B, H}, dt, dev);
   CADENZA_KERNEL(gru_recurrent_forward, dev, dt)(dt, T, B, H, gx.raw_data(), Whh.raw_data(),
                                  bhh.defined() ? bhh.raw_data() : nullptr, h_init.raw_data(), out.raw_data(),
                                  save.raw_data());
@@ -258,13 +286,13 @@ GruRecurGrads gru_recur_backward(const Tensor& g, const Tensor& save, const Tens
   const int64_t G = 3 * H, BG = B * G;
   Tensor gc = g.detach().contiguous();
   GruRecurGrads r;
-  r.dGx = Tensor::empty({T, B, G}, dt);
-  r.dGh = Tensor::empty({T, B, G}, dt);
-  r.dh0 = Tensor::empty({B, H}, dt);
+  r.dGx = Tensor::empty({T, B, G}, dt, dev);
+  r.dGh = Tensor::empty({T, B, G}, dt, dev);
+  r.dh0 = Tensor::empty({B, H}, dt, dev);
   CADENZA_KERNEL(gru_recurrent_backward, dev, dt)(dt, T, B, H, Whh.raw_data(), h_init.raw_data(), outs.raw_data(),
                                   save.raw_data(), gc.raw_data(), r.dGx.raw_data(), r.dGh.raw_data(),
                                   r.dh0.raw_data());
-  r.dWhh = Tensor::empty({G, H}, dt);
+  r.dWhh = Tensor::empty({G, H}, dt, dev);
   gemm_tn(dev, dt, G, H, B, r.dGh.raw_data(), h_init.raw_data(), r.dWhh.raw_data(), 0.0);
   if (T > 1) gemm_tn(dev, dt, G, H, (T - 1) * B, ptr(r.dGh, BG), outs.raw_data(), r.dWhh.raw_data(), 1.0);
   return r;
@@ -281,8 +309,8 @@ Tensor gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Te
   const int64_t G = 3 * H;
   Tensor X = x.detach().contiguous();
   Tensor Wih = w_ih.detach().contiguous(), Whh = w_hh.detach().contiguous();
-  Tensor h_init = state_or_zeros(h0, B, H, dt);
-  Tensor gx = Tensor::empty({T, B, G}, dt);
+  Tensor h_init = state_or_zeros(h0, B, H, dt, dev);
+  Tensor gx = Tensor::empty({T, B, G}, dt, dev);
   fill_bias_rows(gx, T * B, G, b_ih, Tensor());
   gemm_nt(dev, dt, T * B, G, I, X.raw_data(), Wih.raw_data(), gx.raw_data(), 1.0);
   Tensor bhh = b_hh.defined() ? b_hh.detach().contiguous() : Tensor();
@@ -292,7 +320,7 @@ Tensor gru_layer(const Tensor& x, const Tensor& h0, const Tensor& w_ih, const Te
   Tensor outs = out.detach();
   return record(out, "gru_layer", {x, h0, w_ih, w_hh, b_ih, b_hh}, [=](const Tensor& g) {
     GruRecurGrads r = gru_recur_backward(g, save, outs, T, B, H, Whh, h_init);
-    Tensor dX = Tensor::empty({T, B, I}, dt), dWih = Tensor::empty({G, I}, dt);
+    Tensor dX = Tensor::empty({T, B, I}, dt, dev), dWih = Tensor::empty({G, I}, dt, dev);
     gemm_nn(dev, dt, T * B, I, G, r.dGx.raw_data(), Wih.raw_data(), dX.raw_data(), 0.0);
     gemm_tn(dev, dt, G, I, T * B, r.dGx.raw_data(), X.raw_data(), dWih.raw_data(), 0.0);
     return std::vector<Tensor>{dX, need_h0 ? r.dh0 : Tensor(), dWih, r.dWhh,
@@ -306,8 +334,9 @@ Tensor gru_layer_gates(const Tensor& gx, const Tensor& h0, const Tensor& w_hh, c
   check_gates_args("gru_layer_gates", 3, gx, h0, Tensor(), w_hh, b_hh, T, B, H);
   const int64_t G = 3 * H;
   const DType dt = gx.dtype();
+  const Device dev = gx.device();
   Tensor G_in = gx.detach().contiguous(), Whh = w_hh.detach().contiguous();
-  Tensor h_init = state_or_zeros(h0, B, H, dt);
+  Tensor h_init = state_or_zeros(h0, B, H, dt, dev);
   Tensor bhh = b_hh.defined() ? b_hh.detach().contiguous() : Tensor();
   Tensor save;
   Tensor out = gru_recur(G_in, save, T, B, H, Whh, bhh, h_init);

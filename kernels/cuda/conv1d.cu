@@ -9,41 +9,11 @@
 #include "kernels/cuda/cublas.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
-#include "kernels/cuda/runtime.h"
+#include "kernels/cuda/scratch.h"
 
 namespace cadenza::kernels::cuda {
 
 namespace {
-
-// Device scratch from the backend's caching allocator (none for 0 bytes),
-// given back on scope exit; the next user of the block queues on the same
-// default stream, after the work that reads it here.
-class Scratch {
- public:
-  Scratch(size_t bytes, const char* op) : bytes_(bytes) {
-    if (bytes == 0) return;
-    CADENZA_CUDA_CHECK(cudaGetDevice(&device_));
-    p_ = cadenza::cuda::device_allocate(bytes, device_);
-    if (!p_)
-      throw std::runtime_error(std::string(op) + " (cuda): out of device memory for " +
-                               std::to_string(bytes) +
-                               " bytes of regrouped weights on cuda:" + std::to_string(device_));
-  }
-  ~Scratch() {
-    if (p_) cadenza::cuda::device_release(p_, bytes_, device_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(p_);
-  }
-
- private:
-  size_t bytes_;
-  int device_ = 0;
-  void* p_ = nullptr;
-};
 
 // Column-major C_i = alpha op(A_i) op(B_i) + beta C_i for i < batch, X_i =
 // X + i * strideX (a stride of 0 shares one matrix), alpha = 1.
@@ -148,7 +118,7 @@ void forward(const Conv1dShape& s, const T* x, const T* w, const T* bias, T* y) 
   fill_bias_kernel<T><<<grid_for(total), kThreads>>>(s.Cout, s.To, total, bias, y);
   CADENZA_CUDA_CHECK(cudaGetLastError());
   if (s.Cin == 0) return;  // no terms: the bias (or zero) is the output
-  Scratch scratch(taps_bytes(s, sizeof(T)), op);
+  Scratch scratch(taps_bytes(s, sizeof(T)), op, "regrouped weights");
   const T* taps = taps_of(s, w, &scratch);
   cublasHandle_t h = cublas_handle();
   const int cout = cublas_int(s.Cout, op, "Cout"), cin = cublas_int(s.Cin, op, "Cin"),
@@ -175,7 +145,7 @@ void backward_input(const Conv1dShape& s, const T* g, const T* w, T* dx) {
   if (total == 0) return;
   CADENZA_CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(total) * sizeof(T), 0));
   if (s.Cout == 0) return;
-  Scratch scratch(taps_bytes(s, sizeof(T)), op);
+  Scratch scratch(taps_bytes(s, sizeof(T)), op, "regrouped weights");
   const T* taps = taps_of(s, w, &scratch);
   cublasHandle_t h = cublas_handle();
   const int cout = cublas_int(s.Cout, op, "Cout"), cin = cublas_int(s.Cin, op, "Cin"),
@@ -201,7 +171,7 @@ void backward_weight(const Conv1dShape& s, const T* g, const T* x, T* dw) {
   const char* op = "conv1d_backward_weight";
   const int64_t n = s.Cout * s.Cin;
   if (n * s.K == 0) return;
-  Scratch scratch(taps_bytes(s, sizeof(T)), op);
+  Scratch scratch(taps_bytes(s, sizeof(T)), op, "weight gradients by tap");
   T* acc = s.K == 1 ? dw : scratch.as<T>();  // [K][Cout][Cin]
   CADENZA_CUDA_CHECK(cudaMemsetAsync(acc, 0, static_cast<size_t>(n * s.K) * sizeof(T), 0));
   cublasHandle_t h = cublas_handle();

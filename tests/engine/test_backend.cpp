@@ -212,6 +212,23 @@ std::vector<OpCase> op_cases() {
                  r.push_back(rv);
                  return r;
                }});
+  c.push_back(
+      {"batch_norm without weight or bias on [B, C] (L = 1), with a weight that takes no "
+       "gradient on [B, C, 2, 3], and in evaluation",
+       {KernelId::batch_norm_stats, KernelId::batch_norm_forward, KernelId::batch_norm_backward},
+       F,
+       [](DType dt, bool s) {
+         return Inputs{leaf(volume({13, 5}, dt, 60, s)), leaf(volume({3, 11, 2, 3}, dt, 61, s)),
+                       volume({11}, dt, 62, false), leaf(volume({1, 5, 13}, dt, 63, s)),
+                       volume({5}, dt, 64, false)};
+       },
+       [](const Inputs& x) {
+         Tensor a = batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), true);
+         Tensor b = batch_norm(x[1], Tensor(), Tensor(), x[2], Tensor(), true, 0.1, 1e-3);
+         Tensor rv = add(mul(x[4], x[4]), Tensor::scalar(0.5, x[4].dtype()).to(x[4].device()));
+         Tensor e = batch_norm(x[3], x[4], rv, Tensor(), x[4], false);
+         return grads_of(add(add(sum(mul(a, x[0])), sum(mul(b, b))), sum(mul(e, x[3]))), x);
+       }});
   c.push_back({"gated_activation and its gradient",
                {KernelId::gated_activation_forward, KernelId::gated_activation_backward},
                F,
@@ -231,6 +248,31 @@ std::vector<OpCase> op_cases() {
                  Tensor g = gru_layer(x[0], Tensor(), x[3], x[4], Tensor(), Tensor());
                  return grads_of(add(sum(l), sum(g)), x);
                }});
+  c.push_back(
+      {"LSTM and GRU layers with biases and initial states over 21 rows (one input GEMM), and the "
+       "layer-0 gates forms",
+       {KernelId::lstm_recurrent_forward, KernelId::lstm_recurrent_backward,
+        KernelId::gru_recurrent_forward, KernelId::gru_recurrent_backward, KernelId::gemm},
+       F,
+       [](DType dt, bool s) {
+         return Inputs{leaf(volume({7, 3, 4}, dt, 70, s)),  // x: T 7, B 3, I 4
+                       leaf(matrix(3, 5, dt, 71, s)),       // h0
+                       leaf(matrix(3, 5, dt, 72, s)),       // c0
+                       leaf(matrix(20, 4, dt, 73, s)),      leaf(matrix(20, 5, dt, 74, s)),
+                       leaf(volume({20}, dt, 75, false)),   leaf(volume({20}, dt, 76, false)),
+                       leaf(matrix(15, 4, dt, 77, s)),      leaf(matrix(15, 5, dt, 78, s)),
+                       leaf(volume({15}, dt, 79, false)),   leaf(volume({15}, dt, 80, false)),
+                       leaf(volume({2, 1, 20}, dt, 81, s)),   // LSTM gates: T 2, B 1
+                       leaf(volume({3, 2, 15}, dt, 82, s))};  // GRU gates: T 3, B 2
+       },
+       [](const Inputs& x) {
+         Tensor l = lstm_layer(x[0], x[1], x[2], x[3], x[4], x[5], x[6]);
+         Tensor g = gru_layer(x[0], x[1], x[7], x[8], x[9], x[10]);
+         Tensor lg = lstm_layer_gates(x[11], Tensor(), Tensor(), x[4]);
+         Tensor gg = gru_layer_gates(x[12], Tensor(), x[8], x[10]);
+         return grads_of(add(add(sum(mul(l, l)), sum(g)), add(sum(mul(lg, lg)), sum(gg))), x);
+       },
+       1e-4});
   c.push_back({"Adam and SGD steps, global-norm clipping",
                {KernelId::adam_step, KernelId::sgd_step, KernelId::sum_squares, KernelId::scale_inplace},
                F,

@@ -2,11 +2,14 @@
 // skip, without one): tensors made on the device, zeroed, moved there and
 // back through the pinned staging path, the elementwise kernels, GEMM, and
 // the error of an op that has no CUDA kernel yet. The gated activation,
-// indexing and conv1d kernels are called through the backend table on
-// device buffers and compared with the CPU kernels on odd shapes (5, 7, 11,
-// 13), every dtype an entry takes and, for conv1d, dilations 1, 2 and 7,
-// kernel sizes 1, 2 and 3, causal and symmetric padding, with and without a
-// bias; outputs start as NaN, so an element a kernel skips shows.
+// indexing, conv1d, batch_norm and LSTM/GRU recurrence kernels are called
+// through the backend table on device buffers and compared with the CPU
+// kernels on odd shapes (5, 7, 11, 13), every dtype an entry takes and, for
+// conv1d, dilations 1, 2 and 7, kernel sizes 1, 2 and 3, causal and
+// symmetric padding, with and without a bias; outputs start as NaN, so an
+// element a kernel skips shows. The batch_norm and recurrent layers' front
+// ends run on device tensors too (outputs, scratch and gradients on the
+// device), against the same calls on the CPU.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +19,7 @@
 #include "engine/backend.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "engine/rnn.h"
 
 using namespace cadenza;
 
@@ -187,6 +191,229 @@ void check_conv1d() {
   }
 }
 
+std::string dims(const Shape& s) {
+  std::string r;
+  for (int64_t v : s) r += (r.empty() ? "" : ", ") + std::to_string(v);
+  return "[" + r + "]";
+}
+
+// x: [B, C, L]; every other case without weight and bias, and with only dx
+// (or only dw and db) wanted, so the null pointers are covered.
+void check_batch_norm_case(DType dt, int64_t B, int64_t C, int64_t L, bool affine, int wanted) {
+  Tensor x = values({B, C, L}, dt, 61), g = values({B, C, L}, dt, 62);
+  Tensor w = values({C}, dt, 63), bias = values({C}, dt, 64);
+  Tensor xd = x.to(kGpu), gd = g.to(kGpu), wd = w.to(kGpu), biasd = bias.to(kGpu);
+  const double eps_bn = 1e-5, eps = eps_for(dt);
+  const std::string what =
+      std::string(dtype_name(dt)) + " " + dims({B, C, L}) + (affine ? ", affine" : "");
+
+  Tensor mean = Tensor::empty({C}, dt), var = Tensor::empty({C}, dt);
+  Tensor meand = poisoned({C}, dt), vard = poisoned({C}, dt);
+  CADENZA_KERNEL(batch_norm_stats, Device{}, dt)
+  (dt, B, C, L, x.raw_data(), mean.raw_data(), var.raw_data());
+  CADENZA_KERNEL(batch_norm_stats, kGpu, dt)
+  (dt, B, C, L, xd.raw_data(), meand.raw_data(), vard.raw_data());
+  check(close(meand, mean, eps) && close(vard, var, eps), "batch_norm_stats " + what);
+
+  // Forward and backward on the CPU's statistics, so each kernel is compared alone.
+  Tensor md = mean.to(kGpu), vd = var.to(kGpu);
+  const void* wp = affine ? w.raw_data() : nullptr;
+  const void* wdp = affine ? wd.raw_data() : nullptr;
+  Tensor y = Tensor::empty({B, C, L}, dt), yd = poisoned({B, C, L}, dt);
+  CADENZA_KERNEL(batch_norm_forward, Device{}, dt)
+  (dt, B, C, L, x.raw_data(), mean.raw_data(), var.raw_data(), eps_bn, wp,
+   affine ? bias.raw_data() : nullptr, y.raw_data());
+  CADENZA_KERNEL(batch_norm_forward, kGpu, dt)
+  (dt, B, C, L, xd.raw_data(), md.raw_data(), vd.raw_data(), eps_bn, wdp,
+   affine ? biasd.raw_data() : nullptr, yd.raw_data());
+  check(close(yd, y, eps), "batch_norm_forward " + what);
+
+  const bool want_dx = wanted != 1, want_dwb = wanted != 2;
+  Tensor dx = Tensor::empty({B, C, L}, dt), dw = Tensor::empty({C}, dt),
+         db = Tensor::empty({C}, dt);
+  Tensor dxd = poisoned({B, C, L}, dt), dwd = poisoned({C}, dt), dbd = poisoned({C}, dt);
+  CADENZA_KERNEL(batch_norm_backward, Device{}, dt)
+  (dt, B, C, L, x.raw_data(), g.raw_data(), mean.raw_data(), var.raw_data(), eps_bn, wp,
+   want_dx ? dx.raw_data() : nullptr, want_dwb ? dw.raw_data() : nullptr,
+   want_dwb ? db.raw_data() : nullptr);
+  CADENZA_KERNEL(batch_norm_backward, kGpu, dt)
+  (dt, B, C, L, xd.raw_data(), gd.raw_data(), md.raw_data(), vd.raw_data(), eps_bn, wdp,
+   want_dx ? dxd.raw_data() : nullptr, want_dwb ? dwd.raw_data() : nullptr,
+   want_dwb ? dbd.raw_data() : nullptr);
+  if (want_dx) check(close(dxd, dx, eps), "batch_norm_backward dx " + what);
+  if (want_dwb)
+    check(close(dwd, dw, eps) && close(dbd, db, eps), "batch_norm_backward dw, db " + what);
+}
+
+void check_batch_norm() {
+  int k = 0;
+  for (DType dt : {DType::f32, DType::f64})
+    for (int64_t B : {1, 3, 5})
+      for (int64_t C : {5, 11})
+        for (int64_t L : {1, 13}) {
+          check_batch_norm_case(dt, B, C, L, k % 2 == 0, k % 3);
+          ++k;
+        }
+  check_batch_norm_case(DType::f32, 7, 3, 700, true, 0);  // several warps' sums per channel
+}
+
+// Weights scaled down so the gates do not all saturate.
+Tensor weights(const Shape& shape, DType dt, uint64_t seed) {
+  return mul(values(shape, dt, seed), Tensor::scalar(0.4, dt));
+}
+
+// One LSTM layer's recurrence, forward (with and without the input given)
+// and backward, the backward from the CPU's forward results.
+void check_lstm_case(DType dt, int64_t T, int64_t B, int64_t H) {
+  const int64_t G = 4 * H, I = 3;
+  const std::string what = std::string(dtype_name(dt)) + " T " + std::to_string(T) + ", B " +
+                           std::to_string(B) + ", H " + std::to_string(H);
+  const double eps = eps_for(dt);
+  Tensor pre = values({T, B, G}, dt, 71), whh = weights({G, H}, dt, 72),
+         h0 = values({B, H}, dt, 73), c0 = values({B, H}, dt, 74), x = values({T, B, I}, dt, 75),
+         wih = weights({G, I}, dt, 76);
+  Tensor whhd = whh.to(kGpu), h0d = h0.to(kGpu), c0d = c0.to(kGpu), xd = x.to(kGpu),
+         wihd = wih.to(kGpu);
+  for (bool with_x : {false, true}) {
+    Tensor act = pre.clone(), actd = pre.to(kGpu);
+    Tensor h = Tensor::empty({T, B, H}, dt), cells = Tensor::empty({T, B, H}, dt);
+    Tensor hd = poisoned({T, B, H}, dt), cellsd = poisoned({T, B, H}, dt);
+    CADENZA_KERNEL(lstm_recurrent_forward, Device{}, dt)
+    (dt, T, B, H, act.raw_data(), whh.raw_data(), h0.raw_data(), c0.raw_data(), h.raw_data(),
+     cells.raw_data(), with_x ? x.raw_data() : nullptr, with_x ? wih.raw_data() : nullptr,
+     with_x ? I : 0);
+    CADENZA_KERNEL(lstm_recurrent_forward, kGpu, dt)
+    (dt, T, B, H, actd.raw_data(), whhd.raw_data(), h0d.raw_data(), c0d.raw_data(), hd.raw_data(),
+     cellsd.raw_data(), with_x ? xd.raw_data() : nullptr, with_x ? wihd.raw_data() : nullptr,
+     with_x ? I : 0);
+    const std::string w = what + (with_x ? ", input given" : "");
+    check(close(actd, act, eps) && close(hd, h, eps) && close(cellsd, cells, eps),
+          "lstm_recurrent_forward " + w + ": activations, h, cells");
+    if (with_x) continue;
+    Tensor dh_out = values({T, B, H}, dt, 77), dc = values({B, H}, dt, 78);
+    Tensor dcd = dc.to(kGpu), dh0 = Tensor::empty({B, H}, dt), dh0d = poisoned({B, H}, dt);
+    Tensor dg = Tensor::empty({T, B, G}, dt), dgd = poisoned({T, B, G}, dt);
+    Tensor actc = act.to(kGpu), cellsc = cells.to(kGpu), dh_outd = dh_out.to(kGpu);
+    CADENZA_KERNEL(lstm_recurrent_backward, Device{}, dt)
+    (dt, T, B, H, act.raw_data(), whh.raw_data(), c0.raw_data(), cells.raw_data(),
+     dh_out.raw_data(), dc.raw_data(), dh0.raw_data(), dg.raw_data());
+    CADENZA_KERNEL(lstm_recurrent_backward, kGpu, dt)
+    (dt, T, B, H, actc.raw_data(), whhd.raw_data(), c0d.raw_data(), cellsc.raw_data(),
+     dh_outd.raw_data(), dcd.raw_data(), dh0d.raw_data(), dgd.raw_data());
+    check(close(dgd, dg, eps) && close(dcd, dc, eps) && close(dh0d, dh0, eps),
+          "lstm_recurrent_backward " + what + ": dgates, dc0, dh0");
+  }
+}
+
+void check_gru_case(DType dt, int64_t T, int64_t B, int64_t H, bool bias) {
+  const int64_t G = 3 * H;
+  const std::string what = std::string(dtype_name(dt)) + " T " + std::to_string(T) + ", B " +
+                           std::to_string(B) + ", H " + std::to_string(H) + (bias ? ", b_hh" : "");
+  const double eps = eps_for(dt);
+  Tensor gx = values({T, B, G}, dt, 81), whh = weights({G, H}, dt, 82), bhh = values({G}, dt, 83),
+         h0 = values({B, H}, dt, 84);
+  Tensor gxd = gx.to(kGpu), whhd = whh.to(kGpu), bhhd = bhh.to(kGpu), h0d = h0.to(kGpu);
+  Tensor h = Tensor::empty({T, B, H}, dt), save = Tensor::empty({T, B, 4 * H}, dt);
+  Tensor hd = poisoned({T, B, H}, dt), saved = poisoned({T, B, 4 * H}, dt);
+  CADENZA_KERNEL(gru_recurrent_forward, Device{}, dt)
+  (dt, T, B, H, gx.raw_data(), whh.raw_data(), bias ? bhh.raw_data() : nullptr, h0.raw_data(),
+   h.raw_data(), save.raw_data());
+  CADENZA_KERNEL(gru_recurrent_forward, kGpu, dt)
+  (dt, T, B, H, gxd.raw_data(), whhd.raw_data(), bias ? bhhd.raw_data() : nullptr, h0d.raw_data(),
+   hd.raw_data(), saved.raw_data());
+  check(close(hd, h, eps) && close(saved, save, eps),
+        "gru_recurrent_forward " + what + ": h, save");
+  Tensor dh_out = values({T, B, H}, dt, 85);
+  Tensor hc = h.to(kGpu), savec = save.to(kGpu), dh_outd = dh_out.to(kGpu);
+  Tensor dgx = Tensor::empty({T, B, G}, dt), dgh = Tensor::empty({T, B, G}, dt),
+         dh0 = Tensor::empty({B, H}, dt);
+  Tensor dgxd = poisoned({T, B, G}, dt), dghd = poisoned({T, B, G}, dt),
+         dh0d = poisoned({B, H}, dt);
+  CADENZA_KERNEL(gru_recurrent_backward, Device{}, dt)
+  (dt, T, B, H, whh.raw_data(), h0.raw_data(), h.raw_data(), save.raw_data(), dh_out.raw_data(),
+   dgx.raw_data(), dgh.raw_data(), dh0.raw_data());
+  CADENZA_KERNEL(gru_recurrent_backward, kGpu, dt)
+  (dt, T, B, H, whhd.raw_data(), h0d.raw_data(), hc.raw_data(), savec.raw_data(),
+   dh_outd.raw_data(), dgxd.raw_data(), dghd.raw_data(), dh0d.raw_data());
+  check(close(dgxd, dgx, eps) && close(dghd, dgh, eps) && close(dh0d, dh0, eps),
+        "gru_recurrent_backward " + what + ": dgx, dgh, dh0");
+}
+
+void check_recurrences() {
+  int k = 0;
+  for (DType dt : {DType::f32, DType::f64})
+    for (int64_t T : {1, 6})
+      for (int64_t B : {1, 3, 5})
+        for (int64_t H : {7, 13}) {
+          check_lstm_case(dt, T, B, H);
+          check_gru_case(dt, T, B, H, ++k % 2 == 0);
+        }
+}
+
+// The front ends on device tensors: outputs and gradients against the CPU's.
+std::vector<Tensor> leaves_on(const std::vector<Tensor>& xs, Device dev) {
+  std::vector<Tensor> r;
+  for (const Tensor& x : xs) {
+    Tensor t = x.to(dev).detach();
+    t.requires_grad_(true);
+    r.push_back(t);
+  }
+  return r;
+}
+
+std::vector<Tensor> front_ends(const std::vector<Tensor>& cpu_inputs, Device dev) {
+  std::vector<Tensor> x = leaves_on(cpu_inputs, dev);
+  const DType dt = cpu_inputs[0].dtype();
+  Tensor rm = Tensor::zeros({5}, dt, dev), rv = Tensor::ones({5}, dt, dev);
+  Tensor bn = batch_norm(x[0], rm, rv, x[1], x[2], true);
+  Tensor l_long =
+      lstm_layer(x[3], x[4], x[5], x[6], x[7], x[8], x[9]);  // T * B = 21: one input GEMM
+  Tensor l_short =
+      lstm_layer(narrow(x[3], 0, 0, 2), Tensor(), Tensor(), x[6], x[7], x[8], Tensor());  // 6 rows
+  Tensor g = gru_layer(x[3], x[4], x[10], x[11], x[12], x[13]);
+  Tensor lg = lstm_layer_gates(x[14], Tensor(), Tensor(), x[7]);
+  Tensor gg = gru_layer_gates(x[15], x[4], x[11], x[13]);
+  std::vector<Tensor> outs = {bn, l_long, l_short, g, lg, gg, rm, rv};
+  Tensor loss = sum(mul(bn, bn));
+  for (size_t i = 1; i < 6; ++i) loss = add(loss, sum(mul(outs[i], outs[i])));
+  loss.backward();
+  std::vector<Tensor> r;
+  for (const Tensor& o : outs) {
+    check(o.device() == dev, "front end output on " + dev.str());
+    r.push_back(o.detach().to(Device{}));
+  }
+  for (const Tensor& t : x) r.push_back(t.grad().to(Device{}));
+  return r;
+}
+
+void check_front_ends() {
+  for (DType dt : {DType::f32, DType::f64}) {
+    const int64_t T = 7, B = 3, I = 4, H = 5;
+    std::vector<Tensor> in = {
+        values({3, 5, 13}, dt, 91),    values({5}, dt, 92),          values({5}, dt, 93),
+        values({T, B, I}, dt, 94),     values({B, H}, dt, 95),       values({B, H}, dt, 96),
+        weights({4 * H, I}, dt, 97),   weights({4 * H, H}, dt, 98),  values({4 * H}, dt, 99),
+        values({4 * H}, dt, 100),      weights({3 * H, I}, dt, 101), weights({3 * H, H}, dt, 102),
+        values({3 * H}, dt, 103),      values({3 * H}, dt, 104),     values({2, 1, 4 * H}, dt, 105),
+        values({4, B, 3 * H}, dt, 106)};
+    std::vector<Tensor> want = front_ends(in, Device{}), got = front_ends(in, kGpu);
+    bool ok = want.size() == got.size();
+    for (size_t i = 0; ok && i < want.size(); ++i) ok = close(got[i], want[i], eps_for(dt) * 10);
+    check(ok, std::string("batch_norm, lstm_layer, gru_layer and the gates forms on cuda:0, ") +
+                  dtype_name(dt) + ": outputs, running stats and every gradient equal the CPU's");
+  }
+  bool named = false;
+  try {
+    Tensor x = values({2, 1, 3}, DType::f32, 1).to(kGpu);
+    lstm_layer(x, Tensor(), Tensor(), values({8, 3}, DType::f32, 2).to(kGpu),
+               values({8, 2}, DType::f32, 3), Tensor(), Tensor());
+  } catch (const Error& e) {
+    named = std::strstr(e.what(), "weight_hh") != nullptr;
+    std::printf("  %s\n", e.what());
+  }
+  check(named, "lstm_layer refuses a weight on another device, by name");
+}
+
 }  // namespace
 
 int main() {
@@ -222,6 +449,9 @@ int main() {
     check_gated_activation();
     check_index();
     check_conv1d();
+    check_batch_norm();
+    check_recurrences();
+    check_front_ends();
     bool named = false;
     try {
       conv2d(y.reshape({1, 1, 3, 2}), Tensor::ones({1, 1, 1, 1}).to(gpu));
