@@ -11,17 +11,6 @@ namespace cadenza::kernels::cuda {
 
 namespace {
 
-// Sums are kept in double for f32 (the CPU adds its per-row partial sums in
-// double; here every term goes into the double).
-template <class T>
-struct Acc {
-  using type = T;
-};
-template <>
-struct Acc<float> {
-  using type = double;
-};
-
 constexpr int kWarps = kThreads / 32;
 
 // The sum of v over the block, returned to every thread. `slots` is shared

@@ -32,15 +32,6 @@ void gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, 
                                                  &beta, C, ldc, sc, batch));
 }
 
-template <class T>
-struct Acc {
-  using type = T;
-};
-template <>
-struct Acc<float> {
-  using type = double;
-};
-
 // y[b, o, t] = bias[o], or 0 without a bias: the taps then add on top.
 template <class T>
 __global__ void fill_bias_kernel(int64_t Cout, int64_t To, int64_t n, const T* bias, T* y) {

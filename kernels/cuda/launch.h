@@ -7,6 +7,17 @@ namespace cadenza::kernels::cuda {
 
 constexpr int kThreads = 256;
 
+// The type a sum of T accumulates in: double for f32 (as the CPU kernels
+// add their f32 partial sums in double), T otherwise.
+template <class T>
+struct Acc {
+  using type = T;
+};
+template <>
+struct Acc<float> {
+  using type = double;
+};
+
 inline int grid_for(int64_t items) {
   int64_t b = (items + kThreads - 1) / kThreads;
   return static_cast<int>(b < 1 ? 1 : (b > 65535 ? 65535 : b));

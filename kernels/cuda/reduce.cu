@@ -11,9 +11,6 @@ namespace cadenza::kernels::cuda {
 
 namespace {
 
-template <class T> struct Acc { using type = T; };
-template <> struct Acc<float> { using type = double; };
-
 template <class T>
 __device__ bool is_nan(T v) {
   if constexpr (std::is_floating_point_v<T>)
