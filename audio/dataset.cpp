@@ -51,9 +51,7 @@ std::pair<int64_t, int64_t> trim_silence(const std::vector<float>& x, double top
   return {first * hop_length, std::min(n, (last + 1) * hop_length)};
 }
 
-namespace {
-
-std::string cache_path(const std::string& path, const DatasetOptions& o) {
+std::string cache_file(const std::string& path, const DatasetOptions& o) {
   std::error_code ec;
   const fs::path abs = fs::absolute(path, ec);
   const auto size = fs::file_size(path, ec);
@@ -66,6 +64,8 @@ std::string cache_path(const std::string& path, const DatasetOptions& o) {
                 static_cast<unsigned long long>(fnv1a64(key.str())));
   return (fs::path(o.cache_dir) / name).string();
 }
+
+namespace {
 
 // Uniform in [0, n) from the raw 64-bit stream; std::uniform_int_distribution
 // differs between standard libraries, and crops must not.
@@ -83,7 +83,7 @@ std::vector<float> load_mono(const std::string& path, const DatasetOptions& o, b
   if (hit) *hit = false;
   std::string cached;
   if (!o.cache_dir.empty()) {
-    cached = cache_path(path, o);
+    cached = cache_file(path, o);
     std::error_code ec;
     if (fs::exists(cached, ec)) {
       try {

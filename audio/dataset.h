@@ -65,6 +65,11 @@ class AudioDataset {
   DatasetSummary summary_;
 };
 
+// Where the cache (options.cache_dir, which must be set) keeps `path`
+// decoded, resampled and trimmed: a mono float WAV named by a hash of the
+// path, its size and mtime, the rate, the resampler quality and trim_db.
+std::string cache_file(const std::string& path, const DatasetOptions& options);
+
 // Decodes `path` to mono at `sample_rate` (and trims when trim_db >= 0),
 // through the cache when options.cache_dir is set. `hit` reports a cache hit.
 std::vector<float> load_mono(const std::string& path, const DatasetOptions& options,

@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
 """Trains the PyTorch twin of cadenza's WaveNet (tests/reference/wavenet.py)
-for a wall-clock budget on the same audio as a cadenza run, and saves a
-checkpoint in cadenza's format, so `cadenza eval wavenet` scores both models
-the same way (benchmarks/WAVENET.md).
+for a wall-clock budget on the same data as a cadenza run, and saves a
+checkpoint in cadenza's format, so `cadenza eval wavenet` and `cadenza sample
+wavenet --mel` score both models the same way (benchmarks/WAVENET.md).
 
-The recipe is cadenza's: random crops of --crop samples from the training
-files, next-sample cross-entropy over 256 mu-law classes, Adam at a constant
---lr, global-norm clipping at 1. The training files are those of a cadenza
-run's data minus its held-out files (given), read as 16-bit mono WAV at the
-model's rate (cadenza also trims leading and trailing silence; this does not).
+The model and the data come from the cadenza run's RUN/corpus.json: its
+config (layers, channels, dropout, conditioning, mel settings) and its
+training clips as cadenza decoded them (resampled, trimmed of silence,
+cached as float WAVs) with their cached log-mel features. The recipe is
+cadenza's: random crops of --crop samples starting on a hop boundary (every
+sample without mel), next-sample cross-entropy over the mu-law classes, Adam
+at a constant --lr, global-norm clipping at 1.
 
-usage: pytorch_wavenet_train.py --data DIR --held-out A.wav,B.wav --out X.safetensors
-           --minutes M [--layers 12 --stacks 2 --residual 32 --gate 64 --skip 64
-           --batch 4 --crop 4096 --lr 2e-3 --threads 2 --seed 1]
+usage: pytorch_wavenet_train.py --corpus RUN/corpus.json --out X.safetensors --minutes M
+           [--batch 4 --crop 4096 --lr 2e-3 --threads 2 --seed 1]
 """
 import argparse
 import json
@@ -21,7 +22,6 @@ import os
 import struct
 import sys
 import time
-import wave
 
 import torch
 import torch.nn.functional as F
@@ -36,13 +36,35 @@ def mu_law(x, q=256):
     return ((torch.sign(x) * torch.log1p(mu * x.abs()) / math.log1p(mu) + 1) / 2 * mu + 0.5).to(torch.int64)
 
 
-def read(path, rate):
-    with wave.open(path, "rb") as w:
-        assert w.getframerate() == rate and w.getsampwidth() == 2, path
-        pcm = torch.frombuffer(bytearray(w.readframes(w.getnframes())), dtype=torch.int16).float() / 32768.0
-        if w.getnchannels() > 1:
-            pcm = pcm.view(-1, w.getnchannels()).mean(1)
-    return pcm
+def read_float_wav(path):
+    """A mono 32-bit float WAV (cadenza's audio cache) as a float tensor."""
+    with open(path, "rb") as f:
+        b = f.read()
+    assert b[:4] == b"RIFF" and b[8:12] == b"WAVE", f"{path}: not a RIFF WAVE file"
+    pos, fmt, data = 12, None, None
+    while pos + 8 <= len(b):
+        tag, size = b[pos:pos + 4], struct.unpack("<I", b[pos + 4:pos + 8])[0]
+        if tag == b"fmt ":
+            fmt = struct.unpack("<HHIIHH", b[pos + 8:pos + 24])
+        elif tag == b"data":
+            data = b[pos + 8:pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    assert fmt and data is not None, f"{path}: no fmt or data chunk"
+    tag, channels, bits = fmt[0], fmt[1], fmt[5]
+    assert tag in (3, 0xFFFE) and channels == 1 and bits == 32, f"{path}: not mono float32 (format {fmt})"
+    return torch.frombuffer(bytearray(data), dtype=torch.float32)
+
+
+def read_npy_f32(path):
+    """A float32 C-order .npy (cadenza's mel cache) as a 2-D tensor."""
+    with open(path, "rb") as f:
+        b = f.read()
+    assert b[:6] == b"\x93NUMPY", f"{path}: not a .npy file"
+    n = struct.unpack("<H", b[8:10])[0] if b[6] == 1 else struct.unpack("<I", b[8:12])[0]
+    off = 10 + n if b[6] == 1 else 12 + n
+    head = eval(b[off - n:off].decode("latin1"))  # noqa: S307, the header is a Python dict literal
+    assert head["descr"] == "<f4" and not head["fortran_order"], f"{path}: {head}"
+    return torch.frombuffer(bytearray(b[off:]), dtype=torch.float32).view(*head["shape"])
 
 
 def save(path, model, cfg, steps):
@@ -63,15 +85,9 @@ def save(path, model, cfg, steps):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--held-out", required=True)
+    ap.add_argument("--corpus", required=True, help="RUN/corpus.json of a cadenza wavenet run")
     ap.add_argument("--out", required=True)
     ap.add_argument("--minutes", type=float, required=True)
-    ap.add_argument("--layers", type=int, default=12)
-    ap.add_argument("--stacks", type=int, default=2)
-    ap.add_argument("--residual", type=int, default=32)
-    ap.add_argument("--gate", type=int, default=64)
-    ap.add_argument("--skip", type=int, default=64)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--crop", type=int, default=4096)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -80,28 +96,42 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
-    cfg = {"model": "wavenet", "layers": a.layers, "stacks": a.stacks, "kernel_size": 2,
-           "residual_channels": a.residual, "gate_channels": a.gate, "skip_channels": a.skip, "quantize": 256,
-           "cin_channels": 0, "gin_channels": 16, "n_classes": 0, "upsample_scales": [], "dropout": 0.05,
-           "sample_rate": 16000, "n_fft": 1024, "hop_length": 256, "n_mels": 0, "fmin": 125.0, "fmax": 7600.0,
-           "class_names": []}
-    held = {os.path.basename(p) for p in a.held_out.split(",")}
-    clips = [mu_law(read(os.path.join(a.data, f), 16000)) for f in sorted(os.listdir(a.data))
-             if f.endswith(".wav") and f not in held]
-    clips = [c for c in clips if c.numel() > a.crop + 1]
-    weights = torch.tensor([float(c.numel() - a.crop) for c in clips])
+    with open(a.corpus) as f:
+        corpus = json.load(f)
+    cfg = corpus["config"]
+    mel = cfg["cin_channels"] > 0
+    hop = cfg["hop_length"] if mel else 1
+    clips = []
+    for c in corpus["train"]:
+        ids = mu_law(read_float_wav(c["audio"]), cfg["quantize"])
+        assert ids.numel() == c["samples"], f"{c['audio']}: {ids.numel()} samples, corpus.json says {c['samples']}"
+        m = read_npy_f32(c["mel"]) if mel else None
+        assert m is None or m.shape[0] == cfg["n_mels"], f"{c['mel']}: shape {tuple(m.shape)}"
+        if ids.numel() >= a.crop + 1:
+            clips.append((ids, m, c["label"]))
+    assert clips, f"no training clip in {a.corpus} holds a crop of {a.crop + 1} samples"
+    # As cadenza draws them: one index over every crop start of every clip.
+    spans = torch.tensor([(ids.numel() - a.crop - 1) // hop + 1 for ids, _, _ in clips], dtype=torch.float64)
+    frames = (a.crop + hop - 1) // hop
     model = WaveNet(cfg).train()
     opt = torch.optim.Adam(model.parameters(), a.lr)
     g = torch.Generator().manual_seed(a.seed)
     start, steps, loss_sum = time.time(), 0, 0.0
     while time.time() - start < a.minutes * 60:
-        rows = []
-        for i in torch.multinomial(weights, a.batch, replacement=True, generator=g).tolist():
-            s = int(torch.randint(0, clips[i].numel() - a.crop - 1, (1,), generator=g))
-            rows.append(clips[i][s:s + a.crop + 1])
-        x = torch.stack(rows)
+        xs, cs, gs = [], [], []
+        for i in torch.multinomial(spans, a.batch, replacement=True, generator=g).tolist():
+            ids, m, label = clips[i]
+            s = int(torch.randint(0, int(spans[i]), (1,), generator=g)) * hop
+            xs.append(ids[s:s + a.crop + 1])
+            if mel:
+                f = torch.clamp(torch.arange(s // hop, s // hop + frames), max=m.shape[1] - 1)
+                cs.append(m[:, f])
+            gs.append(label)
+        x = torch.stack(xs)
+        c = torch.stack(cs) if mel else None
+        cls = torch.tensor(gs) if cfg["n_classes"] > 0 else None
         opt.zero_grad()
-        loss = F.cross_entropy(model(x[:, :-1]), x[:, 1:])
+        loss = F.cross_entropy(model(x[:, :-1], c, cls), x[:, 1:])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

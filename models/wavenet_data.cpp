@@ -8,6 +8,8 @@
 #include <map>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "audio/dataset.h"
 #include "engine/file_io.h"
 #include "engine/npy.h"
@@ -32,8 +34,7 @@ std::string class_of(const std::string& root, const std::string& path) {
 
 // The clip's mel, from the cache beside the run when it holds one.
 audio::Matrix cached_mel(const std::vector<float>& x, const std::string& path, const WaveNetConfig& cfg,
-                         const std::string& cache_dir) {
-  std::string file;
+                         const std::string& cache_dir, std::string& file) {
   if (!cache_dir.empty()) {
     std::ostringstream key;
     key << "mel-v1|" << fs::absolute(path).string() << '|' << x.size() << '|' << cfg.sample_rate << '|' << cfg.n_fft
@@ -60,7 +61,7 @@ WaveClip make_clip(const std::string& path, std::vector<float> x, const WaveNetC
   WaveClip c;
   c.path = path;
   c.ids = audio::mu_law_encode(x, static_cast<int>(cfg.quantize));
-  if (cfg.cin_channels > 0) c.mel = cached_mel(x, path, cfg, cache_dir);
+  if (cfg.cin_channels > 0) c.mel = cached_mel(x, path, cfg, cache_dir, c.mel_cache);
   return c;
 }
 
@@ -131,6 +132,7 @@ WaveCorpus load_wave_corpus(const std::string& root, const WaveNetConfig& cfg, c
   }
   for (size_t i = 0; i < ds.size(); ++i) {
     WaveClip clip = make_clip(ds.path(i), ds.clip(i), cfg, o.cache_dir);
+    if (!o.cache_dir.empty()) clip.audio_cache = audio::cache_file(ds.path(i), ao);
     clip.label = classes.at(class_of(root, ds.path(i)));
     std::error_code ec;
     std::string rel = fs::relative(ds.path(i), root, ec).string();
@@ -159,6 +161,25 @@ WaveCorpus load_wave_corpus(const std::string& root, const WaveNetConfig& cfg, c
   rep << line;
   c.report = rep.str();
   return c;
+}
+
+std::string corpus_json(const WaveCorpus& corpus, const WaveNetConfig& cfg) {
+  auto clips = [](const std::vector<WaveClip>& v) {
+    nlohmann::json a = nlohmann::json::array();
+    auto absolute = [](const std::string& p) { return p.empty() ? p : fs::absolute(p).string(); };
+    for (const auto& c : v)
+      a.push_back({{"path", absolute(c.path)},
+                   {"label", c.label},
+                   {"samples", c.ids.size()},
+                   {"audio", absolute(c.audio_cache)},
+                   {"mel", absolute(c.mel_cache)}});
+    return a;
+  };
+  nlohmann::json j = {{"root", corpus.root},
+                      {"config", nlohmann::json::parse(cfg.to_json())},
+                      {"train", clips(corpus.train)},
+                      {"held_out", clips(corpus.valid)}};
+  return j.dump(1) + "\n";
 }
 
 std::vector<WaveClip> load_wave_files(const std::vector<std::string>& paths, const WaveNetConfig& cfg) {

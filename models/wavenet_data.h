@@ -21,6 +21,9 @@ struct WaveClip {
   std::vector<int32_t> ids;  // mu-law classes, one per sample
   int64_t label = 0;         // class id (the first folder under the root)
   audio::Matrix mel;         // [n_mels, frames] log-mel, when the model is a vocoder
+  // The cache entries this clip was read from or written to (empty without
+  // a cache): the decoded, trimmed audio as a float WAV, and its mel .npy.
+  std::string audio_cache, mel_cache;
 };
 
 struct WaveCorpus {
@@ -40,6 +43,13 @@ struct WaveCorpusOptions {
 // with cin_channels > 0, its mel settings). Throws Error naming the folder
 // when nothing is usable.
 WaveCorpus load_wave_corpus(const std::string& root, const WaveNetConfig& cfg, const WaveCorpusOptions& o);
+
+// The corpus as a run sees it, for other programs (PyTorch's twin in
+// benchmarks/pytorch_wavenet_train.py reads it to train the same model on
+// the same data): the root, the model's config (as in its checkpoints), and
+// per clip of each split its source path, label, sample count and cache
+// entries. Written by `cadenza train wavenet` as RUN/corpus.json.
+std::string corpus_json(const WaveCorpus& corpus, const WaveNetConfig& cfg);
 
 // Audio files (not folders) as held-out clips, for evaluation.
 std::vector<WaveClip> load_wave_files(const std::vector<std::string>& paths, const WaveNetConfig& cfg);

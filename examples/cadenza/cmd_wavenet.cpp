@@ -8,10 +8,12 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 
 #include "audio/spectrogram_image.h"
 #include "cli_checks.h"
 #include "commands.h"
+#include "engine/file_io.h"
 #include "engine/npy.h"
 #include "models/wavenet_generate.h"
 #include "models/trainer_io.h"
@@ -91,7 +93,8 @@ void wavenet_train(CLI::App& cmd) {
   cmd.footer(
       "Writes RUN/metrics.csv (validation NLL in nats and bits per sample), TensorBoard events,\n"
       "RUN/latest.safetensors, RUN/best.safetensors, RUN/loss.png; decoded audio and mel features are\n"
-      "cached in RUN/cache. Ctrl-C saves a checkpoint; --resume continues it exactly.");
+      "cached in RUN/cache, and RUN/corpus.json lists each clip's split and cache entries. Ctrl-C\n"
+      "saves a checkpoint; --resume continues it exactly.");
   cmd.callback([&cmd, f] {
     models::WaveNetConfig& cfg = f->cfg;
     models::WaveNetTrainOptions& o = f->o;
@@ -121,6 +124,10 @@ void wavenet_train(CLI::App& cmd) {
       cfg.class_names = data.class_names;
     }
     std::printf("%s\n", data.report.c_str());
+    if (o.rank() == 0) {
+      std::filesystem::create_directories(o.out_dir);
+      write_file_atomic(o.out_dir + "/corpus.json", models::corpus_json(data, cfg));
+    }
     std::printf("model: %lld layers in %lld stacks, kernel %lld, residual %lld, gate %lld, skip %lld, receptive "
                 "field %lld samples (%.1f ms), conditioning %s\n",
                 (long long)cfg.layers, (long long)cfg.stacks, (long long)cfg.kernel_size,

@@ -63,6 +63,21 @@ $cadenza sample wavenet --checkpoint "$work/voc/best.safetensors" --out "$work/r
 [ -s "$work/r.wav" ] && [ -s "$work/r.png" ] || fail "vocoder wrote no WAV/PNG"
 grep -q '"samples":19200' "$work/r.json" || fail "resynthesis length: $(cat "$work/r.json")"
 grep -Eq '"log_mel_l1":[0-9.]+' "$work/r.json" || fail "no log-mel distance: $(cat "$work/r.json")"
+# RUN/corpus.json gives PyTorch's twin the same model and data: it trains on
+# the cached clips and mels, and cadenza resynthesises with its checkpoint.
+"$python" - "$work/voc/corpus.json" <<'PY' || fail "corpus.json: $(head -c 400 "$work/voc/corpus.json")"
+import json, os, sys
+j = json.load(open(sys.argv[1]))
+assert j["config"]["cin_channels"] == 10 and j["config"]["hop_length"] == 16, j["config"]
+clips = j["train"] + j["held_out"]
+assert len(clips) == 8 and j["held_out"], [c["path"] for c in clips]
+for c in clips:
+    assert os.path.isabs(c["path"]) and os.path.isfile(c["audio"]) and os.path.isfile(c["mel"]), c
+PY
+"$python" "$here/../../benchmarks/pytorch_wavenet_train.py" --corpus "$work/voc/corpus.json" --minutes 0.01 \
+  --batch 2 --crop 1000 --threads 1 --out "$work/twin.safetensors" > "$work/twin.log" || fail "twin: $(tail -3 "$work/twin.log")"
+$cadenza sample wavenet --checkpoint "$work/twin.safetensors" --out "$work/t.wav" --mel "$d/sine/s2.wav" > "$work/t.json"
+grep -Eq '"log_mel_l1":[0-9.]+' "$work/t.json" || fail "the twin's vocoder did not resynthesise: $(cat "$work/t.json")"
 
 # Bad input names what is wrong.
 set +e
