@@ -112,6 +112,71 @@ void add_shifted(PanelMatrix& P, int64_t M, int64_t depth, const float* A, const
   panel_gemm(M, A, depth, P, dst, ldc, true);
 }
 
+// One input and one output channel (the vocoder's upsampling filters, run
+// over B x n_mels rows): a panel GEMM of 1 x 1 x depth fills one row of its
+// tiles and packs a panel per depth block, so the taps are applied directly,
+// a row per iteration.
+void single_forward(const Conv1dShape& s, const float* x, const float* w, const float* bias, float* y) {
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < s.B; ++b) {
+    float* yb = y + b * s.To;
+    const float* xb = x + b * s.T;
+    std::fill(yb, yb + s.To, bias ? bias[0] : 0.f);
+    for (int64_t k = 0; k < s.K; ++k) {
+      int64_t t0, t1;
+      conv1d_tap_columns(s, k, &t0, &t1);
+      const int64_t off = k * s.dilation - s.pad_left;
+      const float wk = w[k];
+#pragma omp simd
+      for (int64_t t = t0; t < t1; ++t) yb[t] += wk * xb[t + off];
+    }
+  }
+}
+
+void single_backward_input(const Conv1dShape& s, const float* g, const float* w, float* dx) {
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < s.B; ++b) {
+    float* dxb = dx + b * s.T;
+    const float* gb = g + b * s.To;
+    std::fill(dxb, dxb + s.T, 0.f);
+    for (int64_t k = 0; k < s.K; ++k) {
+      int64_t t0, t1;
+      conv1d_tap_columns(s, k, &t0, &t1);
+      const int64_t off = k * s.dilation - s.pad_left;
+      const float wk = w[k];
+#pragma omp simd
+      for (int64_t t = t0; t < t1; ++t) dxb[t + off] += wk * gb[t];
+    }
+  }
+}
+
+void single_backward_weight(const Conv1dShape& s, const float* g, const float* x, float* dw) {
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  std::vector<float> partial(static_cast<size_t>(threads * s.K), 0.f);
+#pragma omp parallel num_threads(threads)
+  {
+    float* acc = partial.data() + omp_get_thread_num() * s.K;
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < s.B; ++b)
+      for (int64_t k = 0; k < s.K; ++k) {
+        int64_t t0, t1;
+        conv1d_tap_columns(s, k, &t0, &t1);
+        const int64_t off = k * s.dilation - s.pad_left;
+        const float* gb = g + b * s.To;
+        const float* xb = x + b * s.T + off;
+        float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t t = t0; t < t1; ++t) sum += gb[t] * xb[t];
+        acc[k] += sum;
+      }
+  }
+  for (int64_t k = 0; k < s.K; ++k) {
+    float v = 0.f;
+    for (int i = 0; i < threads; ++i) v += partial[i * s.K + k];
+    dw[k] = v;
+  }
+}
+
 void forward_f32(const Conv1dShape& s, const float* x, const float* w, const float* bias, float* y) {
   std::vector<float> taps = taps_of(s, w);  // [K][Cout][Cin]
   const int64_t blocks = (s.To + kBlock - 1) / kBlock;
@@ -213,7 +278,10 @@ void conv1d_tap_columns(const Conv1dShape& s, int64_t k, int64_t* t0, int64_t* t
 }
 
 void conv1d_forward(DType dt, const Conv1dShape& s, const void* x, const void* w, const void* bias, void* y) {
-  if (dt == DType::f32)
+  if (dt == DType::f32 && s.Cin == 1 && s.Cout == 1)
+    single_forward(s, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(bias),
+                   static_cast<float*>(y));
+  else if (dt == DType::f32)
     forward_f32(s, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(bias),
             static_cast<float*>(y));
   else
@@ -222,14 +290,18 @@ void conv1d_forward(DType dt, const Conv1dShape& s, const void* x, const void* w
 }
 
 void conv1d_backward_input(DType dt, const Conv1dShape& s, const void* g, const void* w, void* dx) {
-  if (dt == DType::f32)
+  if (dt == DType::f32 && s.Cin == 1 && s.Cout == 1)
+    single_backward_input(s, static_cast<const float*>(g), static_cast<const float*>(w), static_cast<float*>(dx));
+  else if (dt == DType::f32)
     backward_input_f32(s, static_cast<const float*>(g), static_cast<const float*>(w), static_cast<float*>(dx));
   else
     backward_input(dt, s, static_cast<const double*>(g), static_cast<const double*>(w), static_cast<double*>(dx));
 }
 
 void conv1d_backward_weight(DType dt, const Conv1dShape& s, const void* g, const void* x, void* dw) {
-  if (dt == DType::f32)
+  if (dt == DType::f32 && s.Cin == 1 && s.Cout == 1)
+    single_backward_weight(s, static_cast<const float*>(g), static_cast<const float*>(x), static_cast<float*>(dw));
+  else if (dt == DType::f32)
     backward_weight_f32(s, static_cast<const float*>(g), static_cast<const float*>(x), static_cast<float*>(dw));
   else
     backward_weight(dt, s, static_cast<const double*>(g), static_cast<const double*>(x), static_cast<double*>(dw));

@@ -102,13 +102,17 @@ TEST_CASE("conv1d: kernels equal a double loop on random shapes, f32 and f64, 1 
   const int threads_before = get_num_threads();
   Generator gen(11);
   auto pick = [&](int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(uniform_double(&gen) * (hi - lo + 1)); };
-  for (int trial = 0; trial < 40; ++trial) {
+  for (int trial = 0; trial < 48; ++trial) {
     Ref r;
     auto& s = r.s;
     s.B = pick(1, 3);
     s.Cin = pick(1, 20);
     s.Cout = pick(1, 37);  // across the panel GEMM's 16-row routing
-    s.K = pick(1, 4);
+    if (trial % 6 == 5) {  // one channel over many rows, as the vocoder's upsampling filters run
+      s.B = pick(4, 40);
+      s.Cin = s.Cout = 1;
+    }
+    s.K = trial % 6 == 5 ? pick(1, 9) : pick(1, 4);
     s.dilation = trial % 5 == 0 ? pick(8, 40) : pick(1, 4);
     // Some lengths span several of the f32 kernel's column blocks and depth blocks.
     s.T = trial % 4 == 3 ? pick(300, 1300) : pick(1, 90);
