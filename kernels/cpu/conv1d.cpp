@@ -116,36 +116,28 @@ void add_shifted(PanelMatrix& P, int64_t M, int64_t depth, const float* A, const
 // over B x n_mels rows): a panel GEMM of 1 x 1 x depth fills one row of its
 // tiles and packs a panel per depth block, so the taps are applied directly,
 // a row per iteration.
-void single_forward(const Conv1dShape& s, const float* x, const float* w, const float* bias, float* y) {
+//
+// Forward: y[b, t] = bias + sum_k w[k] x[b, t + off_k]. Adjoint (the input's
+// gradient): dx[b, t + off_k] += w[k] g[b, t], from zero.
+void single_taps(const Conv1dShape& s, const float* w, const float* src, float* dst, float init, bool adjoint) {
+  const int64_t src_len = adjoint ? s.To : s.T, dst_len = adjoint ? s.T : s.To;
 #pragma omp parallel for schedule(static)
   for (int64_t b = 0; b < s.B; ++b) {
-    float* yb = y + b * s.To;
-    const float* xb = x + b * s.T;
-    std::fill(yb, yb + s.To, bias ? bias[0] : 0.f);
+    const float* in = src + b * src_len;
+    float* out = dst + b * dst_len;
+    std::fill(out, out + dst_len, init);
     for (int64_t k = 0; k < s.K; ++k) {
       int64_t t0, t1;
       conv1d_tap_columns(s, k, &t0, &t1);
       const int64_t off = k * s.dilation - s.pad_left;
       const float wk = w[k];
+      if (adjoint) {
 #pragma omp simd
-      for (int64_t t = t0; t < t1; ++t) yb[t] += wk * xb[t + off];
-    }
-  }
-}
-
-void single_backward_input(const Conv1dShape& s, const float* g, const float* w, float* dx) {
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < s.B; ++b) {
-    float* dxb = dx + b * s.T;
-    const float* gb = g + b * s.To;
-    std::fill(dxb, dxb + s.T, 0.f);
-    for (int64_t k = 0; k < s.K; ++k) {
-      int64_t t0, t1;
-      conv1d_tap_columns(s, k, &t0, &t1);
-      const int64_t off = k * s.dilation - s.pad_left;
-      const float wk = w[k];
+        for (int64_t t = t0; t < t1; ++t) out[t + off] += wk * in[t];
+      } else {
 #pragma omp simd
-      for (int64_t t = t0; t < t1; ++t) dxb[t + off] += wk * gb[t];
+        for (int64_t t = t0; t < t1; ++t) out[t] += wk * in[t + off];
+      }
     }
   }
 }
@@ -279,8 +271,8 @@ void conv1d_tap_columns(const Conv1dShape& s, int64_t k, int64_t* t0, int64_t* t
 
 void conv1d_forward(DType dt, const Conv1dShape& s, const void* x, const void* w, const void* bias, void* y) {
   if (dt == DType::f32 && s.Cin == 1 && s.Cout == 1)
-    single_forward(s, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(bias),
-                   static_cast<float*>(y));
+    single_taps(s, static_cast<const float*>(w), static_cast<const float*>(x), static_cast<float*>(y),
+                bias ? static_cast<const float*>(bias)[0] : 0.f, false);
   else if (dt == DType::f32)
     forward_f32(s, static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(bias),
             static_cast<float*>(y));
@@ -291,7 +283,7 @@ void conv1d_forward(DType dt, const Conv1dShape& s, const void* x, const void* w
 
 void conv1d_backward_input(DType dt, const Conv1dShape& s, const void* g, const void* w, void* dx) {
   if (dt == DType::f32 && s.Cin == 1 && s.Cout == 1)
-    single_backward_input(s, static_cast<const float*>(g), static_cast<const float*>(w), static_cast<float*>(dx));
+    single_taps(s, static_cast<const float*>(w), static_cast<const float*>(g), static_cast<float*>(dx), 0.f, true);
   else if (dt == DType::f32)
     backward_input_f32(s, static_cast<const float*>(g), static_cast<const float*>(w), static_cast<float*>(dx));
   else
