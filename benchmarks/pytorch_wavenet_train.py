@@ -23,6 +23,7 @@ import struct
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -53,18 +54,6 @@ def read_float_wav(path):
     tag, channels, bits = fmt[0], fmt[1], fmt[5]
     assert tag in (3, 0xFFFE) and channels == 1 and bits == 32, f"{path}: not mono float32 (format {fmt})"
     return torch.frombuffer(bytearray(data), dtype=torch.float32)
-
-
-def read_npy_f32(path):
-    """A float32 C-order .npy (cadenza's mel cache) as a 2-D tensor."""
-    with open(path, "rb") as f:
-        b = f.read()
-    assert b[:6] == b"\x93NUMPY", f"{path}: not a .npy file"
-    n = struct.unpack("<H", b[8:10])[0] if b[6] == 1 else struct.unpack("<I", b[8:12])[0]
-    off = 10 + n if b[6] == 1 else 12 + n
-    head = eval(b[off - n:off].decode("latin1"))  # noqa: S307, the header is a Python dict literal
-    assert head["descr"] == "<f4" and not head["fortran_order"], f"{path}: {head}"
-    return torch.frombuffer(bytearray(b[off:]), dtype=torch.float32).view(*head["shape"])
 
 
 def save(path, model, cfg, steps):
@@ -105,8 +94,8 @@ def main():
     for c in corpus["train"]:
         ids = mu_law(read_float_wav(c["audio"]), cfg["quantize"])
         assert ids.numel() == c["samples"], f"{c['audio']}: {ids.numel()} samples, corpus.json says {c['samples']}"
-        m = read_npy_f32(c["mel"]) if mel else None
-        assert m is None or m.shape[0] == cfg["n_mels"], f"{c['mel']}: shape {tuple(m.shape)}"
+        m = torch.from_numpy(np.load(c["mel"])) if mel else None
+        assert m is None or (m.dtype == torch.float32 and m.shape[0] == cfg["n_mels"]), f"{c['mel']}: {m.dtype} {tuple(m.shape)}"
         if ids.numel() >= a.crop + 1:
             clips.append((ids, m, c["label"]))
     assert clips, f"no training clip in {a.corpus} holds a crop of {a.crop + 1} samples"
