@@ -29,6 +29,9 @@ std::shared_ptr<ConvBlock> gen_block(int64_t in, int64_t out, const Dims& k, con
 
 Tensor lrelu(const Tensor& x) { return leaky_relu(x, kSlope); }
 
+// `hard` forward (exactly: soft - soft is zero), the gradient of `soft` backward.
+Tensor straight_through(const Tensor& hard, const Tensor& soft) { return add(hard.detach(), sub(soft, soft.detach())); }
+
 // A critic conv and, with layer norm on, its ChannelLayerNorm.
 std::shared_ptr<ConvBlock> critic_block(const MusicGanConfig& cfg, int64_t in, int64_t out, const Dims& k,
                                         const Dims& s) {
@@ -112,7 +115,8 @@ void MusicGanConfig::validate() const {
   in_range("critic_channels", critic_channels, 1, 4096);
   if (track_mode != "order" && track_mode != "program")
     bad("track_mode", "must be order or program, got '" + track_mode + "'");
-  if (output != "sigmoid" && output != "tanh") bad("output", "must be sigmoid or tanh, got '" + output + "'");
+  if (output != "sigmoid" && output != "tanh" && output != "binary" && output != "voice")
+    bad("output", "must be sigmoid, tanh, binary or voice, got '" + output + "'");
   if (critic_norm != "layer" && critic_norm != "none")
     bad("critic_norm", "must be layer or none, got '" + critic_norm + "'");
   auto sized = [&](const char* field, size_t n) {
@@ -198,7 +202,8 @@ MusicGanGenerator::MusicGanGenerator(const MusicGanConfig& cfg) : nn::Module("Mu
     auto tpc = track->add("time_pitch", std::make_shared<nn::ModuleDict>());
     p.time_pitch.push_back(tpc->add("0", gen_block(g, g, {1, f, 1}, {1, f, 1})));      // (bars, S, 7)
     p.time_pitch.push_back(tpc->add("1", gen_block(g, g / 2, {1, 1, 12}, {1, 1, 12})));  // (bars, S, 84)
-    p.merge = track->add("merge", conv(g, 1, {1, 1, 1}, {1, 1, 1}));
+    // A voice output has a second channel: its mean over the pitches is the rest's logit.
+    p.merge = track->add("merge", conv(g, cfg.output == "voice" ? 2 : 1, {1, 1, 1}, {1, 1, 1}));
     private_.push_back(std::move(p));
   }
 }
@@ -234,8 +239,19 @@ Tensor MusicGanGenerator::forward(const Tensor& z) {
     Tensor tp = relu(p.time_pitch[1]->forward(relu(p.time_pitch[0]->forward(hi))));
     outs.push_back(p.merge->forward(concat({pt, tp}, 1)));  // [B, 1, bars, S, P]
   }
+  if (c.output == "voice") {
+    // Per track and step, a softmax over the pitches and a rest; forward the
+    // one-hot of its maximum, backward the softmax's gradient (straight through).
+    for (Tensor& o : outs) o = concat({narrow(o, 1, 0, 1), mean(narrow(o, 1, 1, 1), {4}, true)}, 4);
+    Tensor p = softmax(concat(outs, 1), 4);
+    Tensor hard = to_dtype(eq(p, max(p, {4}, true)), p.dtype());
+    return narrow(straight_through(hard, p), 4, 0, c.pitches);
+  }
   Tensor y = concat(outs, 1);
-  return c.output == "tanh" ? tanh(y) : sigmoid(y);
+  if (c.output == "tanh") return tanh(y);
+  Tensor s = sigmoid(y);
+  if (c.output == "binary") return straight_through(to_dtype(gt(s, Tensor::scalar(0.5, s.dtype())), s.dtype()), s);
+  return s;
 }
 
 // -- critic ---------------------------------------------------------------------

@@ -16,7 +16,8 @@
 // tracks (shared.{j}: transposed convs, BatchNorm, ReLU) grows it to
 // (bars, 16, 7); each track's private bar generator (private.{i}) then grows
 // pitch before time (pitch_time) and time before pitch (time_pitch), merges
-// the two with a 1x1x1 conv and ends in a sigmoid (or tanh).
+// the two with a 1x1x1 conv and ends in a sigmoid (or tanh, binary neurons, or
+// a one-voice softmax: MusicGanConfig::output).
 //
 // Critic: per track, pitch-time and time-pitch convolutions and a 1x1x1
 // merge (private.{i}); the tracks concatenated through shared.{0,1} down to
@@ -50,7 +51,17 @@ struct MusicGanConfig {
   int64_t temporal_channels = 1024;  // hidden width of the temporal generators
   int64_t gen_channels = 64;     // generator width unit (published: 64; trunk 256-128-128-64)
   int64_t critic_channels = 16;  // critic width unit (published: 16; merged 512)
-  std::string output = "sigmoid";  // sigmoid (rolls in [0, 1]) | tanh ([-1, 1])
+  // The generator's output:
+  //   sigmoid  rolls in [0, 1], binarised after training (MuseGAN)
+  //   tanh     rolls in [-1, 1]
+  //   binary   0/1 rolls during training too: the sigmoid thresholded at 0.5
+  //            forward, its gradient backward (BinaryMuseGAN's deterministic
+  //            binary neurons with the straight-through estimator)
+  //   voice    each track one voice: per step a softmax over the pitches and
+  //            a rest, its one-hot maximum forward, the softmax's gradient
+  //            backward (monophonic parts, as Coconet and DeepBach model
+  //            the chorales' voices)
+  std::string output = "sigmoid";
   std::string critic_norm = "layer";  // layer | none: what follows each critic conv
 
   std::string to_json() const;

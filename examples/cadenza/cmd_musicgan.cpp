@@ -97,9 +97,12 @@ void musicgan_train(CLI::App& cmd) {
   cmd.add_option("--critic-norm", c.critic_norm, "what follows each critic conv: layer (a layer norm) or none")
       ->capture_default_str()
       ->check(one_of({"layer", "none"}));
-  cmd.add_option("--output", c.output, "the generator's last activation: sigmoid or tanh")
+  cmd.add_option("--output", c.output,
+                 "the generator's output: sigmoid or tanh (MuseGAN), binary (BinaryMuseGAN's deterministic binary "
+                 "neurons, straight-through), or voice (one note or a rest per track and step, straight-through "
+                 "softmax; for one-voice parts such as the chorales')")
       ->capture_default_str()
-      ->check(one_of({"sigmoid", "tanh"}));
+      ->check(one_of({"sigmoid", "tanh", "binary", "voice"}));
   cmd.add_option("--batch", f->o.batch, "segments per update")->capture_default_str()->check(integer(1, 4096));
   cmd.add_option("--critic-steps", f->o.critic_steps, "critic updates per generator update")
       ->capture_default_str()

@@ -33,6 +33,9 @@ def config(**kw):
 CASES = {
     "small": config(),
     "tanh_4bars": config(tracks=2, bars=4, output="tanh", z_dim=2, gen_channels=6, critic_channels=1, critic_norm="none"),
+    # the straight-through outputs: 0/1 rolls forward, the sigmoid's or the softmax's gradient backward
+    "binary": config(output="binary", gen_channels=2, critic_channels=1),
+    "voice": config(output="voice", gen_channels=2, critic_channels=1),
 }
 
 

@@ -90,7 +90,7 @@ class Generator(nn.Module):
                                           gen_block(g, g // 2, (1, f, 1), (1, f, 1))])
             t.time_pitch = nn.ModuleList([gen_block(g, g, (1, f, 1), (1, f, 1)),
                                           gen_block(g, g // 2, (1, 1, 12), (1, 1, 12))])
-            t.merge = nn.Conv3d(g, 1, 1)
+            t.merge = nn.Conv3d(g, 2 if cfg["output"] == "voice" else 1, 1)
             tracks.append(t)
         self.private = nn.ModuleList(tracks)
 
@@ -113,8 +113,20 @@ class Generator(nn.Module):
             pt = F.relu(p.pitch_time[1](F.relu(p.pitch_time[0](hi))))
             tp = F.relu(p.time_pitch[1](F.relu(p.time_pitch[0](hi))))
             outs.append(p.merge(torch.cat([pt, tp], 1)))
+        if c["output"] == "voice":
+            # softmax over the pitches and a rest (channel 1's mean over the pitches);
+            # the one-hot maximum forward, the softmax's gradient backward
+            outs = [torch.cat([o[:, :1], o[:, 1:].mean(4, keepdim=True)], 4) for o in outs]
+            p = torch.softmax(torch.cat(outs, 1), 4)
+            hard = (p == p.amax(4, keepdim=True)).to(p.dtype)
+            return (hard + (p - p.detach()))[..., :c["pitches"]]
         y = torch.cat(outs, 1)
-        return torch.tanh(y) if c["output"] == "tanh" else torch.sigmoid(y)
+        if c["output"] == "tanh":
+            return torch.tanh(y)
+        s = torch.sigmoid(y)
+        if c["output"] == "binary":
+            return (s > 0.5).to(s.dtype) + (s - s.detach())
+        return s
 
 
 class Critic(nn.Module):
