@@ -4,15 +4,17 @@
 // gather, scatter_add; the adds atomic), conv1d with its three gradients
 // (cuBLAS, a GEMM per tap), the gated activation, batch_norm (statistics,
 // forward, backward; a block per channel), the LSTM and GRU recurrences
-// (a cuBLAS GEMM and a cell kernel per step), the optimizer updates and
-// norms, and the Philox draws (kernels/cuda/). Every other op on a CUDA
-// tensor (conv_nd so far) fails with an error naming the op, the device and
-// the dtype.
+// (a cuBLAS GEMM and a cell kernel per step), conv_nd with its three
+// gradients (vol2col and a cuBLAS GEMM per chunk of samples), the optimizer
+// updates and norms, and the Philox draws (kernels/cuda/). Every entry is
+// filled; a dtype an entry does not list (integer GEMMs, say) fails with an
+// error naming the op, the device and the dtype.
 #include "engine/backend.h"
 
 #if defined(CADENZA_BACKEND_HAS_CUDA)
 #include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv1d.h"
+#include "kernels/cuda/conv_nd.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gated_activation.h"
 #include "kernels/cuda/index.h"
@@ -51,6 +53,12 @@ Backend make_cuda_backend() {
   k.conv1d_backward_weight = kernels::cuda::conv1d_backward_weight,
   set(KernelId::conv1d_backward_weight, kFloatTypes);
   k.conv1d_backward_bias = kernels::cuda::conv1d_backward_bias, set(KernelId::conv1d_backward_bias, kFloatTypes);
+  k.conv_nd_forward = kernels::cuda::conv_nd_forward, set(KernelId::conv_nd_forward, kFloatTypes);
+  k.conv_nd_backward_input = kernels::cuda::conv_nd_backward_input,
+  set(KernelId::conv_nd_backward_input, kFloatTypes);
+  k.conv_nd_backward_weight = kernels::cuda::conv_nd_backward_weight,
+  set(KernelId::conv_nd_backward_weight, kFloatTypes);
+  k.conv_nd_backward_bias = kernels::cuda::conv_nd_backward_bias, set(KernelId::conv_nd_backward_bias, kFloatTypes);
   k.gated_activation_forward = kernels::cuda::gated_activation_forward,
   set(KernelId::gated_activation_forward, kFloatTypes);
   k.gated_activation_backward = kernels::cuda::gated_activation_backward,

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/cuda/conv1d.h"
+#include "kernels/cuda/conv_common.cuh"
 #include "kernels/cuda/cublas.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
@@ -14,31 +15,6 @@
 namespace cadenza::kernels::cuda {
 
 namespace {
-
-// Column-major C_i = alpha op(A_i) op(B_i) + beta C_i for i < batch, X_i =
-// X + i * strideX (a stride of 0 shares one matrix), alpha = 1.
-void gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                  const float* A, int lda, long long sa, const float* B, int ldb, long long sb,
-                  float beta, float* C, int ldc, long long sc, int batch) {
-  const float one = 1.f;
-  CADENZA_CUBLAS_CHECK(cublasSgemmStridedBatched(h, ta, tb, m, n, k, &one, A, lda, sa, B, ldb, sb,
-                                                 &beta, C, ldc, sc, batch));
-}
-void gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                  const double* A, int lda, long long sa, const double* B, int ldb, long long sb,
-                  double beta, double* C, int ldc, long long sc, int batch) {
-  const double one = 1.0;
-  CADENZA_CUBLAS_CHECK(cublasDgemmStridedBatched(h, ta, tb, m, n, k, &one, A, lda, sa, B, ldb, sb,
-                                                 &beta, C, ldc, sc, batch));
-}
-
-// y[b, o, t] = bias[o], or 0 without a bias: the taps then add on top.
-template <class T>
-__global__ void fill_bias_kernel(int64_t Cout, int64_t To, int64_t n, const T* bias, T* y) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
-       i += int64_t{gridDim.x} * blockDim.x)
-    y[i] = bias ? bias[i / To % Cout] : T(0);
-}
 
 // taps[k][i] = w[i][k] for i < n = Cout * Cin: tap k as a [Cout, Cin] matrix
 // (PyTorch's layout keeps one tap's weights K apart; cuBLAS needs unit
@@ -56,30 +32,6 @@ __global__ void unpack_taps_kernel(int64_t n, int64_t K, const T* taps, T* dw) {
   for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n * K;
        e += int64_t{gridDim.x} * blockDim.x)
     dw[e] = taps[e % K * n + e / K];
-}
-
-// db[o] = sum over b and t of g[b, o, t]: a block per channel, each thread a
-// strided share of the B * To terms, then the block's sum (a fixed order for
-// a given shape, so repeated runs agree).
-template <class T>
-__global__ void bias_grad_kernel(int64_t B, int64_t Cout, int64_t To, const T* g, T* db) {
-  using A = typename Acc<T>::type;
-  __shared__ A warp_sums[kThreads / 32];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int64_t o = blockIdx.x; o < Cout; o += gridDim.x) {
-    A s = 0;
-    for (int64_t j = threadIdx.x; j < B * To; j += blockDim.x)
-      s += static_cast<A>(g[(j / To * Cout + o) * To + j % To]);
-    for (int off = 16; off > 0; off /= 2) s += __shfl_down_sync(0xffffffffu, s, off);
-    if (lane == 0) warp_sums[warp] = s;
-    __syncthreads();
-    if (warp == 0) {
-      s = lane < static_cast<int>(blockDim.x / 32) ? warp_sums[lane] : A(0);
-      for (int off = 16; off > 0; off /= 2) s += __shfl_down_sync(0xffffffffu, s, off);
-      if (lane == 0) db[o] = static_cast<T>(s);
-    }
-    __syncthreads();  // warp_sums is reused by the next channel
-  }
 }
 
 // Tap k's weights as a [Cout, Cin] row-major matrix each: w itself when K is

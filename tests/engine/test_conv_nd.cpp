@@ -12,6 +12,7 @@
 #include "engine/nn.h"
 #include "engine/threading.h"
 #include "gradcheck.h"
+#include "kernels/conv_nd_math.h"
 #include "kernels/cpu/conv_nd.h"
 
 using namespace cadenza;
@@ -165,6 +166,68 @@ TEST_CASE("conv_nd: kernels equal a double loop on random shapes, f32 and f64, 1
     check_kernels<float>(r, 5e-5);
   }
   set_num_threads(threads_before);
+}
+
+// The CUDA kernels' algorithm (kernels/cuda/conv_nd.cu) run on the host with
+// its index helpers: columns by conv_nd_tap_input (vol2col), the three
+// products, and the input gradient gathered by conv_nd_tap_output (col2vol).
+TEST_CASE("conv_nd: the CUDA kernels' column helpers give the double loop's results", "[engine][conv_nd]") {
+  Generator gen(23);
+  for (int trial = 0; trial < 60; ++trial) {
+    Ref r = random_ref(gen, trial);
+    const auto& s = r.s;
+    INFO("trial " << trial);
+    const int64_t V = s.in_volume(), P = s.out_volume(), kvol = s.kernel_volume(), rows = s.Cin * kvol;
+    bool unit = true;
+    for (int d = 0; d < 3; ++d) unit = unit && s.k[d] == 1 && s.stride[d] == 1 && s.pad[d] == 0;
+    REQUIRE(kmath::conv_nd_is_pointwise(s) == unit);
+    if (trial % 4 == 2) REQUIRE(unit);
+    std::vector<double> y(r.y.size()), dx(r.dx.size()), dw(r.dw.size(), 0.0);
+    for (int64_t b = 0; b < s.B; ++b) {
+      std::vector<double> col(rows * P), gcol(rows * P, 0.0);
+      for (int64_t row = 0; row < rows; ++row)
+        for (int64_t p = 0; p < P; ++p) {
+          const int64_t i = kmath::conv_nd_tap_input(s, row % kvol, p);
+          if (i >= 0) {
+            // The inverse maps the read back to the same output position.
+            REQUIRE(kmath::conv_nd_tap_output(s, row % kvol, i) == p);
+            col[row * P + p] = r.x[(b * s.Cin + row / kvol) * V + i];
+          } else {
+            col[row * P + p] = 0.0;
+          }
+        }
+      for (int64_t o = 0; o < s.Cout; ++o)
+        for (int64_t p = 0; p < P; ++p) {
+          double acc = r.b.empty() ? 0.0 : r.b[o];
+          const double go = r.g[(b * s.Cout + o) * P + p];
+          for (int64_t row = 0; row < rows; ++row) {
+            acc += r.w[o * rows + row] * col[row * P + p];
+            gcol[row * P + p] += r.w[o * rows + row] * go;
+            dw[o * rows + row] += go * col[row * P + p];
+          }
+          y[(b * s.Cout + o) * P + p] = acc;
+        }
+      for (int64_t c = 0; c < s.Cin; ++c)
+        for (int64_t i = 0; i < V; ++i) {
+          double acc = 0;
+          for (int64_t q = 0; q < kvol; ++q) {
+            const int64_t p = kmath::conv_nd_tap_output(s, q, i);
+            if (p >= 0) acc += gcol[(c * kvol + q) * P + p];
+          }
+          dx[(b * s.Cin + c) * V + i] = acc;
+        }
+    }
+    auto near = [](const std::vector<double>& got, const std::vector<double>& want, const char* what) {
+      REQUIRE(got.size() == want.size());
+      for (size_t i = 0; i < want.size(); ++i) {
+        INFO(what << " element " << i);
+        REQUIRE(std::fabs(got[i] - want[i]) <= 1e-12 * (1 + std::fabs(want[i])));
+      }
+    };
+    near(y, r.y, "forward");
+    near(dx, r.dx, "backward_input");
+    near(dw, r.dw, "backward_weight");
+  }
 }
 
 TEST_CASE("conv_nd: several column blocks per sample and the output-padded transpose",

@@ -10,6 +10,7 @@
 // element a kernel skips shows. The batch_norm and recurrent layers' front
 // ends run on device tensors too (outputs, scratch and gradients on the
 // device), against the same calls on the CPU.
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -189,6 +190,66 @@ void check_conv1d() {
     check_conv1d_case(dt, {3, 13, 11, 5, 1, 1, 0, 0, true});  // K = 1: w is already the tap
     check_conv1d_case(dt, {1, 1, 1, 1, 1, 1, 0, 0, false});
   }
+}
+
+// One N-d convolution (as 3-D), every kernel on the device against the CPU's.
+void check_conv_nd_case(DType dt, const kernels::ConvNdShape& s, bool bias, const std::string& name) {
+  const Shape xs{s.B, s.Cin, s.in[0], s.in[1], s.in[2]}, ys{s.B, s.Cout, s.out[0], s.out[1], s.out[2]},
+      ws{s.Cout, s.Cin, s.k[0], s.k[1], s.k[2]};
+  Tensor x = values(xs, dt, 55), w = values(ws, dt, 56), b = values({s.Cout}, dt, 57), g = values(ys, dt, 58);
+  Tensor xd = x.to(kGpu), wd = w.to(kGpu), bd = b.to(kGpu), gd = g.to(kGpu);
+  const std::string what = std::string(dtype_name(dt)) + " " + name + (bias ? ", bias" : "");
+  const double eps = eps_for(dt);
+  Tensor y = Tensor::empty(ys, dt), yd = poisoned(ys, dt);
+  CADENZA_KERNEL(conv_nd_forward, Device{}, dt)(dt, s, x.raw_data(), w.raw_data(), bias ? b.raw_data() : nullptr,
+                                                y.raw_data());
+  CADENZA_KERNEL(conv_nd_forward, kGpu, dt)(dt, s, xd.raw_data(), wd.raw_data(), bias ? bd.raw_data() : nullptr,
+                                            yd.raw_data());
+  check(close(yd, y, eps), "conv_nd_forward " + what);
+  Tensor dx = Tensor::empty(xs, dt), dxd = poisoned(xs, dt);
+  CADENZA_KERNEL(conv_nd_backward_input, Device{}, dt)(dt, s, g.raw_data(), w.raw_data(), dx.raw_data());
+  CADENZA_KERNEL(conv_nd_backward_input, kGpu, dt)(dt, s, gd.raw_data(), wd.raw_data(), dxd.raw_data());
+  check(close(dxd, dx, eps), "conv_nd_backward_input " + what);
+  Tensor dw = Tensor::empty(ws, dt), dwd = poisoned(ws, dt);
+  CADENZA_KERNEL(conv_nd_backward_weight, Device{}, dt)(dt, s, g.raw_data(), x.raw_data(), dw.raw_data());
+  CADENZA_KERNEL(conv_nd_backward_weight, kGpu, dt)(dt, s, gd.raw_data(), xd.raw_data(), dwd.raw_data());
+  check(close(dwd, dw, eps * 4), "conv_nd_backward_weight " + what);
+  Tensor db = Tensor::empty({s.Cout}, dt), dbd = poisoned({s.Cout}, dt);
+  CADENZA_KERNEL(conv_nd_backward_bias, Device{}, dt)(dt, s, g.raw_data(), db.raw_data());
+  CADENZA_KERNEL(conv_nd_backward_bias, kGpu, dt)(dt, s, gd.raw_data(), dbd.raw_data());
+  check(close(dbd, db, eps), "conv_nd_backward_bias " + what);
+}
+
+// {B, Cin, Cout, in[3], out[3], k[3], stride[3], pad[3], dilation[3]}; out
+// follows from the rest as PyTorch's formula gives it.
+void check_conv_nd() {
+  auto shape = [](int64_t B, int64_t Cin, int64_t Cout, std::array<int64_t, 3> in, std::array<int64_t, 3> k,
+                  std::array<int64_t, 3> stride, std::array<int64_t, 3> pad, std::array<int64_t, 3> dil) {
+    kernels::ConvNdShape s{B, Cin, Cout, {}, {}, {}, {}, {}, {}};
+    for (int d = 0; d < 3; ++d) {
+      s.in[d] = in[d], s.k[d] = k[d], s.stride[d] = stride[d], s.pad[d] = pad[d], s.dilation[d] = dil[d];
+      s.out[d] = (in[d] + 2 * pad[d] - dil[d] * (k[d] - 1) - 1) / stride[d] + 1;
+    }
+    return s;
+  };
+  for (DType dt : {DType::f32, DType::f64}) {
+    // MusicGAN's pitch and beat convolutions: kernel = stride.
+    check_conv_nd_case(dt, shape(3, 5, 7, {2, 13, 84}, {1, 1, 12}, {1, 1, 12}, {0, 0, 0}, {1, 1, 1}), true,
+                       "kernel = stride (1, 1, 12)");
+    check_conv_nd_case(dt, shape(2, 7, 5, {3, 48, 7}, {1, 3, 1}, {1, 3, 1}, {0, 0, 0}, {1, 1, 1}), false,
+                       "kernel = stride (1, 3, 1)");
+    // A 2-D convolution (leading 1), strided, padded and dilated, odd sizes.
+    check_conv_nd_case(dt, shape(2, 3, 5, {1, 11, 13}, {1, 3, 2}, {1, 2, 1}, {0, 1, 2}, {1, 2, 3}), true,
+                       "2-D strided, padded, dilated");
+    check_conv_nd_case(dt, shape(1, 4, 3, {5, 7, 11}, {3, 3, 3}, {2, 1, 3}, {1, 0, 2}, {1, 2, 1}), false,
+                       "3-D 3x3x3");
+    check_conv_nd_case(dt, shape(3, 13, 5, {2, 7, 5}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), true,
+                       "pointwise (the input is its own columns)");
+    check_conv_nd_case(dt, shape(1, 1, 1, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), false, "1 x 1");
+  }
+  // Columns over 64 MiB per sample: one sample per chunk, three chunks.
+  check_conv_nd_case(DType::f32, shape(3, 16, 4, {34, 34, 34}, {3, 3, 3}, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}), true,
+                     "chunked columns");
 }
 
 std::string dims(const Shape& s) {
@@ -449,17 +510,18 @@ int main() {
     check_gated_activation();
     check_index();
     check_conv1d();
+    check_conv_nd();
     check_batch_norm();
     check_recurrences();
     check_front_ends();
     bool named = false;
     try {
-      conv2d(y.reshape({1, 1, 3, 2}), Tensor::ones({1, 1, 1, 1}).to(gpu));
+      CADENZA_KERNEL(gemm, gpu, DType::i64);  // matmul's front end refuses integers first
     } catch (const Error& e) {
-      named = std::strstr(e.what(), "conv_nd_forward has no kernel on cuda:0 for f32") != nullptr;
+      named = std::strstr(e.what(), "gemm has no kernel on cuda:0 for i64") != nullptr;
       std::printf("  %s\n", e.what());
     }
-    check(named, "an op without a CUDA kernel names the op, the device and the dtype");
+    check(named, "an op without a CUDA kernel for a dtype names the op, the device and the dtype");
     bool host = false;
     try {
       y.data<float>();

@@ -1,0 +1,206 @@
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/conv_nd_math.h"
+#include "kernels/cuda/conv_common.cuh"
+#include "kernels/cuda/conv_nd.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/scratch.h"
+
+namespace cadenza::kernels::cuda {
+
+namespace {
+
+// At most this many bytes of columns at a time (at least one sample's).
+constexpr int64_t kColumnBytes = int64_t{64} << 20;
+
+struct Sizes {
+  int64_t V, P, kvol, rows;  // input volume, output volume, kernel volume, Cin * kvol
+  explicit Sizes(const ConvNdShape& s)
+      : V(s.in_volume()), P(s.out_volume()), kvol(s.kernel_volume()), rows(s.Cin * s.kernel_volume()) {}
+};
+
+// col[b][c * kvol + q][p] = x[b][c][tap_input(q, p)], or 0 in the padding, for nb samples.
+template <class T>
+__global__ void vol2col_kernel(ConvNdShape s, int64_t nb, const T* x, T* col) {
+  const int64_t V = s.in[0] * s.in[1] * s.in[2], P = s.out[0] * s.out[1] * s.out[2];
+  const int64_t kvol = s.k[0] * s.k[1] * s.k[2], rows = s.Cin * kvol, n = nb * rows * P;
+  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n; e += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t p = e % P, r = e / P % rows, b = e / (P * rows);
+    const int64_t i = kmath::conv_nd_tap_input(s, r % kvol, p);
+    col[e] = i < 0 ? T(0) : x[(b * s.Cin + r / kvol) * V + i];
+  }
+}
+
+// dx[b][c][i] = sum over taps q of col[b][c * kvol + q][tap_output(q, i)]:
+// each input element gathers what read it, in tap order.
+template <class T>
+__global__ void col2vol_kernel(ConvNdShape s, int64_t nb, const T* col, T* dx) {
+  const int64_t V = s.in[0] * s.in[1] * s.in[2], P = s.out[0] * s.out[1] * s.out[2];
+  const int64_t kvol = s.k[0] * s.k[1] * s.k[2], n = nb * s.Cin * V;
+  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n; e += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t i = e % V, bc = e / V;  // bc = b * Cin + c
+    T acc = 0;
+    for (int64_t q = 0; q < kvol; ++q) {
+      const int64_t p = kmath::conv_nd_tap_output(s, q, i);
+      if (p >= 0) acc += col[(bc * kvol + q) * P + p];
+    }
+    dx[e] = acc;
+  }
+}
+
+// Samples per chunk: as many as fit kColumnBytes of columns, at least one.
+int64_t chunk_of(const ConvNdShape& s, const Sizes& z, size_t elem) {
+  const int64_t per = std::max<int64_t>(1, z.rows * z.P * static_cast<int64_t>(elem));
+  return std::max<int64_t>(1, std::min<int64_t>(s.B, kColumnBytes / per));
+}
+
+template <class T>
+void unfold(const ConvNdShape& s, int64_t nb, const T* x, T* col) {
+  const Sizes z(s);
+  vol2col_kernel<T><<<grid_for(nb * z.rows * z.P), kThreads>>>(s, nb, x, col);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+// Row-major per sample Y_b = W C_b ([Cout, P] = [Cout, rows] [rows, P]);
+// column-major Y^T = C^T W^T: C = Y_b (P x Cout, ld P), A = C_b (P x rows,
+// ld P), B = W (rows x Cout, ld rows, shared).
+template <class T>
+void forward(const ConvNdShape& s, const T* x, const T* w, const T* bias, T* y) {
+  const char* op = "conv_nd_forward";
+  const Sizes z(s);
+  const int64_t total = s.B * s.Cout * z.P;
+  if (total == 0) return;
+  fill_bias_kernel<T><<<grid_for(total), kThreads>>>(s.Cout, z.P, total, bias, y);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+  if (z.rows == 0) return;
+  const bool pointwise = kmath::conv_nd_is_pointwise(s);
+  const int64_t chunk = chunk_of(s, z, sizeof(T));
+  Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op, "columns");
+  cublasHandle_t h = cublas_handle();
+  const int P = cublas_int(z.P, op, "output volume"), rows = cublas_int(z.rows, op, "Cin x kernel volume"),
+            cout = cublas_int(s.Cout, op, "Cout");
+  for (int64_t b0 = 0; b0 < s.B; b0 += chunk) {
+    const int64_t nb = std::min(chunk, s.B - b0);
+    const T* c = x + b0 * s.Cin * z.V;
+    if (!pointwise) {
+      unfold(s, nb, c, cols.as<T>());
+      c = cols.as<T>();
+    }
+    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_N, P, cout, rows, c, P, z.rows * z.P, w, rows, 0, T(1),
+                 y + b0 * s.Cout * z.P, P, s.Cout * z.P, cublas_int(nb, op, "chunk"));
+  }
+}
+
+// Row-major per sample C_b = W^T G_b ([rows, P] = [rows, Cout] [Cout, P]);
+// column-major C^T = G^T W: C = C_b (P x rows, ld P), A = G_b (P x Cout,
+// ld P), B = W stored as rows x Cout (ld rows), op T. Then col2vol, or
+// straight into dx for a pointwise kernel.
+template <class T>
+void backward_input(const ConvNdShape& s, const T* g, const T* w, T* dx) {
+  const char* op = "conv_nd_backward_input";
+  const Sizes z(s);
+  const int64_t total = s.B * s.Cin * z.V;
+  if (total == 0) return;
+  if (s.Cout == 0 || z.P == 0) {
+    CADENZA_CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(total) * sizeof(T), 0));
+    return;
+  }
+  const bool pointwise = kmath::conv_nd_is_pointwise(s);
+  const int64_t chunk = chunk_of(s, z, sizeof(T));
+  Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op, "columns");
+  cublasHandle_t h = cublas_handle();
+  const int P = cublas_int(z.P, op, "output volume"), rows = cublas_int(z.rows, op, "Cin x kernel volume"),
+            cout = cublas_int(s.Cout, op, "Cout");
+  for (int64_t b0 = 0; b0 < s.B; b0 += chunk) {
+    const int64_t nb = std::min(chunk, s.B - b0);
+    T* target = pointwise ? dx + b0 * s.Cin * z.V : cols.as<T>();
+    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, P, rows, cout, g + b0 * s.Cout * z.P, P, s.Cout * z.P, w, rows, 0,
+                 T(0), target, P, z.rows * z.P, cublas_int(nb, op, "chunk"));
+    if (!pointwise) {
+      col2vol_kernel<T><<<grid_for(nb * s.Cin * z.V), kThreads>>>(s, nb, cols.as<T>(), dx + b0 * s.Cin * z.V);
+      CADENZA_CUDA_CHECK(cudaGetLastError());
+    }
+  }
+}
+
+// Row-major dW += G_b C_b^T ([Cout, rows] = [Cout, P] [P, rows]); column-
+// major dW^T = C_b G_b^T: C = dW (rows x Cout, ld rows), A = C_b stored as
+// P x rows (ld P), op T; B = G_b (P x Cout, ld P). One GEMM per sample with
+// beta 1 on a zeroed result (a batched call would race on dW).
+template <class T>
+void backward_weight(const ConvNdShape& s, const T* g, const T* x, T* dw) {
+  const char* op = "conv_nd_backward_weight";
+  const Sizes z(s);
+  const int64_t n = s.Cout * z.rows;
+  if (n == 0) return;
+  CADENZA_CUDA_CHECK(cudaMemsetAsync(dw, 0, static_cast<size_t>(n) * sizeof(T), 0));
+  if (s.B == 0 || z.P == 0) return;
+  const bool pointwise = kmath::conv_nd_is_pointwise(s);
+  const int64_t chunk = chunk_of(s, z, sizeof(T));
+  Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op, "columns");
+  cublasHandle_t h = cublas_handle();
+  const int P = cublas_int(z.P, op, "output volume"), rows = cublas_int(z.rows, op, "Cin x kernel volume"),
+            cout = cublas_int(s.Cout, op, "Cout");
+  for (int64_t b0 = 0; b0 < s.B; b0 += chunk) {
+    const int64_t nb = std::min(chunk, s.B - b0);
+    const T* c = x + b0 * s.Cin * z.V;
+    if (!pointwise) {
+      unfold(s, nb, c, cols.as<T>());
+      c = cols.as<T>();
+    }
+    for (int64_t b = 0; b < nb; ++b)
+      gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, rows, cout, P, c + b * z.rows * z.P, P, 0,
+                   g + (b0 + b) * s.Cout * z.P, P, 0, T(1), dw, rows, 0, 1);
+  }
+}
+
+template <class T>
+void backward_bias(const ConvNdShape& s, const T* g, T* db) {
+  if (s.Cout == 0) return;
+  bias_grad_kernel<T><<<grid_for(s.Cout * kThreads), kThreads>>>(s.B, s.Cout, s.out_volume(), g, db);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+template <class F>
+void by_dtype(DType dt, const char* op, F&& f) {
+  if (dt == DType::f32)
+    f(float{});
+  else if (dt == DType::f64)
+    f(double{});
+  else
+    throw std::invalid_argument(std::string(op) + " (cuda): f32 or f64 only");
+}
+
+}  // namespace
+
+void conv_nd_forward(DType dt, const ConvNdShape& s, const void* x, const void* w, const void* bias, void* y) {
+  by_dtype(dt, "conv_nd_forward", [&](auto t) {
+    using T = decltype(t);
+    forward(s, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias), static_cast<T*>(y));
+  });
+}
+
+void conv_nd_backward_input(DType dt, const ConvNdShape& s, const void* g, const void* w, void* dx) {
+  by_dtype(dt, "conv_nd_backward_input", [&](auto t) {
+    using T = decltype(t);
+    backward_input(s, static_cast<const T*>(g), static_cast<const T*>(w), static_cast<T*>(dx));
+  });
+}
+
+void conv_nd_backward_weight(DType dt, const ConvNdShape& s, const void* g, const void* x, void* dw) {
+  by_dtype(dt, "conv_nd_backward_weight", [&](auto t) {
+    using T = decltype(t);
+    backward_weight(s, static_cast<const T*>(g), static_cast<const T*>(x), static_cast<T*>(dw));
+  });
+}
+
+void conv_nd_backward_bias(DType dt, const ConvNdShape& s, const void* g, void* db) {
+  by_dtype(dt, "conv_nd_backward_bias", [&](auto t) {
+    using T = decltype(t);
+    backward_bias(s, static_cast<const T*>(g), static_cast<T*>(db));
+  });
+}
+
+}  // namespace cadenza::kernels::cuda
