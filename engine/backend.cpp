@@ -2,6 +2,9 @@
 
 #include <cadenza/config.h>
 
+#include <cstdlib>
+#include <cstring>
+
 namespace cadenza::backend {
 
 namespace {
@@ -30,6 +33,23 @@ const Backend* cuda_backend() {
   return b;
 }
 #endif
+
+// CADENZA_EMULATE_CUDA=1 on a machine without a CUDA device: cuda:0 is the
+// CPU's kernels and host memory under a device's name. Tensors on it are
+// refused host access like a real device's, so the CPU tests exercise every
+// `--device cuda` path (moves, checkpoints, host reads) with the CPU's math.
+const Backend* emulated_cuda() {
+  const char* e = std::getenv("CADENZA_EMULATE_CUDA");
+  if (!e || std::strcmp(e, "1") != 0) return nullptr;
+  static const Backend* b = [] {
+    Backend* made = new Backend(make_cpu_backend());
+    made->name = "cuda (emulated on the CPU)";
+    made->kind = Device::cuda;
+    made->memory.device_count = [] { return 1; };
+    return made;
+  }();
+  return b;
+}
 
 }  // namespace
 
@@ -77,12 +97,17 @@ const Backend& backend_for(Device device) {
   }
 #if defined(CADENZA_BACKEND_HAS_CUDA)
   const Backend* cuda = cuda_backend();
+  if (!cuda) cuda = emulated_cuda();
   if (!cuda) throw Error(device.str() + " is not available: this machine has no CUDA device");
   int n = cuda->memory.device_count();
   if (device.index < 0 || device.index >= n)
     throw Error(device.str() + " is not available: this machine has " + std::to_string(n) + " CUDA device(s)");
   return *cuda;
 #else
+  if (const Backend* emulated = emulated_cuda()) {
+    if (device.index != 0) throw Error(device.str() + " is not available: the emulation has cuda:0 only");
+    return *emulated;
+  }
   throw Error(device.str() + " is not available: this cadenza was built without CUDA (CADENZA_CUDA=OFF or no nvcc)");
 #endif
 }
@@ -90,8 +115,12 @@ const Backend& backend_for(Device device) {
 std::vector<const Backend*> available_backends() {
   std::vector<const Backend*> out = {&backend_for(Device{})};
 #if defined(CADENZA_BACKEND_HAS_CUDA)
-  if (cuda_backend()) out.push_back(cuda_backend());
+  if (cuda_backend()) {
+    out.push_back(cuda_backend());
+    return out;
+  }
 #endif
+  if (const Backend* emulated = emulated_cuda()) out.push_back(emulated);
   return out;
 }
 

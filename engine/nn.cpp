@@ -139,6 +139,23 @@ void Module::to(DType dtype) {
   }
 }
 
+void Module::to(Device device) {
+  for (auto& kv : state_dict()) {
+    Tensor& t = kv.second;
+    if (t.device() == device) continue;
+    Tensor c;
+    {
+      NoGradGuard ng;
+      c = t.detach().to(device).contiguous();
+    }
+    TensorImpl* impl = t.impl();
+    impl->storage = c.storage();
+    impl->offset = c.offset();
+    impl->strides = c.strides();
+    impl->grad = Tensor();
+  }
+}
+
 int64_t Module::num_parameters() const {
   int64_t n = 0;
   for (auto& p : parameters()) n += p.numel();

@@ -45,6 +45,9 @@ class Module {
   void zero_grad();
   // Converts every floating parameter and buffer in place (handles stay valid).
   void to(DType dtype);
+  // Moves every parameter and buffer to `device` in place (handles stay
+  // valid; gradients are dropped).
+  void to(Device device);
   int64_t num_parameters() const;
   const std::string& type_name() const { return type_name_; }
 

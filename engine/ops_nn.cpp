@@ -81,7 +81,10 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, int64_t ignore_index,
     lp = permute(logp, perm);
   }
   lp = reshape(lp, {-1, C});
-  Tensor t = contiguous(to_dtype(reshape(target, {-1}), DType::i64));
+  // The targets are checked and masked on the host (a copy of the indices
+  // from a device); the mask and the safe indices go to logp's device.
+  const Device device = logp.device();
+  Tensor t = contiguous(to_dtype(reshape(target, {-1}), DType::i64).to(Device{}));
   Tensor valid = Tensor::empty(t.shape(), logp.dtype());
   Tensor safe = Tensor::empty({t.numel(), 1}, DType::i64);
   const int64_t* pt = t.data<int64_t>();
@@ -97,6 +100,10 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, int64_t ignore_index,
       valid.data<float>()[i] = ok;
     else
       valid.data<double>()[i] = ok;
+  }
+  if (device != Device{}) {
+    safe = safe.to(device);
+    valid = valid.to(device);
   }
   Tensor picked = reshape(gather(lp, 1, safe), {-1});
   Tensor losses = neg(mul(picked, valid));
@@ -155,7 +162,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   if (!(p >= 0 && p <= 1)) throw Error("dropout: p=" + std::to_string(p) + " is not in [0, 1]");
   if (!training || p == 0) return x;
   if (p == 1) return mul(x, scalar_like(0, x));
+  // Drawn by the generator on the host (the same mask on every device for
+  // the same generator state), then moved to x's device.
   Tensor keep = bernoulli(x.shape(), 1 - p, x.dtype(), gen);
+  if (x.device() != keep.device()) keep = keep.to(x.device());
   return mul(x, mul(keep, scalar_like(1.0 / (1 - p), x)));
 }
 

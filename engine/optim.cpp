@@ -34,6 +34,13 @@ Tensor Optimizer::slot(size_t i, int which) {
   return s[which];
 }
 
+void Optimizer::to(Device device) {
+  NoGradGuard ng;
+  for (auto& per_param : slots_)
+    for (Tensor& t : per_param)
+      if (t.defined() && t.device() != device) t = t.to(device).contiguous();
+}
+
 nn::StateDict Optimizer::state_dict() const {
   nn::StateDict sd;
   sd.emplace_back("step", Tensor::from_vector<int64_t>({steps_}));

@@ -22,6 +22,9 @@ class Optimizer {
   // so it travels in a safetensors checkpoint next to the model.
   virtual nn::StateDict state_dict() const;
   virtual void load_state_dict(const nn::StateDict& sd);
+  // Moves the per-parameter state to `device` (after the parameters moved:
+  // new state is made on each parameter's device).
+  void to(Device device);
   const std::vector<Tensor>& params() const { return params_; }
 
  protected:

@@ -39,6 +39,15 @@ std::string Device::str() const {
   return kind == cpu ? "cpu" : "cuda:" + std::to_string(index);
 }
 
+Device Device::parse(const std::string& text) {
+  if (text == "cpu") return Device{};
+  if (text == "cuda") return Device{cuda, 0};
+  if (text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 8 &&
+      text.find_first_not_of("0123456789", 5) == std::string::npos)
+    return Device{cuda, std::stoi(text.substr(5))};
+  throw OptionError("device", "device must be cpu, cuda or cuda:N, got '" + text + "'");
+}
+
 std::string shape_str(const Shape& s) {
   std::string out = "[";
   for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);

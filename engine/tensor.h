@@ -28,6 +28,8 @@ struct Device {
   std::string str() const;
   bool operator==(const Device& o) const { return kind == o.kind && index == o.index; }
   bool operator!=(const Device& o) const { return !(*this == o); }
+  // "cpu", "cuda" (cuda:0) or "cuda:N"; OptionError("device", ...) otherwise.
+  static Device parse(const std::string& text);
 };
 
 using Shape = std::vector<int64_t>;

@@ -67,6 +67,7 @@ std::pair<double, int64_t> nll_sum(SequenceModel& model, const std::vector<Token
   bool was_training = model.is_training();
   model.eval();
   const int64_t V = model.config.vocab_size;
+  const Device device = model.parameters().at(0).device();  // the batches follow the model
   double total = 0;
   int64_t count = 0;
   // Pieces are batched (32 at a time) and padded; padded targets are ignored.
@@ -96,10 +97,10 @@ std::pair<double, int64_t> nll_sum(SequenceModel& model, const std::vector<Token
           }
         }
       }
-      Tensor logits = model.forward_tokens(inp, &state);
-      Tensor l = cross_entropy(reshape(logits, {B * T, V}), reshape(tgt, {B * T}), -100, "sum");
-      total += l.item();
       for (int64_t i = 0; i < B * T; ++i) count += pt[i] != -100;
+      Tensor logits = model.forward_tokens(inp.to(device), &state);
+      Tensor l = cross_entropy(reshape(logits, {B * T, V}), reshape(tgt.to(device), {B * T}), -100, "sum");
+      total += l.item();
     }
   }
   if (was_training) model.train();
@@ -196,6 +197,11 @@ class TokenTask : public TrainTask {
     meta["epoch"] = std::to_string(epoch_);
     meta["pos"] = std::to_string(pos_);
   }
+  bool runs_on(Device) const override { return true; }
+  void moved_to(Device device) override {
+    if (state_.h.defined()) state_.h = state_.h.to(device);
+    if (state_.c.defined()) state_.c = state_.c.to(device);
+  }
   void load_state(const LoadedTensors& ck) override {
     gen_->set_state(ck.at("trainer.rng"));
     if (ck.contains("trainer.h")) state_.h = ck.at("trainer.h");
@@ -224,8 +230,8 @@ class TokenTask : public TrainTask {
         pi[b * T + t] = streams_.rows[b][pos_ + t];
         pt[b * T + t] = streams_.rows[b][pos_ + t + 1];
       }
-    Tensor logits = model_->forward_tokens(inp, &state_);
-    Tensor loss = cross_entropy(reshape(logits, {B * T, V}), reshape(tgt, {B * T}));
+    Tensor logits = model_->forward_tokens(inp.to(o_.device), &state_);
+    Tensor loss = cross_entropy(reshape(logits, {B * T, V}), reshape(tgt.to(o_.device), {B * T}));
     ctx.update(*opt_, loss);
     state_ = state_.detached();
     pos_ += T;

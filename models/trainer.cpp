@@ -390,6 +390,8 @@ void TrainingLoop::save(const std::vector<std::string>& paths) {
     }
   }
   task_.save_state(tensors, meta);
+  for (auto& kv : tensors)  // the file is written from the host
+    if (kv.second.device() != Device{}) kv.second = kv.second.to(Device{});
   tensors.insert(tensors.end(), ranks.begin(), ranks.end());
   meta["config"] = task_.config_json();
   meta["format"] = task_.format();
@@ -484,6 +486,14 @@ TrainResult TrainingLoop::run() {
       throw OptionError("warmup", "warmup (" + std::to_string(warmup_) + " steps) must be below the run's " +
                                       std::to_string(total_) + " steps");
   }
+  if (o_.device != Device{}) {
+    if (!task_.runs_on(o_.device))
+      throw OptionError("device", "this trainer runs on the cpu only so far, not on " + o_.device.str());
+    if (world_ > 1)
+      throw OptionError("device", "several ranks on " + o_.device.str() +
+                                      " need NCCL, which is not built yet; data-parallel runs are on the cpu");
+    Tensor::zeros({1}, DType::f32, o_.device);  // "cuda:0 is not available: ..." before any work
+  }
   manual_seed(o_.seed);  // parameter initialisation
   task_.build(!o_.resume);
   int64_t decay_period = spe_ > 0 ? spe_ : (o_.eval_every > 0 ? o_.eval_every : total_);
@@ -492,6 +502,13 @@ TrainResult TrainingLoop::run() {
   if (o_.resume) {
     load_tensors(ck_);
     ck_ = LoadedTensors{};
+  }
+  if (o_.device != Device{}) {
+    // Built and loaded on the host; moved once, in place (the optimizers
+    // hold the same parameter handles).
+    for (auto& [prefix, m] : task_.modules()) m->to(o_.device);
+    for (auto& [prefix, opt] : task_.optimizers()) opt->to(o_.device);
+    task_.moved_to(o_.device);
   }
   if (world_ > 1) {
     // Rank 0's parameters and buffers everywhere (a resumed run loaded the

@@ -102,6 +102,9 @@ struct LoopOptions {
   int64_t resume_epochs = -1;  // with resume: run to this many epochs instead of the saved count
   int64_t stop_at = -1;        // act as if stopped after this step (tests)
   bool quiet = false;          // no progress output
+  // Where the modules, optimizer state and each step's tensors live. Not a
+  // run-shaping option: a run saved on one device resumes on another.
+  Device device;
   GradHook grad_hook;          // see GradHook; runs after the data-parallel reduction
   // The ranks this run trains over (null: this process alone).
   std::shared_ptr<dist::Communicator> comm;
@@ -219,6 +222,14 @@ class TrainTask {
   // generator with the run's seed. fresh = false on resume (the loop then
   // loads the saved tensors into them).
   virtual void build(bool fresh) = 0;
+  // Whether the task's steps and evaluations run on `device` (its inputs
+  // and carried state follow options().device); the loop refuses a device a
+  // task does not run on with an OptionError naming it.
+  virtual bool runs_on(Device device) const { return device.kind == Device::cpu; }
+  // After the loop moved the modules and the optimizers' state to
+  // options().device (after build, and after load_state on resume): move
+  // the task's own tensors (carried state, fixed inputs) there too.
+  virtual void moved_to(Device device) {}
   // (prefix, module): tensors are saved as prefix + state_dict name. One
   // module is saved without a prefix (PyTorch's names as they are).
   virtual std::vector<std::pair<std::string, nn::Module*>> modules() = 0;

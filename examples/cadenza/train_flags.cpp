@@ -112,6 +112,9 @@ void TrainFlags::add(CLI::App& cmd, Length length, const models::LoopOptions& d,
   copies_.emplace_back("stop-at", [this](models::LoopOptions& o) { o.stop_at = v_.stop_at; });
   cmd.add_option("--threads", threads_, "CPU threads [default: all cores, or CADENZA_NUM_THREADS]")
       ->check(CLI::Range(1, 1024));
+  cmd.add_option("--device", device_,
+                 "where the model trains: cpu, cuda or cuda:N (train lstm so far; a run resumes on any device)")
+      ->capture_default_str();
 }
 
 namespace {
@@ -156,6 +159,7 @@ void TrainFlags::apply(const CLI::App& cmd, models::LoopOptions& o) const {
                  list.c_str());
   };
   apply_threads(threads_);
+  o.device = Device::parse(device_);
   o.comm = process_group();
   o.after_step = fault_injection();
 }

@@ -31,6 +31,7 @@ class TrainFlags {
   models::LoopOptions v_;
   std::string schedule_ = "cosine";
   int threads_ = 0;
+  std::string device_ = "cpu";
   std::vector<std::pair<std::string, std::function<void(models::LoopOptions&)>>> copies_;
 };
 

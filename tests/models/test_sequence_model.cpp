@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -177,6 +178,62 @@ TEST_CASE("trainer: an interrupted run resumes to exactly the same losses", "[mo
     joined.insert(joined.end(), second.losses.begin(), second.losses.end());
     REQUIRE(joined == full.losses);
     REQUIRE(second.final_val_nll == full.final_val_nll);
+  }
+}
+
+// --device cuda through the emulated device (CADENZA_EMULATE_CUDA=1: the
+// CPU's kernels under cuda:0's name, host access refused as on a GPU): the
+// loop moves the model, the optimizer state and the carried state there,
+// every batch follows, checkpoints are written from the host, and a run
+// saved on the device resumes on the CPU. The math is the CPU's, so the
+// losses equal a CPU run's exactly; any host access the device path missed
+// fails the run.
+TEST_CASE("trainer: --device cuda (emulated) trains, checkpoints and resumes like the cpu", "[models][train]") {
+  const Device gpu{Device::cuda, 0};
+  for (std::string cell : {"lstm", "gru"}) {
+    auto train = pattern_pieces(30, 50, 3), valid = pattern_pieces(4, 50, 4);
+    TokenTrainOptions o;
+    o.batch = 3;
+    o.seq_len = 12;
+    o.steps = 24;
+    o.lr = 5e-3;
+    o.warmup = 5;
+    o.eval_every = 8;
+    o.transpose = 0;
+    o.quiet = true;
+    o.out_dir = tmpdir("cpu-" + cell);
+    auto cpu = train_tokens(small_config(cell), train, valid, o);
+    ::unsetenv("CADENZA_EMULATE_CUDA");
+    bool have_cuda = true;
+    try {
+      Tensor::zeros({1}, DType::f32, gpu);
+    } catch (const Error& e) {
+      have_cuda = false;
+      o.device = gpu;
+      o.out_dir = tmpdir("nodevice-" + cell);
+      REQUIRE_THROWS_WITH(train_tokens(small_config(cell), train, valid, o), Catch::Contains("cuda:0 is not available"));
+    }
+    if (!have_cuda) ::setenv("CADENZA_EMULATE_CUDA", "1", 1);
+    o.device = gpu;
+    o.out_dir = tmpdir("gpu-" + cell);
+    o.stop_at = 13;
+    auto first = train_tokens(small_config(cell), train, valid, o);
+    REQUIRE(first.steps_done == 13);
+    // The checkpoint holds host tensors; the rest of the run continues on the CPU.
+    o.device = Device{};
+    o.stop_at = -1;
+    o.resume = true;
+    auto second = train_tokens(small_config(cell), train, valid, o);
+    if (!have_cuda) ::unsetenv("CADENZA_EMULATE_CUDA");
+    std::vector<double> joined = first.losses;
+    joined.insert(joined.end(), second.losses.begin(), second.losses.end());
+    if (have_cuda) {  // a real GPU: its sums round differently
+      REQUIRE(joined.size() == cpu.losses.size());
+      for (size_t i = 0; i < joined.size(); ++i) REQUIRE(joined[i] == Approx(cpu.losses[i]).epsilon(1e-4));
+    } else {
+      REQUIRE(joined == cpu.losses);
+      REQUIRE(second.final_val_nll == cpu.final_val_nll);
+    }
   }
 }
 
