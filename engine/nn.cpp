@@ -356,7 +356,14 @@ Tensor BatchNorm::forward(const Tensor& x) {
   if (x.dim() < 2 || x.shape()[1] != num_features)
     throw Error("BatchNorm: input " + x.str() + " should be [B, " + std::to_string(num_features) + ", ...]");
   const bool batch_stats = is_training() || !track_running_stats;
-  if (is_training() && track_running_stats) num_batches_tracked.data<int64_t>()[0] += 1;
+  if (is_training() && track_running_stats) {
+    if (num_batches_tracked.device() == Device{}) {
+      num_batches_tracked.data<int64_t>()[0] += 1;
+    } else {  // counted on its device
+      NoGradGuard ng;
+      num_batches_tracked.copy_(add(num_batches_tracked, Tensor::scalar(1.0, DType::i64)));
+    }
+  }
   return batch_norm(x, running_mean, running_var, weight, bias, batch_stats, momentum, eps);
 }
 

@@ -105,7 +105,7 @@ Tensor bias_grad(const Tensor& g, int nd) {
   if (GradMode::enabled()) return sum(g, dims);  // differentiable again
   Tensor gc = contiguous(g);
   const Sizes sp = spatial(g);
-  Tensor db = Tensor::empty({g.shape()[1]}, g.dtype());
+  Tensor db = Tensor::empty({g.shape()[1]}, g.dtype(), g.device());
   Geometry geo{nd, Sizes(nd, 1), Sizes(nd, 0), Sizes(nd, 1)};
   auto s = kernel_shape(g.shape()[0], 0, g.shape()[1], sp, sp, Sizes(nd, 1), geo);
   if (db.numel() > 0) CADENZA_KERNEL(conv_nd_backward_bias, g.device(), g.dtype())(g.dtype(), s, gc.raw_data(), db.raw_data());
@@ -123,8 +123,15 @@ void add_channel_bias_typed(T* y, const T* bias, int64_t B, int64_t C, int64_t L
   }
 }
 
+// On a device: y + bias broadcast over [1, C, 1...] (a new tensor).
 void add_channel_bias(Tensor& y, const Tensor& bias) {
   const int64_t B = y.shape()[0], C = y.shape()[1], L = C > 0 && B > 0 ? y.numel() / (B * C) : 0;
+  if (y.device() != Device{}) {
+    Shape stat(static_cast<size_t>(y.dim()), 1);
+    stat[1] = C;
+    y = add(y, reshape(bias, stat));
+    return;
+  }
   if (y.dtype() == DType::f32)
     add_channel_bias_typed(y.data<float>(), bias.data<float>(), B, C, L);
   else
@@ -145,7 +152,7 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
   const Sizes in = spatial(x), k = spatial(w);
   Tensor xc = contiguous(x.detach()), wc = contiguous(w.detach());
   Tensor bc = bias.defined() ? contiguous(bias.detach()) : Tensor();
-  Tensor y = Tensor::empty(with_channels(B, Cout, out), x.dtype());
+  Tensor y = Tensor::empty(with_channels(B, Cout, out), x.dtype(), x.device());
   if (y.numel() > 0) {
     if (xc.numel() == 0 || wc.numel() == 0) {
       y.fill_(0);
@@ -172,7 +179,7 @@ Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Tensor& bias, con
   const int64_t B = g.shape()[0], Cout = g.shape()[1], Cin = w.shape()[1];
   const Sizes out = spatial(g), k = spatial(w);
   Tensor gc = contiguous(g.detach()), wc = contiguous(w.detach());
-  Tensor dx = Tensor::empty(with_channels(B, Cin, in), g.dtype());
+  Tensor dx = Tensor::empty(with_channels(B, Cin, in), g.dtype(), g.device());
   if (dx.numel() > 0) {
     if (gc.numel() == 0 || wc.numel() == 0) {
       dx.fill_(0);
@@ -197,7 +204,7 @@ Tensor conv_weight_grad(const Tensor& g, const Tensor& x, const Sizes& k, const 
   const int64_t B = g.shape()[0], Cout = g.shape()[1], Cin = x.shape()[1];
   const Sizes out = spatial(g), in = spatial(x);
   Tensor gc = contiguous(g.detach()), xc = contiguous(x.detach());
-  Tensor dw = Tensor::empty(with_channels(Cout, Cin, k), g.dtype());
+  Tensor dw = Tensor::empty(with_channels(Cout, Cin, k), g.dtype(), g.device());
   if (dw.numel() > 0) {
     if (gc.numel() == 0 || xc.numel() == 0) {
       dw.fill_(0);

@@ -104,7 +104,8 @@ Tensor unary_raw(kernels::UnaryOp op, const Tensor& x, double p0, double p1) {
 Tensor binary_raw(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
   check_defined(a, name, "first operand");
   check_defined(b, name, "second operand");
-  check_same_dtype(a, b, name);
+  if (a.dtype() != b.dtype())  // the devices are on_one_device's to check: a 0-d CPU scalar may follow
+    throw Error(std::string(name) + ": dtype mismatch between " + a.str() + " and " + b.str());
   auto [da, db] = on_one_device(a, b, name);
   Shape s = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor ea = broadcast_view(da, s, name), eb = broadcast_view(db, s, name);

@@ -244,7 +244,9 @@ Tensor MusicGanGenerator::forward(const Tensor& z) {
     // one-hot of its maximum, backward the softmax's gradient (straight through).
     for (Tensor& o : outs) o = concat({narrow(o, 1, 0, 1), mean(narrow(o, 1, 1, 1), {4}, true)}, 4);
     Tensor p = softmax(concat(outs, 1), 4);
-    Tensor hard = to_dtype(eq(p, max(p, {4}, true)), p.dtype());
+    // The first maximum alone, so a tie (an untrained model's equal logits) still sounds one pitch.
+    Tensor classes = reshape(Tensor::arange(c.pitches + 1).to(p.device()), {1, 1, 1, 1, c.pitches + 1});
+    Tensor hard = to_dtype(eq(expand(argmax(p, 4, true), p.shape()), expand(classes, p.shape())), p.dtype());
     return narrow(straight_through(hard, p), 4, 0, c.pitches);
   }
   Tensor y = concat(outs, 1);

@@ -80,6 +80,11 @@ class MusicGanTask : public TrainTask {
   }
   void save_state(NamedTensors& tensors, Metadata&) const override { tensors.emplace_back("trainer.rng", rng_->state()); }
   void load_state(const LoadedTensors& ck) override { rng_->set_state(ck.at("trainer.rng")); }
+  bool runs_on(Device) const override { return true; }
+  void moved_to(Device device) override {
+    eval_z_ = eval_z_.to(device);
+    if (valid_.defined()) valid_ = valid_.to(device);
+  }
 
   StepOutcome train_step(const StepContext& ctx) override {
     // Every rank draws the global batch (world x batch segments, latents and
@@ -90,13 +95,13 @@ class MusicGanTask : public TrainTask {
     for (int64_t k = 0; k < o_.critic_steps; ++k) {
       std::vector<int64_t> idx = draw_indices(data_.train_size(), B * W, *rng_);
       idx = std::vector<int64_t>(idx.begin() + first, idx.begin() + first + B);
-      Tensor real = critic_input(data_.batch(false, idx));
+      Tensor real = critic_input(data_.batch(false, idx)).to(o_.device);
       Tensor fake;
       {
         NoGradGuard ng;
-        fake = generator_->forward(mine(generator_->sample_latents(B * W, rng_.get())));
+        fake = generator_->forward(mine(generator_->sample_latents(B * W, rng_.get())).to(o_.device));
       }
-      Tensor eps = mine(rand({B * W, 1, 1, 1, 1}, DType::f32, rng_.get()));
+      Tensor eps = mine(rand({B * W, 1, 1, 1, 1}, DType::f32, rng_.get())).to(o_.device);
       CriticLoss cl = critic_loss(*critic_, real, fake, eps, o_.gp_lambda);
       ctx.update(*opt_d_, cl.loss);
       d_loss += cl.loss.item();
@@ -108,7 +113,8 @@ class MusicGanTask : public TrainTask {
     set_requires_grad(*critic_, false);
     Tensor g_loss;
     try {
-      g_loss = neg(mean(critic_->forward(generator_->forward(mine(generator_->sample_latents(B * W, rng_.get()))))));
+      g_loss = neg(mean(
+          critic_->forward(generator_->forward(mine(generator_->sample_latents(B * W, rng_.get())).to(o_.device)))));
       ctx.update(*opt_g_, g_loss);
     } catch (...) {
       set_requires_grad(*critic_, true);
@@ -128,7 +134,7 @@ class MusicGanTask : public TrainTask {
     NoGradGuard ng;
     generator_->eval();
     Tensor y = generator_->forward(eval_z_);
-    Tensor rolls = binarize_rolls(y, cfg_);
+    Tensor rolls = binarize_rolls(y, cfg_).to(Device{});  // the metrics read the rolls on the host
     sample_metrics_ = musegan_metrics(rolls, cfg_.is_drum, cfg_.lowest_pitch, cfg_.steps_per_bar);
     first_sample_ = contiguous(select(rolls, 0, 0));
     double total = 0;

@@ -481,3 +481,18 @@ TEST_CASE("backend: the elementwise math shared with the CUDA kernels is the CPU
       }
   }
 }
+
+TEST_CASE("backend: a 0-d CPU scalar follows a device operand; other mixes are errors", "[backend]") {
+  for (const backend::Backend* b : backend::available_backends()) {
+    if (b->kind == Device::cpu) continue;
+    const Device dev{b->kind, 0};
+    Tensor x = Tensor::from_vector<float>({1, 2, 3}).to(dev);
+    Tensor y = sub(Tensor::scalar(1.0), mul(x, Tensor::scalar(2.0)));  // either side
+    REQUIRE(y.device() == dev);
+    REQUIRE(y.to_vector<float>() == std::vector<float>{-1, -3, -5});
+    Tensor n = add(Tensor::ones({1}, DType::i64, dev), Tensor::scalar(1.0, DType::i64));
+    REQUIRE(n.to_vector<int64_t>() == std::vector<int64_t>{2});
+    REQUIRE_THROWS_WITH(add(x, Tensor::from_vector<float>({1, 2, 3})),
+                        Catch::Contains("operands on " + dev.str() + " and cpu"));
+  }
+}

@@ -66,6 +66,36 @@ if ra != rb or len(ra) != 6:
     sys.exit(1)
 PY
 
+# On the emulated device (CADENZA_EMULATE_CUDA=1: the CPU's kernels under
+# cuda:0's name, host access refused) the run is the CPU's, loss for loss.
+CADENZA_EMULATE_CUDA=1 $cadenza train musicgan --data "$d" --out "$work/device" $tiny --steps 6 --eval-every 2 \
+  --log-every 1 --device cuda > "$work/t4.log"
+"$python" - "$work/device/metrics.csv" "$work/straight/metrics.csv" <<'PY' || fail "the device run differs from the cpu's"
+import csv, sys
+a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:])
+keys = ["step", "loss", "wasserstein", "gradient_penalty", "g_loss", "val_nll", "val_wasserstein"]
+ra, rb = [[r[k] for k in keys] for r in a], [[r[k] for k in keys] for r in b]
+if ra != rb or len(ra) != 6:
+    print("device:", ra, "cpu:", rb, sep="\n")
+    sys.exit(1)
+PY
+
+# The straight-through outputs train on 0/1 rolls and sample one voice per track.
+for out in binary voice; do
+  $cadenza train musicgan --data "$d" --out "$work/$out" $tiny --output $out --steps 2 --eval-every 2 > "$work/$out.log"
+  grep -q '"steps":2' "$work/$out.log" || fail "$out run: $(tail -2 "$work/$out.log")"
+  $cadenza sample musicgan --checkpoint "$work/$out/latest.safetensors" --out "$work/$out.mid" \
+    --npy "$work/$out.npy" --count 2 > /dev/null
+done
+"$python" - "$work/binary.npy" "$work/voice.npy" <<'PY' || fail "straight-through outputs are not 0/1 rolls"
+import sys
+import numpy
+b, v = numpy.load(sys.argv[1]), numpy.load(sys.argv[2])
+assert set(numpy.unique(b)) <= {0.0, 1.0}, numpy.unique(b)
+assert set(numpy.unique(v)) <= {0.0, 1.0}, numpy.unique(v)
+assert v.sum(-1).max() <= 1, "a voice sounds two pitches at once"
+PY
+
 # A generator ending in tanh trains against rolls of -1/1, and samples.
 $cadenza train musicgan --data "$d" --out "$work/tanh" $tiny --output tanh --critic-norm none --steps 2 \
   --eval-every 2 > "$work/tanh.log"

@@ -118,7 +118,7 @@ class Generator(nn.Module):
             # the one-hot maximum forward, the softmax's gradient backward
             outs = [torch.cat([o[:, :1], o[:, 1:].mean(4, keepdim=True)], 4) for o in outs]
             p = torch.softmax(torch.cat(outs, 1), 4)
-            hard = (p == p.amax(4, keepdim=True)).to(p.dtype)
+            hard = F.one_hot(p.argmax(4), p.size(4)).to(p.dtype)  # the first maximum
             return (hard + (p - p.detach()))[..., :c["pitches"]]
         y = torch.cat(outs, 1)
         if c["output"] == "tanh":
