@@ -110,9 +110,10 @@ std::pair<double, int64_t> poly_nll_sum(PolyModel& model, const std::vector<Poly
     if (static_cast<int>((g0 / group) % static_cast<size_t>(world)) != rank) continue;
     std::vector<int64_t> idx(order.begin() + g0, order.begin() + std::min(order.size(), g0 + group));
     PolyBatch b = make_poly_batch(pieces, idx);
-    Tensor logits = model.forward_frames(b.input);
-    Tensor l = poly_frame_nll_sum(to_dtype(logits, DType::f64), to_dtype(b.target, DType::f64),
-                                  to_dtype(b.mask, DType::f64));
+    const Device d = model.parameters().at(0).device();  // the batch follows the model
+    Tensor logits = model.forward_frames(b.input.to(d));
+    Tensor l = poly_frame_nll_sum(to_dtype(logits, DType::f64), to_dtype(b.target.to(d), DType::f64),
+                                  to_dtype(b.mask.to(d), DType::f64));
     total += l.item();
     frames += b.frames;
   }
@@ -218,6 +219,7 @@ class PolyTask : public TrainTask {
       throw Error("it was trained on " + pieces + " pieces, this data has " + std::to_string(data_.train.size()) +
                   " (resume with the same data)");
   }
+  bool runs_on(Device) const override { return true; }
   void begin_epoch(int64_t epoch) override {
     // The global batches of world x batch pieces; this rank takes a slice.
     batches_ = poly_epoch_batches(data_.train, o_.batch * o_.world(), o_.seed, epoch);
@@ -239,8 +241,8 @@ class PolyTask : public TrainTask {
     if (o_.transpose > 0)
       for (int64_t i : idx) row_shifts.push_back(shifts_[i]);
     PolyBatch b = make_poly_batch(data_.train, idx, 0, 0, row_shifts);
-    Tensor logits = model_->forward_frames(b.input);
-    Tensor total = poly_frame_nll_sum(logits, b.target, b.mask);
+    Tensor logits = model_->forward_frames(b.input.to(o_.device));
+    Tensor total = poly_frame_nll_sum(logits, b.target.to(o_.device), b.mask.to(o_.device));
     // Scaled so that the mean of the ranks' gradients is the gradient of the
     // global batch's NLL per frame (in one process: this batch's).
     Tensor loss = div(total, Tensor::scalar(static_cast<double>(global_frames) / o_.world()));

@@ -18,9 +18,12 @@ const char* kWaveNetFormat = "cadenza.wavenet.v1";
 double to_bits(double nats) { return nats / std::log(2.0); }
 
 // Sum of the next-sample cross-entropy over the batch's targets (nats).
+// The batch goes to the model's device.
 Tensor batch_nll_sum(WaveNet& model, const WaveBatch& b) {
-  Tensor logits = model.forward_audio(b.x, b.mel, b.classes);
-  return cross_entropy(logits, b.target, -100, "sum");
+  const Device d = model.parameters().at(0).device();
+  auto on = [&](const Tensor& t) { return t.defined() ? t.to(d) : t; };
+  Tensor logits = model.forward_audio(on(b.x), on(b.mel), on(b.classes));
+  return cross_entropy(logits, on(b.target), -100, "sum");
 }
 
 class WaveNetTask : public TrainTask {
@@ -76,6 +79,7 @@ class WaveNetTask : public TrainTask {
     gen_->set_state(ck.at("trainer.rng"));
     crops_->set_state(ck.at("trainer.crop_rng"));
   }
+  bool runs_on(Device) const override { return true; }
 
   StepOutcome train_step(const StepContext& ctx) override {
     WaveBatch b = random_wave_batch(data_.train, cfg_, o_.batch * o_.world(), o_.crop, *crops_,
@@ -114,7 +118,16 @@ class WaveNetTask : public TrainTask {
     if (cfg_.n_classes > 0) classes = {0};
     std::vector<double> u(static_cast<size_t>(n));
     for (double& v : u) v = uniform_double(&g);
-    auto ids = generate_wavenet(*model_, 1, n, u, 1.0, mel, classes);
+    // The fast generator reads the weights on the host: a host copy of a model on a device.
+    std::unique_ptr<WaveNet> host;
+    if (model_->parameters().at(0).device() != Device{}) {
+      host = std::make_unique<WaveNet>(cfg_, nullptr);
+      nn::StateDict sd = model_->state_dict();
+      for (auto& kv : sd) kv.second = kv.second.to(Device{});
+      host->load_state_dict(sd);
+      host->eval();
+    }
+    auto ids = generate_wavenet(host ? *host : *model_, 1, n, u, 1.0, mel, classes);
     tb.add_audio(cfg_.cin_channels > 0 ? "valid/resynthesis" : "samples/generated",
                  audio::mu_law_decode(ids[0], static_cast<int>(cfg_.quantize)), cfg_.sample_rate, step);
   }

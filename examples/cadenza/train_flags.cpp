@@ -113,7 +113,7 @@ void TrainFlags::add(CLI::App& cmd, Length length, const models::LoopOptions& d,
   cmd.add_option("--threads", threads_, "CPU threads [default: all cores, or CADENZA_NUM_THREADS]")
       ->check(CLI::Range(1, 1024));
   cmd.add_option("--device", device_,
-                 "where the model trains: cpu, cuda or cuda:N (train lstm so far; a run resumes on any device)")
+                 "where the model trains: cpu, cuda or cuda:N (a run saved on one device resumes on another)")
       ->capture_default_str();
 }
 

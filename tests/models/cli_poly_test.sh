@@ -47,6 +47,13 @@ awk -F, '$5 != ""' "$work/straight/metrics.csv" | cut -d, -f1,2,5 > "$work/a.csv
 awk -F, '$5 != ""' "$work/lstm/metrics.csv" | cut -d, -f1,2,5 > "$work/b.csv"
 [ "$(grep -c '^' "$work/a.csv")" -eq 4 ] || fail "expected a validation row per epoch"
 diff "$work/a.csv" "$work/b.csv" >/dev/null || fail "resumed run's validation NLLs differ from the uninterrupted run's"
+# The same run on the emulated device (the CPU's kernels under cuda:0's name,
+# host access refused): every step's loss and evaluation the same.
+CADENZA_EMULATE_CUDA=1 $cadenza train poly --data "$d" --out "$work/device" --cell lstm --layers 2 --hidden 16 \
+  --batch 4 --epochs 3 --lr 1e-2 --device cuda > "$work/device.log"
+cut -d, -f1-5 "$work/straight/metrics.csv" > "$work/c.csv"
+cut -d, -f1-5 "$work/device/metrics.csv" > "$work/e.csv"
+diff "$work/c.csv" "$work/e.csv" >/dev/null || fail "the device run's metrics differ from the cpu's"
 
 $cadenza sample poly --checkpoint "$work/lstm/best.safetensors" --out "$work/s.mid" --wav "$work/s.wav" \
   --png "$work/s.png" --frames 32 --seed 3 > "$work/sample.json"

@@ -59,6 +59,14 @@ $cadenza sample wavenet --checkpoint "$work/run/best.safetensors" --out "$work/h
 $cadenza train wavenet --data "$d" --out "$work/voc" $tiny --condition mel --n-mels 10 --n-fft 128 \
   --upsample-scales 4,4 --steps 4 --eval-every 2 > /dev/null
 ls "$work/voc/cache"/mel-*.npy > /dev/null || fail "no mel cache beside the run"
+# The same vocoder on the emulated device (the CPU's kernels under cuda:0's name,
+# host access refused): the same losses, and its evaluations' resynthesis runs
+# on a host copy.
+CADENZA_EMULATE_CUDA=1 $cadenza train wavenet --data "$d" --out "$work/voc-dev" $tiny --condition mel --n-mels 10 \
+  --n-fft 128 --upsample-scales 4,4 --steps 4 --eval-every 2 --device cuda > /dev/null
+cut -d, -f1-5 "$work/voc/metrics.csv" > "$work/c.csv"
+cut -d, -f1-5 "$work/voc-dev/metrics.csv" > "$work/e.csv"
+diff "$work/c.csv" "$work/e.csv" > /dev/null || fail "the device run's metrics differ: $(paste -d'|' "$work/c.csv" "$work/e.csv")"
 $cadenza sample wavenet --checkpoint "$work/voc/best.safetensors" --out "$work/r.wav" --mel "$d/sine/s2.wav" > "$work/r.json"
 [ -s "$work/r.wav" ] && [ -s "$work/r.png" ] || fail "vocoder wrote no WAV/PNG"
 grep -q '"samples":19200' "$work/r.json" || fail "resynthesis length: $(cat "$work/r.json")"
