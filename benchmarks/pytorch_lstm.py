@@ -3,7 +3,8 @@
 (DESIGN.md) on this machine, and prints one JSON line per workload in the
 format of `cadenza bench NAME --json`.
 
-usage: pytorch_lstm.py [--threads N] [--seconds S] [W1 W4 K2_b1 K2_b8 K2_b64]
+usage: pytorch_lstm.py [--threads N] [--seconds S] [--device cpu|cuda] [W1 W4 K2_b1 K2_b8 K2_b64]
+(on cuda: cuDNN's LSTM, TF32 off as in cadenza)
 """
 import argparse
 import os
@@ -29,10 +30,10 @@ class SequenceModel(torch.nn.Module):
 
 def w1():
     torch.manual_seed(1)
-    model = SequenceModel()
+    model = SequenceModel().to(timing.DEVICE)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
-    inp = torch.randint(0, 388, (32, 128))
-    tgt = torch.randint(0, 388, (32, 128))
+    inp = torch.randint(0, 388, (32, 128)).to(timing.DEVICE)
+    tgt = torch.randint(0, 388, (32, 128)).to(timing.DEVICE)
 
     def step():
         opt.zero_grad()
@@ -61,9 +62,9 @@ def w4():
 
 def k2(batch):
     torch.manual_seed(1)
-    lstm = torch.nn.LSTM(512, 512, 1)
-    x = torch.randn(128, batch, 512, requires_grad=True)
-    g = torch.randn(128, batch, 512)
+    lstm = torch.nn.LSTM(512, 512, 1).to(timing.DEVICE)
+    x = torch.randn(128, batch, 512).to(timing.DEVICE).requires_grad_()
+    g = torch.randn(128, batch, 512).to(timing.DEVICE)
 
     def run():
         y, _ = lstm(x)
@@ -78,8 +79,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("workloads", nargs="*", default=["W1", "W4", "K2_b1", "K2_b8", "K2_b64"])
     a = ap.parse_args()
+    timing.DEVICE = a.device
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
     if a.threads:
         torch.set_num_threads(a.threads)
     makers = {"W1": w1, "W4": w4, "K2_b1": lambda: k2(1), "K2_b8": lambda: k2(8), "K2_b64": lambda: k2(64)}

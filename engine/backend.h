@@ -86,6 +86,7 @@ struct Memory {
   void (*zero)(void* p, size_t bytes, int index) = nullptr;
   int (*device_count)() = nullptr;
   void (*empty_cache)() = nullptr;  // returns cached blocks to the system
+  void (*synchronize)(int index) = nullptr;  // waits for the device's queued work
 };
 
 struct Backend {

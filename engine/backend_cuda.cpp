@@ -89,6 +89,7 @@ Backend make_cuda_backend() {
   m.zero = cuda::zero;
   m.device_count = cuda::device_count;
   m.empty_cache = cuda::empty_cache;
+  m.synchronize = cuda::synchronize;
   return b;
 }
 

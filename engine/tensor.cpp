@@ -195,6 +195,11 @@ void empty_cache() {
     if (b->memory.empty_cache) b->memory.empty_cache();
 }
 
+void synchronize(Device device) {
+  const backend::Backend& b = backend::backend_for(device);
+  if (b.memory.synchronize) b.memory.synchronize(device.index);
+}
+
 // Every allocation goes through the backend of its device.
 Storage::Storage(size_t n, Device dev) : nbytes(n), device(dev) {
   const backend::Backend& b = backend::backend_for(dev);

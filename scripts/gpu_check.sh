@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one prepared command for a lent GPU machine (H100/H200), about 5
 # minutes. Here first: scripts/gpu_debs.sh. Then, through the device tool:
-#   run(command="bash scripts/gpu_check.sh", carry=[".gpudeps"], timeout_s=480)
+#   run(command="bash scripts/gpu_check.sh", carry=[".gpudeps"], timeout_s=540)
 # It unpacks the carried headers into a prefix, builds kernels/ and engine/
 # with CUDA for sm_90 (CADENZA_ENGINE_ONLY: the machine has none of the
 # audio/MIDI -dev packages), and runs, each step logged under $OUT:
@@ -10,22 +10,27 @@
 #   2. the backend table test: every op case on the CPU and on CUDA, compared
 #      (the CUDA kernels' first real check);
 #   3. compute-sanitizer memcheck on both, racecheck on the CUDA check;
-#   4. the engine's whole test suite with the CUDA build.
-# $OUT/results.json says which steps passed. Keeps going after a failure.
+#   4. the engine's whole test suite with the CUDA build;
+#   5. K1, K2 and W1 on the GPU against PyTorch's cuDNN in the same run
+#      (benchmarks/compare_device.sh): bench.jsonl and the table bench.md.
+# $OUT/results.json says which steps passed, log.txt has each step's tail,
+# logs.tgz every step's whole log (the device tool returns at most 8 files).
+# Keeps going after a failure.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 out=${OUT:-/tmp/gpu_check}
-mkdir -p "$out"
+logs=/tmp/gpu_check_logs
+mkdir -p "$out" && rm -rf "$logs" && mkdir -p "$logs"
 results=()
 step() {  # step NAME TIMEOUT COMMAND...: runs it, logs it, records pass/fail
   local name=$1 limit=$2
   shift 2
   local t0=$(date +%s)
   echo "== $name ($(date +%T))" | tee -a "$out/log.txt"
-  timeout "$limit" "$@" > "$out/$name.log" 2>&1
+  timeout "$limit" "$@" > "$logs/$name.log" 2>&1
   local rc=$?
-  tail -n 25 "$out/$name.log" | tee -a "$out/log.txt"
+  tail -n 25 "$logs/$name.log" | tee -a "$out/log.txt"
   results+=("{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $(( $(date +%s) - t0 ))}")
   echo "   -> rc $rc" | tee -a "$out/log.txt"
   return 0
@@ -51,5 +56,10 @@ if command -v compute-sanitizer >/dev/null; then
   step memcheck_backend_table 180 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine/test_engine "[backend]"
 fi
 step engine_tests 240 ctest --test-dir build-gpu -j"$jobs" --timeout 300
+step bench 240 bash benchmarks/compare_device.sh build-gpu cuda python3
+grep '^{' "$logs/bench.log" > "$out/bench.jsonl" || true
+python3 benchmarks/ratio_table.py "$out/bench.jsonl" > "$out/bench.md" 2>&1 || true
+cat "$out/bench.md" | tee -a "$out/log.txt"
+tar czf "$out/logs.tgz" -C "$logs" .
 (IFS=,; echo "[${results[*]}]") > "$out/results.json"
 cat "$out/results.json"

@@ -115,6 +115,11 @@ void zero(void* p, size_t bytes, int device) {
   CADENZA_CUDA_CHECK(cudaMemset(p, 0, bytes));
 }
 
+void synchronize(int device) {
+  CADENZA_CUDA_CHECK(cudaSetDevice(device));
+  CADENZA_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
 void empty_cache() {
   for (int d = 0; d < device_count(); ++d) allocator(d).empty_cache();
 }

@@ -20,6 +20,7 @@ void copy_from_host(void* dst, const void* host_src, size_t bytes, int device);
 void copy_within(void* dst, const void* src, size_t bytes, int device);
 void zero(void* p, size_t bytes, int device);
 void empty_cache();
+void synchronize(int device);  // cudaDeviceSynchronize on that device
 AllocatorStats allocator_stats(int device);
 
 }  // namespace cadenza::cuda
