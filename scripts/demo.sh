@@ -35,6 +35,9 @@
 #   those of 64 generated segments. A few minutes of training is far from
 #   MuseGAN's: benchmarks/MUSICGAN.md has a longer run.
 #     CADENZA_DEMO_MUSICGAN_STEPS=N  generator updates (default 120)
+# Every family trains on a GPU when nvidia-smi finds one (CADENZA_DEMO_DEVICE=
+# cpu|cuda chooses). No CUDA kernel had run on a GPU when this was written, so
+# a run that fails there is rerun on the CPU, saying so.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -54,6 +57,27 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build --target cadenza_cli -j"$(nproc)"
 cadenza=build/examples/cadenza
 
+device=${CADENZA_DEMO_DEVICE:-}
+if [ -z "$device" ]; then
+  device=cpu
+  if command -v nvidia-smi > /dev/null 2>&1 && nvidia-smi -L > /dev/null 2>&1; then device=cuda; fi
+fi
+echo "== Training on: $device"
+# train FAMILY ARGS... (with --out RUN): `cadenza train` on $device; on a GPU
+# failure, again on the CPU in a fresh RUN.
+train() {
+  if [ "$device" != cpu ]; then
+    if $cadenza train "$@" --device "$device"; then return 0; fi
+    echo "demo.sh: training on $device failed (above); training on the cpu instead" >&2
+    local prev="" a
+    for a in "$@"; do
+      [ "$prev" = "--out" ] && rm -rf "$a"
+      prev=$a
+    done
+  fi
+  $cadenza train "$@"
+}
+
 demo_lstm() {
   local data=${CADENZA_DEMO_DATA:-/usr/share/games/openttd/baseset/openmsx,/usr/share/planetblupi/music}
   local steps=${CADENZA_DEMO_STEPS:-1200}
@@ -61,7 +85,7 @@ demo_lstm() {
   rm -rf "$run" "$out"
   mkdir -p "$out"
   echo "== lstm: training a 2-layer LSTM (256 units) on performance events, $steps steps"
-  $cadenza train lstm --data "$data" --vocab performance --out "$run" \
+  train lstm --data "$data" --vocab performance --out "$run" \
     --layers 2 --hidden 256 --embed 128 --dropout 0.25 --batch 16 --seq-len 128 \
     --steps "$steps" --warmup 50 --lr 3e-3 --eval-every 200 --log-every 50 \
     --val-tokens 16384 --transpose 3 --seed 1 | tee "$out/train.log"
@@ -138,7 +162,7 @@ demo_poly() {
     midi_to_poly_json "$data" /usr/share/games/openttd/baseset/openmsx,/usr/share/planetblupi/music
   fi
   echo "== poly: training the piano-roll LSTM on $(basename "$data") with its default recipe, $epochs epochs"
-  $cadenza train poly --data "$data" --out "$run" --epochs "$epochs" --log-every 100 | tee "$out/train.log"
+  train poly --data "$data" --out "$run" --epochs "$epochs" --log-every 100 | tee "$out/train.log"
   echo "== poly: sampling a piece and scoring the test split"
   $cadenza sample poly --checkpoint "$run/best.safetensors" --out "$out/sample.mid" --wav "$out/sample.wav" \
     --png "$out/sample.png" --frames 64 --seed 7 | tee "$out/sample.json"
@@ -155,7 +179,7 @@ demo_wavenet() {
   local small="--layers 12 --stacks 2 --residual-channels 32 --gate-channels 64 --skip-channels 64 --batch 4 --crop 4096"
   echo "== wavenet: training a small mel vocoder on rendered openmsx music, $steps steps"
   # shellcheck disable=SC2086
-  $cadenza train wavenet --out "$run" --condition mel $small --lr 2e-3 --steps "$steps" --eval-every 200 \
+  train wavenet --out "$run" --condition mel $small --lr 2e-3 --steps "$steps" --eval-every 200 \
     --log-every 50 | tee "$out/train.log"
   local summary held
   summary=$(tail -n 1 "$out/train.log")
@@ -166,7 +190,7 @@ demo_wavenet() {
     --out "$out/resynthesis.wav" --png "$out/original-vs-resynthesis.png" --seed 7 | tee "$out/resynthesis.json"
   echo "== wavenet: an unconditioned model, $((steps / 2)) steps, then 2 s generated from silence"
   # shellcheck disable=SC2086
-  $cadenza train wavenet --out "$run-uncond" $small --lr 2e-3 --steps $((steps / 2)) --eval-every 100 \
+  train wavenet --out "$run-uncond" $small --lr 2e-3 --steps $((steps / 2)) --eval-every 100 \
     --log-every 50 | tee "$out/train-uncond.log"
   $cadenza sample wavenet --checkpoint "$run-uncond/best.safetensors" --seconds 2 --out "$out/generated.wav" \
     --seed 7 | tee "$out/generated.json"
@@ -190,7 +214,7 @@ demo_musicgan() {
   echo "== musicgan: the Bach chorales of music21 as MIDI (converted once)"
   bash scripts/prepare_bach_chorales.sh
   echo "== musicgan: training a small MusicGAN on them, $steps generator updates"
-  $cadenza train musicgan --out "$run" --steps "$steps" --gen-channels 16 --critic-channels 4 \
+  train musicgan --out "$run" --steps "$steps" --gen-channels 16 --critic-channels 4 \
     --temporal-channels 128 --batch 8 --eval-every 40 --log-every 10 --eval-samples 32 --seed 1 | tee "$out/train.log"
   echo "== musicgan: sampling 4 segments"
   $cadenza sample musicgan --checkpoint "$run/best.safetensors" --out "$out/sample.mid" --wav "$out/sample.wav" \

@@ -46,7 +46,7 @@ export CMAKE_PREFIX_PATH="$prefix/usr" CPATH="$prefix/usr/include" LIBRARY_PATH=
 jobs=$(nproc)
 step configure 120 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCADENZA_ENGINE_ONLY=ON -DCADENZA_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES=90 -DCADENZA_MPI=OFF -DZLIB_ROOT="$prefix/usr" -DEigen3_DIR="$prefix/usr/share/eigen3/cmake"
-step build 240 cmake --build build-gpu -j"$jobs"
+step build 300 cmake --build build-gpu -j"$jobs"
 step cuda_tests 120 ctest --test-dir build-gpu -L cuda --output-on-failure
 export CADENZA_GUARD_BYTES=64
 step backend_table 120 build-gpu/tests/engine/test_engine "[backend]"

@@ -231,6 +231,7 @@ struct SampleMusicGan {
   int64_t seed = 1;
   double threshold = -1;
   bool bernoulli = false;
+  std::string device = "cpu";
 };
 
 }  // namespace
@@ -252,9 +253,12 @@ void musicgan_sample(CLI::App& cmd) {
                                           "from, instead of drawing them")
       ->check(CLI::ExistingFile);
   cmd.add_option("--npy", f->npy, "also write the generator's raw outputs [count, tracks, bars, steps, pitches] (float32)");
+  cmd.add_option("--device", f->device, "where the generator runs: cpu, cuda or cuda:N")->capture_default_str();
   cmd.callback([f] {
     apply_threads(f->out.threads);
+    const Device device = Device::parse(f->device);
     models::MusicGanCheckpoint ck = models::load_musicgan(f->out.checkpoint);
+    ck.generator->to(device);
     const models::MusicGanConfig& cfg = ck.config;
     // Sample i draws its latents and its steps from a generator of its own,
     // so it is the same whatever --count.
@@ -276,7 +280,7 @@ void musicgan_sample(CLI::App& cmd) {
       if (!z.defined()) rows.push_back(ck.generator->sample_latents(1, &rngs.back()));
     }
     if (!z.defined()) z = concat(rows, 0);
-    Tensor y = models::generator_output(*ck.generator, z);
+    Tensor y = models::generator_output(*ck.generator, z.to(device)).to(Device{});
     if (!f->npy.empty()) {
       Tensor yc = contiguous(y);
       npy::save(f->npy, "<f4", yc.shape(), yc.raw_data());

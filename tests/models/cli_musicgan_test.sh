@@ -107,6 +107,9 @@ $cadenza sample musicgan --checkpoint "$work/tanh/latest.safetensors" --out "$wo
 $cadenza sample musicgan --checkpoint "$work/run/best.safetensors" --latents "$work/z.npy" --npy "$work/y.npy" \
   --out "$work/z.mid" > /dev/null
 "$python" "$here/../reference/check_musicgan_sample.py" "$work/run/best.safetensors" "$work/z.npy" "$work/y.npy"
+CADENZA_EMULATE_CUDA=1 $cadenza sample musicgan --checkpoint "$work/run/best.safetensors" --latents "$work/z.npy" \
+  --npy "$work/yd.npy" --out "$work/zd.mid" --device cuda > /dev/null
+cmp -s "$work/y.npy" "$work/yd.npy" || fail "sample musicgan --device cuda (emulated) differs from the cpu's"
 
 # Samples: MIDI with four named tracks, a WAV and a PNG each, the same for the same seed.
 $cadenza sample musicgan --checkpoint "$work/run/best.safetensors" --out "$work/s.mid" --wav "$work/s.wav" \
