@@ -50,9 +50,23 @@ class MusicGanTask : public TrainTask {
                   std::to_string(saved.bars) + " bars x " + std::to_string(saved.steps_per_bar) +
                   " steps, not on this data's " + std::to_string(cfg_.tracks) + " x " + std::to_string(cfg_.bars) +
                   " x " + std::to_string(cfg_.steps_per_bar) + "; resume with the same data and --bars/--steps-per-bar");
+    // BinaryMuseGAN's two-stage training: a sigmoid run continues with
+    // binary neurons (or back); the parameters are the same.
+    if (o_.given.count("output") && cfg_.output != saved.output) {
+      auto switchable = [](const std::string& o) { return o == "sigmoid" || o == "binary"; };
+      if (!switchable(saved.output) || !switchable(cfg_.output))
+        throw OptionError("output", "the run was trained with a " + saved.output + " output; it can continue with " +
+                                        (switchable(saved.output) ? "sigmoid or binary" : "that output") +
+                                        " only, not " + cfg_.output);
+      saved.output = cfg_.output;
+    }
     cfg_ = saved;
   }
-  std::set<std::string> resume_reads() const override { return {"tracks", "bars", "steps_per_bar", "lowest_pitch"}; }
+  std::set<std::string> resume_reads() const override {
+    std::set<std::string> r = {"tracks", "bars", "steps_per_bar", "lowest_pitch"};
+    if (o_.given.count("output")) r.insert("output");
+    return r;
+  }
 
   void build(bool fresh) override {
     (void)fresh;

@@ -100,7 +100,8 @@ void musicgan_train(CLI::App& cmd) {
   cmd.add_option("--output", c.output,
                  "the generator's output: sigmoid or tanh (MuseGAN), binary (BinaryMuseGAN's deterministic binary "
                  "neurons, straight-through), or voice (one note or a rest per track and step, straight-through "
-                 "softmax; for one-voice parts such as the chorales')")
+                 "softmax; for one-voice parts such as the chorales'). With --resume, sigmoid and binary may switch "
+                 "(BinaryMuseGAN's two-stage training)")
       ->capture_default_str()
       ->check(one_of({"sigmoid", "tanh", "binary", "voice"}));
   cmd.add_option("--batch", f->o.batch, "segments per update")->capture_default_str()->check(integer(1, 4096));
@@ -128,8 +129,10 @@ void musicgan_train(CLI::App& cmd) {
     models::MultitrackOptions mo;
     if (o.resume) {
       // The data is read as the run was trained: its shape, meter and tracks.
+      const std::string typed_output = cfg.output;
       cfg = models::MusicGanConfig::from_json(
           models::need_metadata(load_safetensors(o.out_dir + "/latest.safetensors"), "config"));
+      if (given(cmd, "output")) cfg.output = typed_output;  // the trainer checks the switch
       mo = models::data_options(cfg);
     } else {
       auto [num, den] = parse_meter(f->meter);

@@ -87,6 +87,20 @@ for out in binary voice; do
   $cadenza sample musicgan --checkpoint "$work/$out/latest.safetensors" --out "$work/$out.mid" \
     --npy "$work/$out.npy" --count 2 > /dev/null
 done
+# Two-stage training (BinaryMuseGAN): the sigmoid run resumes with binary neurons; voice cannot switch.
+$cadenza train musicgan --data "$d" --out "$work/run" --resume --steps 7 --output binary > "$work/t5.log" 2> "$work/t5.err"
+grep -q '"steps":7' "$work/t5.log" || fail "sigmoid -> binary resume: $(tail -2 "$work/t5.log")"
+! grep -q 'not used' "$work/t5.err" || fail "--output was reported unused: $(cat "$work/t5.err")"
+$cadenza sample musicgan --checkpoint "$work/run/latest.safetensors" --out "$work/b2.mid" --npy "$work/b2.npy" > /dev/null
+set +e
+out=$($cadenza train musicgan --data "$d" --out "$work/voice" --resume --steps 3 --output sigmoid 2>&1); rc=$?
+set -e
+[ $rc -eq 2 ] && echo "$out" | grep -q -- "--output: the run was trained with a voice output" || fail "voice -> sigmoid: $rc $out"
+"$python" - "$work/b2.npy" <<'PY' || fail "the resumed binary run's rolls are not 0/1"
+import sys
+import numpy
+assert set(numpy.unique(numpy.load(sys.argv[1]))) <= {0.0, 1.0}
+PY
 "$python" - "$work/binary.npy" "$work/voice.npy" <<'PY' || fail "straight-through outputs are not 0/1 rolls"
 import sys
 import numpy
