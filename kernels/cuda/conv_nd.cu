@@ -56,11 +56,32 @@ int64_t chunk_of(const ConvNdShape& s, const Sizes& z, size_t elem) {
   return std::max<int64_t>(1, std::min<int64_t>(s.B, kColumnBytes / per));
 }
 
-template <class T>
-void unfold(const ConvNdShape& s, int64_t nb, const T* x, T* col) {
+// The GEMM sizes as cuBLAS's ints, checked.
+struct Dims {
+  int P, rows, cout;
+  Dims(const ConvNdShape& s, const Sizes& z, const char* op)
+      : P(cublas_int(z.P, op, "output volume")), rows(cublas_int(z.rows, op, "Cin x kernel volume")),
+        cout(cublas_int(s.Cout, op, "Cout")) {}
+};
+
+// For each chunk of samples [b0, b0 + nb): x's column matrices, nb of them
+// [rows, P] apart (vol2col into scratch, or x itself for a pointwise kernel).
+template <class T, class F>
+void for_each_column_chunk(const ConvNdShape& s, const T* x, const char* op, F&& f) {
   const Sizes z(s);
-  vol2col_kernel<T><<<grid_for(nb * z.rows * z.P), kThreads>>>(s, nb, x, col);
-  CADENZA_CUDA_CHECK(cudaGetLastError());
+  const bool pointwise = kmath::conv_nd_is_pointwise(s);
+  const int64_t chunk = chunk_of(s, z, sizeof(T));
+  Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op, "columns");
+  for (int64_t b0 = 0; b0 < s.B; b0 += chunk) {
+    const int64_t nb = std::min(chunk, s.B - b0);
+    const T* c = x + b0 * s.Cin * z.V;
+    if (!pointwise) {
+      vol2col_kernel<T><<<grid_for(nb * z.rows * z.P), kThreads>>>(s, nb, c, cols.as<T>());
+      CADENZA_CUDA_CHECK(cudaGetLastError());
+      c = cols.as<T>();
+    }
+    f(b0, nb, c);
+  }
 }
 
 // Row-major per sample Y_b = W C_b ([Cout, P] = [Cout, rows] [rows, P]);
@@ -75,22 +96,12 @@ void forward(const ConvNdShape& s, const T* x, const T* w, const T* bias, T* y) 
   fill_bias_kernel<T><<<grid_for(total), kThreads>>>(s.Cout, z.P, total, bias, y);
   CADENZA_CUDA_CHECK(cudaGetLastError());
   if (z.rows == 0) return;
-  const bool pointwise = kmath::conv_nd_is_pointwise(s);
-  const int64_t chunk = chunk_of(s, z, sizeof(T));
-  Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op, "columns");
   cublasHandle_t h = cublas_handle();
-  const int P = cublas_int(z.P, op, "output volume"), rows = cublas_int(z.rows, op, "Cin x kernel volume"),
-            cout = cublas_int(s.Cout, op, "Cout");
-  for (int64_t b0 = 0; b0 < s.B; b0 += chunk) {
-    const int64_t nb = std::min(chunk, s.B - b0);
-    const T* c = x + b0 * s.Cin * z.V;
-    if (!pointwise) {
-      unfold(s, nb, c, cols.as<T>());
-      c = cols.as<T>();
-    }
-    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_N, P, cout, rows, c, P, z.rows * z.P, w, rows, 0, T(1),
-                 y + b0 * s.Cout * z.P, P, s.Cout * z.P, cublas_int(nb, op, "chunk"));
-  }
+  const Dims d(s, z, op);
+  for_each_column_chunk(s, x, op, [&](int64_t b0, int64_t nb, const T* c) {
+    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_N, d.P, d.cout, d.rows, c, d.P, z.rows * z.P, w, d.rows, 0, T(1),
+                 y + b0 * s.Cout * z.P, d.P, s.Cout * z.P, cublas_int(nb, op, "chunk"));
+  });
 }
 
 // Row-major per sample C_b = W^T G_b ([rows, P] = [rows, Cout] [Cout, P]);
@@ -111,13 +122,12 @@ void backward_input(const ConvNdShape& s, const T* g, const T* w, T* dx) {
   const int64_t chunk = chunk_of(s, z, sizeof(T));
   Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op, "columns");
   cublasHandle_t h = cublas_handle();
-  const int P = cublas_int(z.P, op, "output volume"), rows = cublas_int(z.rows, op, "Cin x kernel volume"),
-            cout = cublas_int(s.Cout, op, "Cout");
+  const Dims d(s, z, op);
   for (int64_t b0 = 0; b0 < s.B; b0 += chunk) {
     const int64_t nb = std::min(chunk, s.B - b0);
     T* target = pointwise ? dx + b0 * s.Cin * z.V : cols.as<T>();
-    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, P, rows, cout, g + b0 * s.Cout * z.P, P, s.Cout * z.P, w, rows, 0,
-                 T(0), target, P, z.rows * z.P, cublas_int(nb, op, "chunk"));
+    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, d.P, d.rows, d.cout, g + b0 * s.Cout * z.P, d.P, s.Cout * z.P, w,
+                 d.rows, 0, T(0), target, d.P, z.rows * z.P, cublas_int(nb, op, "chunk"));
     if (!pointwise) {
       col2vol_kernel<T><<<grid_for(nb * s.Cin * z.V), kThreads>>>(s, nb, cols.as<T>(), dx + b0 * s.Cin * z.V);
       CADENZA_CUDA_CHECK(cudaGetLastError());
@@ -137,23 +147,13 @@ void backward_weight(const ConvNdShape& s, const T* g, const T* x, T* dw) {
   if (n == 0) return;
   CADENZA_CUDA_CHECK(cudaMemsetAsync(dw, 0, static_cast<size_t>(n) * sizeof(T), 0));
   if (s.B == 0 || z.P == 0) return;
-  const bool pointwise = kmath::conv_nd_is_pointwise(s);
-  const int64_t chunk = chunk_of(s, z, sizeof(T));
-  Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op, "columns");
   cublasHandle_t h = cublas_handle();
-  const int P = cublas_int(z.P, op, "output volume"), rows = cublas_int(z.rows, op, "Cin x kernel volume"),
-            cout = cublas_int(s.Cout, op, "Cout");
-  for (int64_t b0 = 0; b0 < s.B; b0 += chunk) {
-    const int64_t nb = std::min(chunk, s.B - b0);
-    const T* c = x + b0 * s.Cin * z.V;
-    if (!pointwise) {
-      unfold(s, nb, c, cols.as<T>());
-      c = cols.as<T>();
-    }
+  const Dims d(s, z, op);
+  for_each_column_chunk(s, x, op, [&](int64_t b0, int64_t nb, const T* c) {
     for (int64_t b = 0; b < nb; ++b)
-      gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, rows, cout, P, c + b * z.rows * z.P, P, 0,
-                   g + (b0 + b) * s.Cout * z.P, P, 0, T(1), dw, rows, 0, 1);
-  }
+      gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, d.rows, d.cout, d.P, c + b * z.rows * z.P, d.P, 0,
+                   g + (b0 + b) * s.Cout * z.P, d.P, 0, T(1), dw, d.rows, 0, 1);
+  });
 }
 
 template <class T>

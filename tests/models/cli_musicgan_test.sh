@@ -56,29 +56,25 @@ grep -q 'not used: --batch' "$work/t2.err" || fail "resume did not name --batch 
 $cadenza train musicgan --data "$d" --out "$work/straight" $tiny --steps 6 --eval-every 2 --log-every 1 \
   > "$work/t3.log"
 for f in latest.safetensors best.safetensors metrics.csv loss.png; do [ -s "$work/run/$f" ] || fail "missing $f"; done
-"$python" - "$work/run/metrics.csv" "$work/straight/metrics.csv" <<'PY' || fail "resumed run differs"
+# same_metrics A B: both runs' metrics.csv hold the same 6 rows of losses and evaluations.
+same_metrics() {
+  "$python" - "$1" "$2" <<'PY'
 import csv, sys
 a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:])
 keys = ["step", "loss", "wasserstein", "gradient_penalty", "g_loss", "val_nll", "val_wasserstein"]
 ra, rb = [[r[k] for k in keys] for r in a], [[r[k] for k in keys] for r in b]
 if ra != rb or len(ra) != 6:
-    print("resumed:", ra, "straight:", rb, sep="\n")
+    print(sys.argv[1], ra, sys.argv[2], rb, sep="\n")
     sys.exit(1)
 PY
+}
+same_metrics "$work/run/metrics.csv" "$work/straight/metrics.csv" || fail "resumed run differs"
 
 # On the emulated device (CADENZA_EMULATE_CUDA=1: the CPU's kernels under
 # cuda:0's name, host access refused) the run is the CPU's, loss for loss.
 CADENZA_EMULATE_CUDA=1 $cadenza train musicgan --data "$d" --out "$work/device" $tiny --steps 6 --eval-every 2 \
   --log-every 1 --device cuda > "$work/t4.log"
-"$python" - "$work/device/metrics.csv" "$work/straight/metrics.csv" <<'PY' || fail "the device run differs from the cpu's"
-import csv, sys
-a, b = (list(csv.DictReader(open(p))) for p in sys.argv[1:])
-keys = ["step", "loss", "wasserstein", "gradient_penalty", "g_loss", "val_nll", "val_wasserstein"]
-ra, rb = [[r[k] for k in keys] for r in a], [[r[k] for k in keys] for r in b]
-if ra != rb or len(ra) != 6:
-    print("device:", ra, "cpu:", rb, sep="\n")
-    sys.exit(1)
-PY
+same_metrics "$work/device/metrics.csv" "$work/straight/metrics.csv" || fail "the device run differs from the cpu's"
 
 # The straight-through outputs train on 0/1 rolls and sample one voice per track.
 for out in binary voice; do

@@ -151,18 +151,24 @@ TEST_CASE("trainer: learns a pattern and beats the unigram baseline", "[models][
   REQUIRE(evaluate_nll(*m, valid, 16, 0) == Approx(r.best_val_nll).epsilon(1e-5));
 }
 
+// Batches of 3 x 12 tokens of pattern_pieces, Adam at 5e-3 after 5 warmup steps, quiet.
+static TokenTrainOptions short_run(int64_t steps, int64_t eval_every) {
+  TokenTrainOptions o;
+  o.batch = 3;
+  o.seq_len = 12;
+  o.steps = steps;
+  o.lr = 5e-3;
+  o.warmup = 5;
+  o.eval_every = eval_every;
+  o.transpose = 0;
+  o.quiet = true;
+  return o;
+}
+
 TEST_CASE("trainer: an interrupted run resumes to exactly the same losses", "[models][train]") {
   for (std::string cell : {"lstm", "gru"}) {
     auto train = pattern_pieces(30, 50, 3), valid = pattern_pieces(4, 50, 4);
-    TokenTrainOptions o;
-    o.batch = 3;
-    o.seq_len = 12;
-    o.steps = 40;  // crosses an epoch boundary (30*50/3/12 = 41 windows... per epoch 41)
-    o.lr = 5e-3;
-    o.warmup = 5;
-    o.eval_every = 10;
-    o.transpose = 0;
-    o.quiet = true;
+    TokenTrainOptions o = short_run(40, 10);  // crosses an epoch boundary (41 windows per epoch)
     o.out_dir = tmpdir("full-" + cell);
     auto full = train_tokens(small_config(cell), train, valid, o);
     o.out_dir = tmpdir("split-" + cell);
@@ -192,15 +198,7 @@ TEST_CASE("trainer: --device cuda (emulated) trains, checkpoints and resumes lik
   const Device gpu{Device::cuda, 0};
   for (std::string cell : {"lstm", "gru"}) {
     auto train = pattern_pieces(30, 50, 3), valid = pattern_pieces(4, 50, 4);
-    TokenTrainOptions o;
-    o.batch = 3;
-    o.seq_len = 12;
-    o.steps = 24;
-    o.lr = 5e-3;
-    o.warmup = 5;
-    o.eval_every = 8;
-    o.transpose = 0;
-    o.quiet = true;
+    TokenTrainOptions o = short_run(24, 8);
     o.out_dir = tmpdir("cpu-" + cell);
     auto cpu = train_tokens(small_config(cell), train, valid, o);
     ::unsetenv("CADENZA_EMULATE_CUDA");
