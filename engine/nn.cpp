@@ -120,6 +120,21 @@ void Module::zero_grad() {
   for (auto& p : parameters()) p.zero_grad();
 }
 
+namespace {
+
+// Points t's handle at c's storage and layout (the dtype follows c), so
+// every holder of the handle sees the converted tensor; the gradient goes.
+void rebind(Tensor& t, const Tensor& c) {
+  TensorImpl* impl = t.impl();
+  impl->storage = c.storage();
+  impl->offset = c.offset();
+  impl->strides = c.strides();
+  impl->dtype = c.dtype();
+  impl->grad = Tensor();
+}
+
+}  // namespace
+
 void Module::to(DType dtype) {
   StateDict all = state_dict();
   for (auto& kv : all) {
@@ -130,12 +145,7 @@ void Module::to(DType dtype) {
       NoGradGuard ng;
       c = to_dtype(t, dtype).contiguous();
     }
-    TensorImpl* impl = t.impl();
-    impl->storage = c.storage();
-    impl->offset = c.offset();
-    impl->strides = c.strides();
-    impl->dtype = dtype;
-    impl->grad = Tensor();
+    rebind(t, c);
   }
 }
 
@@ -148,11 +158,7 @@ void Module::to(Device device) {
       NoGradGuard ng;
       c = t.detach().to(device).contiguous();
     }
-    TensorImpl* impl = t.impl();
-    impl->storage = c.storage();
-    impl->offset = c.offset();
-    impl->strides = c.strides();
-    impl->grad = Tensor();
+    rebind(t, c);
   }
 }
 

@@ -94,7 +94,6 @@ class MusicGanTask : public TrainTask {
   }
   void save_state(NamedTensors& tensors, Metadata&) const override { tensors.emplace_back("trainer.rng", rng_->state()); }
   void load_state(const LoadedTensors& ck) override { rng_->set_state(ck.at("trainer.rng")); }
-  bool runs_on(Device) const override { return true; }
   void moved_to(Device device) override {
     eval_z_ = eval_z_.to(device);
     if (valid_.defined()) valid_ = valid_.to(device);

@@ -106,11 +106,11 @@ std::pair<double, int64_t> poly_nll_sum(PolyModel& model, const std::vector<Poly
   double total = 0;
   int64_t frames = 0;
   const size_t group = 16;
+  const Device d = model.parameters().at(0).device();  // the batches follow the model
   for (size_t g0 = 0; g0 < order.size(); g0 += group) {
     if (static_cast<int>((g0 / group) % static_cast<size_t>(world)) != rank) continue;
     std::vector<int64_t> idx(order.begin() + g0, order.begin() + std::min(order.size(), g0 + group));
     PolyBatch b = make_poly_batch(pieces, idx);
-    const Device d = model.parameters().at(0).device();  // the batch follows the model
     Tensor logits = model.forward_frames(b.input.to(d));
     Tensor l = poly_frame_nll_sum(to_dtype(logits, DType::f64), to_dtype(b.target.to(d), DType::f64),
                                   to_dtype(b.mask.to(d), DType::f64));
@@ -219,7 +219,6 @@ class PolyTask : public TrainTask {
       throw Error("it was trained on " + pieces + " pieces, this data has " + std::to_string(data_.train.size()) +
                   " (resume with the same data)");
   }
-  bool runs_on(Device) const override { return true; }
   void begin_epoch(int64_t epoch) override {
     // The global batches of world x batch pieces; this rank takes a slice.
     batches_ = poly_epoch_batches(data_.train, o_.batch * o_.world(), o_.seed, epoch);

@@ -197,7 +197,6 @@ class TokenTask : public TrainTask {
     meta["epoch"] = std::to_string(epoch_);
     meta["pos"] = std::to_string(pos_);
   }
-  bool runs_on(Device) const override { return true; }
   void moved_to(Device device) override {
     if (state_.h.defined()) state_.h = state_.h.to(device);
     if (state_.c.defined()) state_.c = state_.c.to(device);

@@ -487,8 +487,6 @@ TrainResult TrainingLoop::run() {
                                       std::to_string(total_) + " steps");
   }
   if (o_.device != Device{}) {
-    if (!task_.runs_on(o_.device))
-      throw OptionError("device", "this trainer runs on the cpu only so far, not on " + o_.device.str());
     if (world_ > 1)
       throw OptionError("device", "several ranks on " + o_.device.str() +
                                       " need NCCL, which is not built yet; data-parallel runs are on the cpu");

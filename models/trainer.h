@@ -222,10 +222,6 @@ class TrainTask {
   // generator with the run's seed. fresh = false on resume (the loop then
   // loads the saved tensors into them).
   virtual void build(bool fresh) = 0;
-  // Whether the task's steps and evaluations run on `device` (its inputs
-  // and carried state follow options().device); the loop refuses a device a
-  // task does not run on with an OptionError naming it.
-  virtual bool runs_on(Device device) const { return device.kind == Device::cpu; }
   // After the loop moved the modules and the optimizers' state to
   // options().device (after build, and after load_state on resume): move
   // the task's own tensors (carried state, fixed inputs) there too.

@@ -18,9 +18,8 @@ const char* kWaveNetFormat = "cadenza.wavenet.v1";
 double to_bits(double nats) { return nats / std::log(2.0); }
 
 // Sum of the next-sample cross-entropy over the batch's targets (nats).
-// The batch goes to the model's device.
-Tensor batch_nll_sum(WaveNet& model, const WaveBatch& b) {
-  const Device d = model.parameters().at(0).device();
+// The batch goes to the model's device d.
+Tensor batch_nll_sum(WaveNet& model, const WaveBatch& b, Device d) {
   auto on = [&](const Tensor& t) { return t.defined() ? t.to(d) : t; };
   Tensor logits = model.forward_audio(on(b.x), on(b.mel), on(b.classes));
   return cross_entropy(logits, on(b.target), -100, "sum");
@@ -79,13 +78,12 @@ class WaveNetTask : public TrainTask {
     gen_->set_state(ck.at("trainer.rng"));
     crops_->set_state(ck.at("trainer.crop_rng"));
   }
-  bool runs_on(Device) const override { return true; }
 
   StepOutcome train_step(const StepContext& ctx) override {
     WaveBatch b = random_wave_batch(data_.train, cfg_, o_.batch * o_.world(), o_.crop, *crops_,
                                     o_.batch * o_.rank(), o_.batch);
     const double n = static_cast<double>(o_.batch * o_.crop);
-    Tensor loss = div(batch_nll_sum(*model_, b), Tensor::scalar(n));
+    Tensor loss = div(batch_nll_sum(*model_, b, o_.device), Tensor::scalar(n));
     ctx.update(*opt_, loss);
     return {loss.item(), 1.0, o_.batch * o_.crop, {}};
   }
@@ -95,7 +93,7 @@ class WaveNetTask : public TrainTask {
     // The held-out crops dealt to the ranks in turn, the sums added up.
     std::vector<double> v = {0, 0};
     for (size_t i = static_cast<size_t>(o_.rank()); i < valid_.size(); i += static_cast<size_t>(o_.world())) {
-      v[0] += batch_nll_sum(*model_, valid_[i]).item();
+      v[0] += batch_nll_sum(*model_, valid_[i], o_.device).item();
       v[1] += static_cast<double>(valid_[i].x.numel());
     }
     reduce_sum(o_, v, "all-reduce of the validation NLL");
@@ -120,7 +118,7 @@ class WaveNetTask : public TrainTask {
     for (double& v : u) v = uniform_double(&g);
     // The fast generator reads the weights on the host: a host copy of a model on a device.
     std::unique_ptr<WaveNet> host;
-    if (model_->parameters().at(0).device() != Device{}) {
+    if (o_.device != Device{}) {
       host = std::make_unique<WaveNet>(cfg_, nullptr);
       nn::StateDict sd = model_->state_dict();
       for (auto& kv : sd) kv.second = kv.second.to(Device{});

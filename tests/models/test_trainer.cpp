@@ -472,18 +472,3 @@ TEST_CASE("loop: a task with two optimizers and two updates of one per step resu
   REQUIRE(values(second.d_->weight) == values(full.d_->weight));
   REQUIRE(c.final_val_nll == a.final_val_nll);
 }
-
-TEST_CASE("loop: a device the task does not run on, or several ranks on a device, is refused by name",
-          "[models][loop]") {
-  TinyOptions o;
-  o.out_dir = loop_tmpdir("device");
-  o.device = Device{Device::cuda, 0};
-  TinyTask task(o);  // runs_on: the CPU only
-  try {
-    run_training(task);
-    FAIL("a cpu-only task ran on cuda:0");
-  } catch (const OptionError& e) {
-    REQUIRE(e.option == "device");
-    REQUIRE(std::string(e.what()) == "this trainer runs on the cpu only so far, not on cuda:0");
-  }
-}
