@@ -63,6 +63,7 @@ std::string MusicGanConfig::to_json() const {
                       {"gen_channels", gen_channels},
                       {"critic_channels", critic_channels},
                       {"output", output},
+                      {"time_upsample", time_upsample},
                       {"critic_norm", critic_norm}};
   return j.dump();
 }
@@ -87,6 +88,7 @@ MusicGanConfig MusicGanConfig::from_json(const std::string& text) {
   j.get("gen_channels", c.gen_channels);
   j.get("critic_channels", c.critic_channels);
   j.get("output", c.output);
+  if (j.has("time_upsample")) j.get("time_upsample", c.time_upsample);  // absent before 2026-12-03: conv
   j.get("critic_norm", c.critic_norm);
   c.validate();
   return c;
@@ -117,6 +119,8 @@ void MusicGanConfig::validate() const {
     bad("track_mode", "must be order or program, got '" + track_mode + "'");
   if (output != "sigmoid" && output != "tanh" && output != "binary" && output != "voice")
     bad("output", "must be sigmoid, tanh, binary or voice, got '" + output + "'");
+  if (time_upsample != "conv" && time_upsample != "nearest")
+    bad("time_upsample", "must be conv or nearest, got '" + time_upsample + "'");
   if (critic_norm != "layer" && critic_norm != "none")
     bad("critic_norm", "must be layer or none, got '" + critic_norm + "'");
   auto sized = [&](const char* field, size_t n) {
@@ -181,7 +185,7 @@ Tensor TemporalGenerator::forward(const Tensor& z) {
 
 MusicGanGenerator::MusicGanGenerator(const MusicGanConfig& cfg) : nn::Module("MusicGanGenerator"), config(cfg) {
   cfg.validate();
-  const int64_t Z = cfg.z_dim, g = cfg.gen_channels, f = cfg.time_factor();
+  const int64_t Z = cfg.z_dim, g = cfg.gen_channels, f = cfg.private_time_factor();
   temporal_shared = register_module("temporal_shared", std::make_shared<TemporalGenerator>(cfg));
   auto tp = register_module("temporal_private", std::make_shared<nn::ModuleDict>());
   for (int64_t i = 0; i < cfg.tracks; ++i)
@@ -237,7 +241,15 @@ Tensor MusicGanGenerator::forward(const Tensor& z) {
     Tensor hi = narrow(h, 0, i * B, B);
     Tensor pt = relu(p.pitch_time[1]->forward(relu(p.pitch_time[0]->forward(hi))));
     Tensor tp = relu(p.time_pitch[1]->forward(relu(p.time_pitch[0]->forward(hi))));
-    outs.push_back(p.merge->forward(concat({pt, tp}, 1)));  // [B, 1, bars, S, P]
+    Tensor o = p.merge->forward(concat({pt, tp}, 1));  // [B, 1 or 2, bars, S, P]
+    if (c.time_upsample == "nearest") {
+      // [B, C, bars, 16, P] -> each 16th's logits held for time_factor() steps.
+      const Shape s = o.shape();
+      const int64_t f = c.time_factor();
+      o = reshape(expand(reshape(o, {s[0], s[1], s[2], s[3], 1, s[4]}), {s[0], s[1], s[2], s[3], f, s[4]}),
+                  {s[0], s[1], s[2], s[3] * f, s[4]});
+    }
+    outs.push_back(o);
   }
   if (c.output == "voice") {
     // Per track and step, a softmax over the pitches and a rest; forward the

@@ -62,6 +62,13 @@ struct MusicGanConfig {
   //            backward (monophonic parts, as Coconet and DeepBach model
   //            the chorales' voices)
   std::string output = "sigmoid";
+  // How the generator's private layers reach steps_per_bar from 16 steps:
+  //   conv     a transposed conv whose kernel slices make each 16th's steps
+  //            (MuseGAN's layers)
+  //   nearest  the private layers work at 16 steps per bar, and each step's
+  //            logits are repeated steps_per_bar / 16 times before the output
+  //            (nearest-neighbour upsampling): a note never ends inside a 16th
+  std::string time_upsample = "conv";
   std::string critic_norm = "layer";  // layer | none: what follows each critic conv
 
   std::string to_json() const;
@@ -71,6 +78,8 @@ struct MusicGanConfig {
   int64_t latent_rows() const { return 2 + 2 * tracks; }
   // Steps per bar / 16: the time factor of the last transposed conv.
   int64_t time_factor() const { return steps_per_bar / 16; }
+  // The time factor of the private layers' transposed convs: 1 with nearest upsampling.
+  int64_t private_time_factor() const { return time_upsample == "nearest" ? 1 : time_factor(); }
 };
 
 // A conv (or transposed conv) and an optional normalisation, named "conv"

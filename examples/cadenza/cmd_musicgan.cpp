@@ -104,6 +104,12 @@ void musicgan_train(CLI::App& cmd) {
                  "(BinaryMuseGAN's two-stage training)")
       ->capture_default_str()
       ->check(one_of({"sigmoid", "tanh", "binary", "voice"}));
+  cmd.add_option("--time-upsample", c.time_upsample,
+                 "how the generator's last layers reach --steps-per-bar from 16 steps: conv (MuseGAN's transposed "
+                 "convs) or nearest (16 steps per bar, each held for steps-per-bar/16 steps, so no note ends inside "
+                 "a 16th)")
+      ->capture_default_str()
+      ->check(one_of({"conv", "nearest"}));
   cmd.add_option("--batch", f->o.batch, "segments per update")->capture_default_str()->check(integer(1, 4096));
   cmd.add_option("--critic-steps", f->o.critic_steps, "critic updates per generator update")
       ->capture_default_str()
@@ -159,10 +165,10 @@ void musicgan_train(CLI::App& cmd) {
     std::string names;
     for (const auto& n : cfg.track_names) names += (names.empty() ? "" : ", ") + n;
     std::printf("model: %lld tracks (%s), %lld bars x %lld steps x %lld pitches; latents 4 x %lld, generator "
-                "width %lld, critic width %lld, %s output\n",
+                "width %lld, critic width %lld, %s output, %s time upsampling\n",
                 (long long)cfg.tracks, names.c_str(), (long long)cfg.bars, (long long)cfg.steps_per_bar,
                 (long long)cfg.pitches, (long long)cfg.z_dim, (long long)cfg.gen_channels,
-                (long long)cfg.critic_channels, cfg.output.c_str());
+                (long long)cfg.critic_channels, cfg.output.c_str(), cfg.time_upsample.c_str());
     std::fflush(stdout);
     models::TrainResult r;
     run_with_stop_on_sigint([&] { r = models::train_musicgan(cfg, data, o); });

@@ -106,6 +106,22 @@ assert set(numpy.unique(v)) <= {0.0, 1.0}, numpy.unique(v)
 assert v.sum(-1).max() <= 1, "a voice sounds two pitches at once"
 PY
 
+# Nearest time upsampling: the private layers work at 16 steps per bar and each 16th is held
+# (here 2 steps), so no note ends inside one.
+$cadenza train musicgan --data "$d" --out "$work/nearest" ${tiny/--steps-per-bar 16/--steps-per-bar 32} \
+  --output voice --time-upsample nearest --steps 2 --eval-every 2 > "$work/nearest.log"
+grep -q 'voice output, nearest time upsampling' "$work/nearest.log" || fail "nearest run: $(head -3 "$work/nearest.log")"
+$cadenza sample musicgan --checkpoint "$work/nearest/latest.safetensors" --out "$work/nearest.mid" \
+  --npy "$work/nearest.npy" --count 3 > /dev/null
+"$python" - "$work/nearest.npy" <<'PY' || fail "nearest upsampling split a 16th"
+import sys
+import numpy
+y = numpy.load(sys.argv[1])
+assert y.shape[-2] % 2 == 0 and y.sum() > 0, (y.shape, y.sum())
+pairs = y.reshape(-1, 2, y.shape[-1])
+assert (pairs[:, 0] == pairs[:, 1]).all(), "the two steps of a 16th differ"
+PY
+
 # A generator ending in tanh trains against rolls of -1/1, and samples.
 $cadenza train musicgan --data "$d" --out "$work/tanh" $tiny --output tanh --critic-norm none --steps 2 \
   --eval-every 2 > "$work/tanh.log"

@@ -25,7 +25,7 @@ def config(**kw):
     cfg = {"model": "musicgan", "tracks": 2, "bars": 2, "steps_per_bar": 16, "pitches": 84, "lowest_pitch": 24,
            "track_names": [], "programs": [], "is_drum": [], "us_per_quarter": 500000, "meter_numerator": 4,
            "meter_denominator": 4, "track_mode": "order", "z_dim": 3, "temporal_channels": 5, "gen_channels": 4,
-           "critic_channels": 2, "output": "sigmoid", "critic_norm": "layer"}
+           "critic_channels": 2, "output": "sigmoid", "time_upsample": "conv", "critic_norm": "layer"}
     cfg.update(kw)
     return cfg
 
@@ -36,6 +36,10 @@ CASES = {
     # the straight-through outputs: 0/1 rolls forward, the sigmoid's or the softmax's gradient backward
     "binary": config(output="binary", gen_channels=2, critic_channels=1),
     "voice": config(output="voice", gen_channels=2, critic_channels=1),
+    # the private layers at 16 steps per bar, each step's logits held for 3 steps
+    "voice_nearest": config(output="voice", time_upsample="nearest", steps_per_bar=48, gen_channels=2,
+                            critic_channels=1),
+    "sigmoid_nearest": config(time_upsample="nearest", steps_per_bar=32, gen_channels=2, critic_channels=1),
 }
 
 

@@ -75,6 +75,8 @@ class Generator(nn.Module):
         super().__init__()
         self.cfg = cfg
         Z, g, f, T = cfg["z_dim"], cfg["gen_channels"], cfg["steps_per_bar"] // 16, cfg["tracks"]
+        if cfg.get("time_upsample", "conv") == "nearest":
+            f = 1  # the private layers work at 16 steps per bar; forward() repeats each step
         self.temporal_shared = TemporalGenerator(cfg)
         self.temporal_private = nn.ModuleList([TemporalGenerator(cfg) for _ in range(T)])
         self.shared = nn.ModuleList([
@@ -112,7 +114,10 @@ class Generator(nn.Module):
             hi = h[i * B:(i + 1) * B]
             pt = F.relu(p.pitch_time[1](F.relu(p.pitch_time[0](hi))))
             tp = F.relu(p.time_pitch[1](F.relu(p.time_pitch[0](hi))))
-            outs.append(p.merge(torch.cat([pt, tp], 1)))
+            o = p.merge(torch.cat([pt, tp], 1))
+            if c.get("time_upsample", "conv") == "nearest":
+                o = o.repeat_interleave(c["steps_per_bar"] // 16, dim=3)
+            outs.append(o)
         if c["output"] == "voice":
             # softmax over the pitches and a rest (channel 1's mean over the pitches);
             # the one-hot maximum forward, the softmax's gradient backward
