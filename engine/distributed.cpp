@@ -1,5 +1,8 @@
 #include "engine/distributed.h"
 
+#include "engine/autograd.h"
+#include "engine/ops.h"
+
 #include <cadenza/config.h>
 
 #include <algorithm>
@@ -69,6 +72,14 @@ double collective_timeout() {
   if (end == v || *end != '\0' || !(s > 0))
     throw CommError(std::string("CADENZA_DIST_TIMEOUT must be a positive number of seconds, got '") + v + "'");
   return s;
+}
+
+int local_rank(int rank) {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID", "PMI_LOCAL_RANK"}) {
+    const char* v = std::getenv(var);
+    if (v && *v && std::strspn(v, "0123456789") == std::strlen(v)) return std::atoi(v);
+  }
+  return rank;
 }
 
 uint64_t rank_seed(uint64_t seed, int rank) {
@@ -281,6 +292,41 @@ GradientReducer::GradientReducer(std::shared_ptr<Communicator> comm, int64_t buc
 
 namespace {
 
+// The gradients of `members` on a device, packed into one bucket there,
+// reduced through the host (MPI reads host memory; NCCL is not built) and
+// scattered back as views of one device tensor. The values are the CPU
+// path's: the same sums, the same scaling on the host.
+template <class T>
+void reduce_device_bucket(Communicator& comm, const std::vector<const Tensor*>& members, DType dt,
+                          const std::string& what) {
+  const Device dev = members.front()->device();
+  std::vector<Tensor> parts;
+  for (const Tensor* p : members) {
+    Tensor g = p->grad();
+    if (g.defined() && g.shape() != p->shape())
+      throw CommError("gradient reduction: a gradient of shape " + shape_str(g.shape()) +
+                      " belongs to a parameter of shape " + shape_str(p->shape()));
+    if (g.defined() && g.device() != dev)
+      throw CommError("gradient reduction: a gradient on " + g.device().str() + " belongs to a parameter on " +
+                      dev.str());
+    parts.push_back(g.defined() ? reshape(to_dtype(g.detach(), dt), {p->numel()})
+                                : Tensor::zeros({p->numel()}, dt, dev));
+  }
+  Tensor host = (parts.size() == 1 ? parts[0] : concat(parts, 0)).to(Device{}).contiguous();
+  T* buf = host.data<T>();
+  const int64_t n = host.numel();
+  comm.allreduce_sum(buf, n, what);
+  const T scale = static_cast<T>(1.0 / comm.size());
+  for (int64_t i = 0; i < n; ++i) buf[i] *= scale;
+  Tensor back = host.to(dev);
+  int64_t off = 0;
+  for (const Tensor* p : members) {
+    Tensor g = reshape(narrow(back, 0, off, p->numel()), p->shape());
+    off += p->numel();
+    p->set_grad(g);
+  }
+}
+
 template <class T>
 void reduce_dtype(Communicator& comm, const std::vector<Tensor>& params, DType dt, int64_t bucket_bytes,
                   int64_t call, int64_t& buckets, int64_t& bytes) {
@@ -288,11 +334,21 @@ void reduce_dtype(Communicator& comm, const std::vector<Tensor>& params, DType d
   const T scale = static_cast<T>(1.0 / comm.size());
   std::vector<T> buf;
   std::vector<const Tensor*> members;
+  int64_t device_values = 0;  // the pending device bucket's size
+  auto name = [&] {
+    return "all-reduce of gradient bucket " + std::to_string(buckets) + " (update " + std::to_string(call) + ")";
+  };
   auto flush = [&]() {
     if (members.empty()) return;
-    comm.allreduce_sum(buf.data(), static_cast<int64_t>(buf.size()),
-                       "all-reduce of gradient bucket " + std::to_string(buckets) + " (update " +
-                           std::to_string(call) + ")");
+    if (members.front()->device() != Device{}) {
+      reduce_device_bucket<T>(comm, members, dt, name());
+      ++buckets;
+      bytes += device_values * static_cast<int64_t>(sizeof(T));
+      members.clear();
+      device_values = 0;
+      return;
+    }
+    comm.allreduce_sum(buf.data(), static_cast<int64_t>(buf.size()), name());
     ++buckets;
     bytes += static_cast<int64_t>(buf.size() * sizeof(T));
     size_t off = 0;
@@ -310,7 +366,15 @@ void reduce_dtype(Communicator& comm, const std::vector<Tensor>& params, DType d
   for (const Tensor& p : params) {
     if (p.dtype() != dt) continue;
     const int64_t n = p.numel();
-    if (!members.empty() && static_cast<int64_t>(buf.size()) + n > cap) flush();
+    if (p.device() != Device{}) {
+      // A bucket holds one device's gradients.
+      if (!members.empty() && (members.front()->device() != p.device() || device_values + n > cap)) flush();
+      members.push_back(&p);
+      device_values += n;
+      continue;
+    }
+    if (!members.empty() && (members.front()->device() != Device{} || static_cast<int64_t>(buf.size()) + n > cap))
+      flush();
     Tensor g = p.grad();
     size_t off = buf.size();
     buf.resize(off + static_cast<size_t>(n), T(0));
@@ -385,8 +449,17 @@ void broadcast_tensors(Communicator& comm, const std::vector<std::pair<std::stri
                     " rank(s) differ in size or dtype from rank " + std::to_string(root) + "'s");
   for (const auto& [name, t] : tensors) {
     if (t.numel() == 0) continue;
-    if (!t.is_contiguous() || t.device().kind != Device::cpu)
-      throw CommError(what + ": tensor '" + name + "' must be a contiguous CPU tensor");
+    if (t.device() != Device{}) {
+      // Through the host (MPI reads host memory), then back in place.
+      if (!t.is_contiguous()) throw CommError(what + ": tensor '" + name + "' must be contiguous");
+      Tensor host = t.detach().to(Device{}).contiguous();
+      comm.broadcast(host.raw_data(), host.numel() * static_cast<int64_t>(dtype_size(host.dtype())), root, what);
+      NoGradGuard no_grad;
+      Tensor(t).copy_(host.to(t.device()));
+      continue;
+    }
+    if (!t.is_contiguous())
+      throw CommError(what + ": tensor '" + name + "' must be a contiguous CPU tensor or a device tensor");
     comm.broadcast(t.raw_data(), t.numel() * static_cast<int64_t>(dtype_size(t.dtype())), root, what);
   }
 }
@@ -405,7 +478,7 @@ uint64_t digest(const std::vector<std::pair<std::string, Tensor>>& tensors) {
     for (int64_t d : t.shape()) mix(&d, sizeof d);
     int dt = static_cast<int>(t.dtype());
     mix(&dt, sizeof dt);
-    Tensor c = t.detach().contiguous();
+    Tensor c = t.detach().to(Device{}).contiguous();  // a device tensor's bytes through the host
     if (c.numel()) mix(c.raw_data(), static_cast<size_t>(c.numel()) * dtype_size(c.dtype()));
   }
   return h;

@@ -54,6 +54,11 @@ std::shared_ptr<Communicator> mpi_world();
 // Seconds a collective waits for its peers: CADENZA_DIST_TIMEOUT, else 300.
 double collective_timeout();
 
+// This rank's index among the ranks on its machine, from the launcher
+// (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, SLURM_LOCALID or
+// PMI_LOCAL_RANK), else `rank`: which GPU a rank takes.
+int local_rank(int rank);
+
 // A per-rank seed derived from the run's seed; rank 0 keeps the run's, so a
 // one-process run draws what it drew before data parallelism existed.
 uint64_t rank_seed(uint64_t seed, int rank);

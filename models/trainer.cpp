@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/file_io.h"
 #include "engine/progress.h"
 #include "engine/random.h"
@@ -487,9 +488,8 @@ TrainResult TrainingLoop::run() {
                                       std::to_string(total_) + " steps");
   }
   if (o_.device != Device{}) {
-    if (world_ > 1)
-      throw OptionError("device", "several ranks on " + o_.device.str() +
-                                      " need NCCL, which is not built yet; data-parallel runs are on the cpu");
+    if (world_ > 1 && o_.device_per_rank && o_.device.kind == Device::cuda)
+      o_.device.index = dist::local_rank(rank_) % backend::backend_for(Device{Device::cuda, 0}).memory.device_count();
     Tensor::zeros({1}, DType::f32, o_.device);  // "cuda:0 is not available: ..." before any work
   }
   manual_seed(o_.seed);  // parameter initialisation
@@ -540,7 +540,9 @@ TrainResult TrainingLoop::run() {
       if (f.name == "batch")
         if (auto* b = std::get_if<int64_t*>(&f.field))
           batch = ": batch " + std::to_string(**b) + " per rank, global batch " + std::to_string(**b * world_);
-    progress_->log("data-parallel over " + comm_->describe() + batch);
+    // Gradients and broadcasts go through host memory: NCCL is not built.
+    std::string where = o_.device != Device{} ? "; rank 0 on " + o_.device.str() + ", gradients reduced through the host" : "";
+    progress_->log("data-parallel over " + comm_->describe() + batch + where);
   }
   TrainResult res;
   res.best_val_nll = best_val_;

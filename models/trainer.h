@@ -105,6 +105,9 @@ struct LoopOptions {
   // Where the modules, optimizer state and each step's tensors live. Not a
   // run-shaping option: a run saved on one device resumes on another.
   Device device;
+  // With several ranks: each takes CUDA device (its local rank mod the
+  // machine's count) instead of `device`'s index ("--device cuda").
+  bool device_per_rank = false;
   GradHook grad_hook;          // see GradHook; runs after the data-parallel reduction
   // The ranks this run trains over (null: this process alone).
   std::shared_ptr<dist::Communicator> comm;

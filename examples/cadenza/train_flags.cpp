@@ -113,7 +113,8 @@ void TrainFlags::add(CLI::App& cmd, Length length, const models::LoopOptions& d,
   cmd.add_option("--threads", threads_, "CPU threads [default: all cores, or CADENZA_NUM_THREADS]")
       ->check(CLI::Range(1, 1024));
   cmd.add_option("--device", device_,
-                 "where the model trains: cpu, cuda or cuda:N (a run saved on one device resumes on another)")
+                 "where the model trains: cpu, cuda or cuda:N (a run saved on one device resumes on another; under "
+                 "mpirun, cuda gives each rank the GPU of its local rank)")
       ->capture_default_str();
 }
 
@@ -160,6 +161,7 @@ void TrainFlags::apply(const CLI::App& cmd, models::LoopOptions& o) const {
   };
   apply_threads(threads_);
   o.device = Device::parse(device_);
+  o.device_per_rank = device_ == "cuda";  // under mpirun: one GPU per local rank
   o.comm = process_group();
   o.after_step = fault_injection();
 }

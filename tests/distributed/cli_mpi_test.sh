@@ -86,6 +86,16 @@ cmp -s <(cut -d, -f1-5 "$work/gan-split/metrics.csv") <(cut -d, -f1-5 "$work/gan
   || fail "resumed 2-rank musicgan differs: $(paste -d'|' "$work/gan-split/metrics.csv" "$work/gan-straight/metrics.csv")"
 [ "$(grep -c '^' "$work/gan-split/metrics.csv")" -eq 5 ] || fail "musicgan metrics.csv: $(cat "$work/gan-split/metrics.csv")"
 
+# The same run on a device (emulated: the CPU's kernels under cuda:0's name,
+# host access refused): gradients and buffers go through the host, and the
+# losses are the CPU's.
+mp -x CADENZA_EMULATE_CUDA=1 "$cadenza" train musicgan "${gan[@]}" --out "$work/gan-device" --device cuda \
+  > "$work/gan4.log" 2>&1 || fail "2-rank musicgan on a device: $(cat "$work/gan4.log")"
+grep -q "rank 0 on cuda:0, gradients reduced through the host" "$work/gan4.log" \
+  || fail "the log does not say where the ranks train: $(head -5 "$work/gan4.log")"
+cmp -s <(cut -d, -f1-5 "$work/gan-device/metrics.csv") <(cut -d, -f1-5 "$work/gan-straight/metrics.csv") \
+  || fail "2-rank musicgan on a device differs: $(paste -d'|' "$work/gan-device/metrics.csv" "$work/gan-straight/metrics.csv")"
+
 # A rank that raises: the other stops, and the error names the rank.
 start=$(date +%s)
 out=$(CADENZA_FAULT=1:3:raise timeout 120 "$mpirun" -np 2 --oversubscribe "$cadenza" train lstm "${small[@]}" \
