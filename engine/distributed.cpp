@@ -292,13 +292,25 @@ GradientReducer::GradientReducer(std::shared_ptr<Communicator> comm, int64_t buc
 
 namespace {
 
-// The gradients of `members` on a device, packed into one bucket there,
-// reduced through the host (MPI reads host memory; NCCL is not built) and
-// scattered back as views of one device tensor. The values are the CPU
-// path's: the same sums, the same scaling on the host.
+// The packed device gradients summed over the ranks through host memory
+// and scaled on the host, as the CPU path scales them.
 template <class T>
-void reduce_device_bucket(Communicator& comm, const std::vector<const Tensor*>& members, DType dt,
-                          const std::string& what) {
+Tensor reduce_through_host(Communicator& comm, const std::vector<Tensor>& parts, T scale, const std::string& what) {
+  Tensor host = (parts.size() == 1 ? parts[0] : concat(parts, 0)).to(Device{}).contiguous();
+  T* buf = host.data<T>();
+  const int64_t n = host.numel();
+  comm.allreduce_sum(buf, n, what);
+  for (int64_t i = 0; i < n; ++i) buf[i] *= scale;
+  return host;
+}
+
+// The gradients of `members` on a device, packed into one bucket there,
+// reduced over NCCL when `on_device` is on that device, else through the
+// host (the CPU path's values: the same sums, the same scaling), and
+// scattered back as views of one device tensor.
+template <class T>
+void reduce_device_bucket(Communicator& comm, DeviceCommunicator* on_device, const std::vector<const Tensor*>& members,
+                          DType dt, const std::string& what) {
   const Device dev = members.front()->device();
   std::vector<Tensor> parts;
   for (const Tensor* p : members) {
@@ -312,13 +324,16 @@ void reduce_device_bucket(Communicator& comm, const std::vector<const Tensor*>& 
     parts.push_back(g.defined() ? reshape(to_dtype(g.detach(), dt), {p->numel()})
                                 : Tensor::zeros({p->numel()}, dt, dev));
   }
-  Tensor host = (parts.size() == 1 ? parts[0] : concat(parts, 0)).to(Device{}).contiguous();
-  T* buf = host.data<T>();
-  const int64_t n = host.numel();
-  comm.allreduce_sum(buf, n, what);
   const T scale = static_cast<T>(1.0 / comm.size());
-  for (int64_t i = 0; i < n; ++i) buf[i] *= scale;
-  Tensor back = host.to(dev);
+  Tensor back;
+  if (on_device && on_device->device() == dev) {
+    // On the device: the packed bucket is a fresh tensor, reduced in place.
+    Tensor flat = parts.size() == 1 ? parts[0].clone() : concat(parts, 0);
+    on_device->allreduce_sum(flat, what);
+    back = mul(flat, Tensor::scalar(static_cast<double>(scale), dt));
+  } else {
+    back = reduce_through_host<T>(comm, parts, scale, what).to(dev);
+  }
   int64_t off = 0;
   for (const Tensor* p : members) {
     Tensor g = reshape(narrow(back, 0, off, p->numel()), p->shape());
@@ -328,8 +343,8 @@ void reduce_device_bucket(Communicator& comm, const std::vector<const Tensor*>& 
 }
 
 template <class T>
-void reduce_dtype(Communicator& comm, const std::vector<Tensor>& params, DType dt, int64_t bucket_bytes,
-                  int64_t call, int64_t& buckets, int64_t& bytes) {
+void reduce_dtype(Communicator& comm, DeviceCommunicator* on_device, const std::vector<Tensor>& params, DType dt,
+                  int64_t bucket_bytes, int64_t call, int64_t& buckets, int64_t& bytes) {
   const int64_t cap = std::max<int64_t>(1, bucket_bytes / static_cast<int64_t>(sizeof(T)));
   const T scale = static_cast<T>(1.0 / comm.size());
   std::vector<T> buf;
@@ -341,7 +356,7 @@ void reduce_dtype(Communicator& comm, const std::vector<Tensor>& params, DType d
   auto flush = [&]() {
     if (members.empty()) return;
     if (members.front()->device() != Device{}) {
-      reduce_device_bucket<T>(comm, members, dt, name());
+      reduce_device_bucket<T>(comm, on_device, members, dt, name());
       ++buckets;
       bytes += device_values * static_cast<int64_t>(sizeof(T));
       members.clear();
@@ -413,13 +428,13 @@ void GradientReducer::operator()(const std::vector<Tensor>& params) {
                       std::to_string(static_cast<int64_t>(shape_sig[1])) +
                       " values, and the ranks differ (each must build the same model)");
   }
-  reduce_dtype<float>(*comm_, params, DType::f32, bucket_bytes_, calls_, last_buckets_, last_bytes_);
-  reduce_dtype<double>(*comm_, params, DType::f64, bucket_bytes_, calls_, last_buckets_, last_bytes_);
+  reduce_dtype<float>(*comm_, device_.get(), params, DType::f32, bucket_bytes_, calls_, last_buckets_, last_bytes_);
+  reduce_dtype<double>(*comm_, device_.get(), params, DType::f64, bucket_bytes_, calls_, last_buckets_, last_bytes_);
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void broadcast_tensors(Communicator& comm, const std::vector<std::pair<std::string, Tensor>>& tensors, int root,
-                       const std::string& what) {
+                       const std::string& what, DeviceCommunicator* device) {
   if (comm.size() == 1) return;
   // The layout first: count, and per tensor its element count and dtype.
   std::vector<double> mine;
@@ -452,6 +467,11 @@ void broadcast_tensors(Communicator& comm, const std::vector<std::pair<std::stri
     if (t.device() != Device{}) {
       // Through the host (MPI reads host memory), then back in place.
       if (!t.is_contiguous()) throw CommError(what + ": tensor '" + name + "' must be contiguous");
+      if (device && device->device() == t.device()) {
+        Tensor same = t;
+        device->broadcast(same, root, what);
+        continue;
+      }
       Tensor host = t.detach().to(Device{}).contiguous();
       comm.broadcast(host.raw_data(), host.numel() * static_cast<int64_t>(dtype_size(host.dtype())), root, what);
       NoGradGuard no_grad;

@@ -40,6 +40,26 @@ class Communicator {
   [[noreturn]] virtual void abort(int code) = 0;
 };
 
+// Collectives on one device's memory (NCCL), for ranks that train on GPUs.
+// Errors and timeouts as Communicator's.
+class DeviceCommunicator {
+ public:
+  virtual ~DeviceCommunicator() = default;
+  virtual Device device() const = 0;
+  virtual std::string describe() const = 0;  // "NCCL 2.28.9 on cuda:0"
+  // Sums a contiguous f32 or f64 tensor on device() over the ranks, in place.
+  virtual void allreduce_sum(Tensor& t, const std::string& what) = 0;
+  // root's contiguous tensor into every rank's, in place.
+  virtual void broadcast(Tensor& t, int root, const std::string& what) = 0;
+};
+
+// Whether this library was built with NCCL (CADENZA_NCCL: CUDA and MPI too).
+bool nccl_built();
+// NCCL over the ranks of `host` (which carries rank 0's unique id), each on
+// its `device`. Throws CommError when NCCL is not built, the device is not a
+// CUDA device, or the set-up fails or times out.
+std::shared_ptr<DeviceCommunicator> nccl_group(std::shared_ptr<Communicator> host, Device device);
+
 // A group of one process: collectives copy nothing and never wait.
 std::shared_ptr<Communicator> single_process();
 
@@ -67,11 +87,14 @@ uint64_t rank_seed(uint64_t seed, int rank);
 // are packed into fused buckets of at most bucket_bytes per dtype (f32 or
 // f64) and all-reduced bucket by bucket; a parameter without a gradient on
 // this rank counts as zeros. Every rank must pass the same parameters in the
-// same order.
+// same order. Device gradients are packed on their device; with a
+// DeviceCommunicator on that device (use_device) they are reduced there,
+// else through the host over the Communicator.
 class GradientReducer {
  public:
   explicit GradientReducer(std::shared_ptr<Communicator> comm, int64_t bucket_bytes = 25 << 20);
   void operator()(const std::vector<Tensor>& params);
+  void use_device(std::shared_ptr<DeviceCommunicator> device) { device_ = std::move(device); }
 
   int64_t bucket_bytes() const { return bucket_bytes_; }
   // Of the last call: how many buckets and bytes went through the all-reduce.
@@ -81,16 +104,19 @@ class GradientReducer {
 
  private:
   std::shared_ptr<Communicator> comm_;
+  std::shared_ptr<DeviceCommunicator> device_;
   int64_t bucket_bytes_;
   int64_t last_buckets_ = 0, last_bytes_ = 0;
   double seconds_ = 0;
   int64_t calls_ = 0;
 };
 
-// Overwrites the tensors of every rank with root's, in place (contiguous CPU
-// tensors of one shape on every rank; the error names the mismatch).
+// Overwrites the tensors of every rank with root's, in place (contiguous
+// tensors of one shape on every rank; the error names the mismatch). Device
+// tensors go over `device` when it is given and on their device, else
+// through the host.
 void broadcast_tensors(Communicator& comm, const std::vector<std::pair<std::string, Tensor>>& tensors, int root,
-                       const std::string& what);
+                       const std::string& what, DeviceCommunicator* device = nullptr);
 
 // A 64-bit digest of the tensors' names, shapes, dtypes and bytes, for
 // checking that ranks hold bit-identical state.

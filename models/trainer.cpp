@@ -129,6 +129,7 @@ class TrainingLoop {
   int rank_ = 0, world_ = 1;
   bool lead_ = true;  // rank 0: logs and writes
   std::unique_ptr<dist::GradientReducer> reducer_;
+  std::shared_ptr<dist::DeviceCommunicator> device_comm_;  // NCCL, for ranks on GPUs
   GradHook hook_;
   TrainTask& task_;
   LoopOptions& o_;
@@ -511,13 +512,19 @@ TrainResult TrainingLoop::run() {
   if (world_ > 1) {
     // Rank 0's parameters and buffers everywhere (a resumed run loaded the
     // same bytes on every rank; a fresh one may have drawn per-rank).
-    dist::broadcast_tensors(*comm_, model_tensors(), 0, "broadcast of the parameters and buffers");
+    // GPU ranks talk over NCCL when it is built (not on the emulated device,
+    // whose memory is the host's), else through the host over MPI.
+    if (o_.device.kind == Device::cuda && dist::nccl_built() &&
+        backend::backend_for(o_.device).name.find("emulated") == std::string::npos)
+      device_comm_ = dist::nccl_group(comm_, o_.device);
+    dist::broadcast_tensors(*comm_, model_tensors(), 0, "broadcast of the parameters and buffers", device_comm_.get());
     reducer_ = std::make_unique<dist::GradientReducer>(comm_, o_.bucket_bytes);
+    reducer_->use_device(device_comm_);
     hook_ = [this](const std::vector<Tensor>& params) {
       (*reducer_)(params);
       // Buffers (BatchNorm's running statistics) follow rank 0, as
       // PyTorch's DistributedDataParallel has them.
-      dist::broadcast_tensors(*comm_, buffers(), 0, "broadcast of the buffers");
+      dist::broadcast_tensors(*comm_, buffers(), 0, "broadcast of the buffers", device_comm_.get());
       if (o_.grad_hook) o_.grad_hook(params);
     };
   } else {
@@ -540,8 +547,11 @@ TrainResult TrainingLoop::run() {
       if (f.name == "batch")
         if (auto* b = std::get_if<int64_t*>(&f.field))
           batch = ": batch " + std::to_string(**b) + " per rank, global batch " + std::to_string(**b * world_);
-    // Gradients and broadcasts go through host memory: NCCL is not built.
-    std::string where = o_.device != Device{} ? "; rank 0 on " + o_.device.str() + ", gradients reduced through the host" : "";
+    std::string where;
+    if (device_comm_)
+      where = "; gradients over " + device_comm_->describe() + " (rank 0)";
+    else if (o_.device != Device{})
+      where = "; rank 0 on " + o_.device.str() + ", gradients reduced through the host";
     progress_->log("data-parallel over " + comm_->describe() + batch + where);
   }
   TrainResult res;

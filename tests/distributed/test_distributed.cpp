@@ -234,6 +234,84 @@ TEST_CASE("distributed: device tensors broadcast and gradients averaged through 
   }
 }
 
+// The device path of GradientReducer and broadcast_tensors (what NCCL does
+// on GPUs) with a stand-in DeviceCommunicator that reduces through the host
+// on the emulated device: the buckets are packed, reduced in place, scaled
+// and scattered on the device, and NCCL itself is not in the loop.
+TEST_CASE("distributed: gradients reduced by a device communicator equal the host path's", "[distributed]") {
+  ::setenv("CADENZA_EMULATE_CUDA", "1", 1);
+  struct Unset {
+    ~Unset() { ::unsetenv("CADENZA_EMULATE_CUDA"); }
+  } unset;
+  auto w = world();
+  const int R = w->rank();
+  const Device dev{Device::cuda, 0};
+  struct HostBacked : dist::DeviceCommunicator {
+    std::shared_ptr<dist::Communicator> host;
+    Device dev;
+    int reduces = 0, broadcasts = 0;
+    Device device() const override { return dev; }
+    std::string describe() const override { return "a stand-in"; }
+    void allreduce_sum(Tensor& t, const std::string& what) override {
+      REQUIRE(t.device() == dev);
+      REQUIRE(t.is_contiguous());
+      Tensor h = t.to(Device{}).contiguous();
+      if (h.dtype() == DType::f32)
+        host->allreduce_sum(h.data<float>(), h.numel(), what);
+      else
+        host->allreduce_sum(h.data<double>(), h.numel(), what);
+      t.copy_(h.to(dev));
+      ++reduces;
+    }
+    void broadcast(Tensor& t, int root, const std::string& what) override {
+      Tensor h = t.to(Device{}).contiguous();
+      host->broadcast(h.raw_data(), h.numel() * static_cast<int64_t>(dtype_size(h.dtype())), root, what);
+      t.copy_(h.to(dev));
+      ++broadcasts;
+    }
+  };
+  auto stand_in = std::make_shared<HostBacked>();
+  stand_in->host = w;
+  stand_in->dev = dev;
+
+  Tensor a = Tensor::full({4, 3}, 1.0 + R).to(dev);
+  dist::broadcast_tensors(*w, {{"a", a}}, 0, "device tensors", stand_in.get());
+  REQUIRE(stand_in->broadcasts == (w->size() > 1 ? 1 : 0));  // a group of one broadcasts nothing
+  REQUIRE(a.to(Device{}).data<float>()[11] == 1.0f);
+
+  std::vector<Tensor> host, device;
+  for (int k = 0; k < 4; ++k) {
+    Shape s = k == 1 ? Shape{3, 5} : Shape{static_cast<int64_t>(7 + 2 * k)};
+    DType dt = k == 3 ? DType::f64 : DType::f32;
+    Tensor g = mul(randn(s, DType::f32), Tensor::scalar(1.0 + R)).to(dt);
+    Tensor ph = Tensor::zeros(s, dt), pd = Tensor::zeros(s, dt, dev);
+    ph.requires_grad_(true);
+    pd.requires_grad_(true);
+    if (!(k == 2 && R % 2 == 1)) {
+      ph.set_grad(g);
+      pd.set_grad(g.to(dev));
+    }
+    host.push_back(ph);
+    device.push_back(pd);
+  }
+  dist::GradientReducer on_host(w, 64), on_device(w, 64);
+  on_device.use_device(stand_in);
+  on_host(host);
+  on_device(device);
+  REQUIRE(stand_in->reduces == on_device.last_buckets());
+  REQUIRE(on_device.last_buckets() == on_host.last_buckets());
+  for (size_t k = 0; k < host.size(); ++k) {
+    Tensor gd = device[k].grad();
+    REQUIRE(gd.device() == dev);
+    REQUIRE(gd.shape() == host[k].shape());
+    // The scaling by 1/N happens on the device here, so compare within rounding.
+    Tensor diff = abs(sub(gd.to(Device{}), host[k].grad()));
+    REQUIRE(max(diff).item() <= 1e-6 * (1.0 + max(abs(host[k].grad())).item()));
+  }
+  REQUIRE_THROWS_WITH(dist::nccl_group(w, Device{}), Catch::Contains(dist::nccl_built() ? "not a CUDA device"
+                                                                                        : "without NCCL"));
+}
+
 TEST_CASE("distributed: LSTM training over 2 ranks equals one rank with twice the batch, bit-identical on both",
           "[distributed]") {
   if (!two_ranks()) {

@@ -1,0 +1,146 @@
+// NCCL collectives for ranks that train on GPUs (CADENZA_NCCL). The ranks
+// find each other through the host communicator (MPI carries rank 0's
+// unique id), then reduce and broadcast device memory directly.
+//
+// The communicator is nonblocking (NCCL's config.blocking = 0): set-up and
+// every collective return at once, and wait() polls NCCL's asynchronous
+// error and the stream. A peer that died or stopped taking part leaves the
+// operation pending; after collective_timeout() this rank aborts the
+// communicator and throws a CommError naming the collective, as PyTorch's
+// NCCL watchdog does, instead of hanging.
+#include <cadenza/config.h>
+
+#include <chrono>
+#include <thread>
+
+#include "engine/distributed.h"
+
+#if CADENZA_HAVE_NCCL
+#include <cuda_runtime.h>
+#include <nccl.h>
+#endif
+
+namespace cadenza::dist {
+
+bool nccl_built() { return CADENZA_HAVE_NCCL != 0; }
+
+#if CADENZA_HAVE_NCCL
+
+namespace {
+
+class NcclGroup : public DeviceCommunicator {
+ public:
+  NcclGroup(std::shared_ptr<Communicator> host, Device device) : host_(std::move(host)), device_(device) {
+    cuda_check(cudaSetDevice(device.index), "cudaSetDevice");
+    ncclUniqueId id{};
+    if (host_->rank() == 0) nccl_check(ncclGetUniqueId(&id), "ncclGetUniqueId");
+    host_->broadcast(&id, sizeof id, 0, "broadcast of NCCL's unique id");
+    ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+    config.blocking = 0;
+    ncclResult_t r = ncclCommInitRankConfig(&comm_, host_->size(), id, host_->rank(), &config);
+    wait("NCCL's set-up on " + device.str(), r, false);
+    int v = 0;
+    ncclGetVersion(&v);
+    version_ = std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
+  }
+  ~NcclGroup() override {
+    if (comm_) ncclCommDestroy(comm_);
+  }
+
+  Device device() const override { return device_; }
+  std::string describe() const override { return "NCCL " + version_ + " on " + device_.str(); }
+
+  void allreduce_sum(Tensor& t, const std::string& what) override {
+    check_tensor(t, what);
+    if (t.dtype() != DType::f32 && t.dtype() != DType::f64)
+      throw CommError(what + ": NCCL all-reduces f32 or f64 here, got " + dtype_name(t.dtype()));
+    ncclDataType_t type = t.dtype() == DType::f32 ? ncclFloat32 : ncclFloat64;
+    // The engine's kernels run on the default stream; so does the collective.
+    ncclResult_t r = ncclAllReduce(t.raw_data(), t.raw_data(), static_cast<size_t>(t.numel()), type, ncclSum, comm_,
+                                   cudaStreamLegacy);
+    wait(what, r, true);
+  }
+
+  void broadcast(Tensor& t, int root, const std::string& what) override {
+    check_tensor(t, what);
+    const size_t bytes = static_cast<size_t>(t.numel()) * dtype_size(t.dtype());
+    ncclResult_t r = ncclBroadcast(t.raw_data(), t.raw_data(), bytes, ncclUint8, root, comm_, cudaStreamLegacy);
+    wait(what, r, true);
+  }
+
+ private:
+  void check_tensor(const Tensor& t, const std::string& what) const {
+    if (!comm_) throw CommError(what + ": the NCCL communicator was aborted after an earlier failure");
+    if (t.device() != device_)
+      throw CommError(what + ": a tensor on " + t.device().str() + " given to NCCL's group on " + device_.str());
+    if (!t.is_contiguous()) throw CommError(what + ": NCCL needs a contiguous tensor");
+  }
+
+  std::string last_error() const {
+    const char* e = comm_ ? ncclGetLastError(comm_) : nullptr;
+    return e && *e ? e : "no detail";
+  }
+  static void cuda_check(cudaError_t e, const char* call) {
+    if (e != cudaSuccess) throw CommError(std::string(call) + " failed: " + cudaGetErrorString(e));
+  }
+  static void nccl_check(ncclResult_t r, const char* call) {
+    if (r != ncclSuccess) throw CommError(std::string(call) + " failed: " + ncclGetErrorString(r));
+  }
+
+  // Until the operation (and with `stream`, the default stream) is done.
+  void wait(const std::string& what, ncclResult_t issued, bool stream) {
+    const std::string who = "rank " + std::to_string(host_->rank()) + " of " + std::to_string(host_->size());
+    auto fail = [&](const std::string& why) {
+      if (comm_) ncclCommAbort(comm_);
+      comm_ = nullptr;
+      throw CommError(who + ": " + what + " failed: " + why);
+    };
+    if (issued != ncclSuccess && issued != ncclInProgress)
+      fail(std::string(ncclGetErrorString(issued)) + " (" + last_error() + ")");
+    const double timeout = collective_timeout();
+    const auto start = std::chrono::steady_clock::now();
+    for (;;) {
+      ncclResult_t state = ncclSuccess;
+      ncclResult_t q = ncclCommGetAsyncError(comm_, &state);
+      if (q != ncclSuccess) fail(std::string("ncclCommGetAsyncError: ") + ncclGetErrorString(q));
+      if (state != ncclSuccess && state != ncclInProgress)
+        fail(std::string(ncclGetErrorString(state)) + " (" + last_error() + ")");
+      if (state == ncclSuccess) {
+        if (!stream) return;
+        cudaError_t s = cudaStreamQuery(cudaStreamLegacy);
+        if (s == cudaSuccess) return;
+        if (s != cudaErrorNotReady) fail(std::string("the stream: ") + cudaGetErrorString(s));
+      }
+      double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (waited > timeout)
+        fail("it did not complete within " + std::to_string(static_cast<int>(timeout)) +
+             " s (CADENZA_DIST_TIMEOUT): a peer died or stopped taking part");
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+  std::shared_ptr<Communicator> host_;
+  Device device_;
+  ncclComm_t comm_ = nullptr;
+  std::string version_;
+};
+
+}  // namespace
+
+std::shared_ptr<DeviceCommunicator> nccl_group(std::shared_ptr<Communicator> host, Device device) {
+  if (!host) throw CommError("NCCL: no host communicator to find the ranks with");
+  if (device.kind != Device::cuda) throw CommError("NCCL: " + device.str() + " is not a CUDA device");
+  return std::make_shared<NcclGroup>(std::move(host), device);
+}
+
+#else
+
+std::shared_ptr<DeviceCommunicator> nccl_group(std::shared_ptr<Communicator>, Device) {
+  throw CommError(
+      "this cadenza was built without NCCL (CADENZA_NCCL needs CUDA, MPI and NCCL's nccl.h and libnccl: "
+      "configure with them)");
+}
+
+#endif
+
+}  // namespace cadenza::dist
