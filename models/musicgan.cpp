@@ -117,8 +117,8 @@ void MusicGanConfig::validate() const {
   in_range("critic_channels", critic_channels, 1, 4096);
   if (track_mode != "order" && track_mode != "program")
     bad("track_mode", "must be order or program, got '" + track_mode + "'");
-  if (output != "sigmoid" && output != "tanh" && output != "binary" && output != "voice")
-    bad("output", "must be sigmoid, tanh, binary or voice, got '" + output + "'");
+  if (output != "sigmoid" && output != "tanh" && output != "binary" && output != "voice" && output != "hold")
+    bad("output", "must be sigmoid, tanh, binary, voice or hold, got '" + output + "'");
   if (time_upsample != "conv" && time_upsample != "nearest")
     bad("time_upsample", "must be conv or nearest, got '" + time_upsample + "'");
   if (critic_norm != "layer" && critic_norm != "none")
@@ -206,8 +206,10 @@ MusicGanGenerator::MusicGanGenerator(const MusicGanConfig& cfg) : nn::Module("Mu
     auto tpc = track->add("time_pitch", std::make_shared<nn::ModuleDict>());
     p.time_pitch.push_back(tpc->add("0", gen_block(g, g, {1, f, 1}, {1, f, 1})));      // (bars, S, 7)
     p.time_pitch.push_back(tpc->add("1", gen_block(g, g / 2, {1, 1, 12}, {1, 1, 12})));  // (bars, S, 84)
-    // A voice output has a second channel: its mean over the pitches is the rest's logit.
-    p.merge = track->add("merge", conv(g, cfg.output == "voice" ? 2 : 1, {1, 1, 1}, {1, 1, 1}));
+    // A voice output has a second channel: its mean over the pitches is the rest's logit;
+    // hold has a third, for the hold class.
+    const int64_t heads = cfg.output == "voice" ? 2 : cfg.output == "hold" ? 3 : 1;
+    p.merge = track->add("merge", conv(g, heads, {1, 1, 1}, {1, 1, 1}));
     private_.push_back(std::move(p));
   }
 }
@@ -241,31 +243,59 @@ Tensor MusicGanGenerator::forward(const Tensor& z) {
     Tensor hi = narrow(h, 0, i * B, B);
     Tensor pt = relu(p.pitch_time[1]->forward(relu(p.pitch_time[0]->forward(hi))));
     Tensor tp = relu(p.time_pitch[1]->forward(relu(p.time_pitch[0]->forward(hi))));
-    Tensor o = p.merge->forward(concat({pt, tp}, 1));  // [B, 1 or 2, bars, S, P]
-    if (c.time_upsample == "nearest") {
-      // [B, C, bars, 16, P] -> each 16th's logits held for time_factor() steps.
-      const Shape s = o.shape();
-      const int64_t f = c.time_factor();
-      o = reshape(expand(reshape(o, {s[0], s[1], s[2], s[3], 1, s[4]}), {s[0], s[1], s[2], s[3], f, s[4]}),
-                  {s[0], s[1], s[2], s[3] * f, s[4]});
-    }
-    outs.push_back(o);
+    outs.push_back(p.merge->forward(concat({pt, tp}, 1)));  // [B, 1 to 3, bars, S, P]
   }
-  if (c.output == "voice") {
-    // Per track and step, a softmax over the pitches and a rest; forward the
-    // one-hot of its maximum, backward the softmax's gradient (straight through).
-    for (Tensor& o : outs) o = concat({narrow(o, 1, 0, 1), mean(narrow(o, 1, 1, 1), {4}, true)}, 4);
-    Tensor p = softmax(concat(outs, 1), 4);
+  // Nearest upsampling, last: [B, T, bars, 16, P] -> each 16th held for time_factor() steps.
+  auto upsampled = [&](const Tensor& y) {
+    if (c.time_upsample != "nearest") return y;
+    const Shape s = y.shape();
+    const int64_t f = c.time_factor();
+    return reshape(expand(reshape(y, {s[0], s[1], s[2], s[3], 1, s[4]}), {s[0], s[1], s[2], s[3], f, s[4]}),
+                   {s[0], s[1], s[2], s[3] * f, s[4]});
+  };
+  if (c.output == "voice" || c.output == "hold") {
+    // Per track and step, a softmax over the pitches, a rest (and for hold,
+    // "hold": the previous step's note or rest goes on); the extra classes'
+    // logits are their channels' means over the pitches. Forward the one-hot
+    // of its maximum, backward the softmax's gradient (straight through).
+    const int64_t extra = c.output == "hold" ? 2 : 1;
+    for (Tensor& o : outs) {
+      std::vector<Tensor> cols{narrow(o, 1, 0, 1)};
+      for (int64_t k = 1; k <= extra; ++k) cols.push_back(mean(narrow(o, 1, k, 1), {4}, true));
+      o = concat(cols, 4);
+    }
+    Tensor p = softmax(concat(outs, 1), 4);  // [B, T, bars, S, P + extra]
     // The first maximum alone, so a tie (an untrained model's equal logits) still sounds one pitch.
-    Tensor classes = reshape(Tensor::arange(c.pitches + 1).to(p.device()), {1, 1, 1, 1, c.pitches + 1});
+    const int64_t K = c.pitches + extra;
+    Tensor classes = reshape(Tensor::arange(K).to(p.device()), {1, 1, 1, 1, K});
     Tensor hard = to_dtype(eq(expand(argmax(p, 4, true), p.shape()), expand(classes, p.shape())), p.dtype());
-    return narrow(straight_through(hard, p), 4, 0, c.pitches);
+    if (c.output == "voice") return upsampled(narrow(straight_through(hard, p), 4, 0, c.pitches));
+    // hold: through the segment's steps, state = hold * state + (pitches, rest),
+    // from a rest; the hard state forward, the soft one's gradient backward.
+    const Shape s = p.shape();
+    const int64_t N = c.pitches + 1, L = s[2] * s[3];
+    Tensor pf = reshape(p, {s[0], s[1], L, K}), hf = reshape(hard, {s[0], s[1], L, K});
+    Tensor rest = concat({Tensor::zeros({s[0], s[1], c.pitches}, p.dtype(), p.device()),
+                          Tensor::ones({s[0], s[1], 1}, p.dtype(), p.device())}, 2);
+    Tensor soft_state = rest, hard_state = rest;
+    std::vector<Tensor> soft_steps, hard_steps;
+    for (int64_t t = 0; t < L; ++t) {
+      Tensor ps = select(pf, 2, t), hs = select(hf, 2, t);  // [B, T, K]
+      soft_state = add(mul(narrow(ps, 2, N, 1), soft_state), narrow(ps, 2, 0, N));
+      hard_state = add(mul(narrow(hs, 2, N, 1), hard_state), narrow(hs, 2, 0, N));
+      soft_steps.push_back(soft_state);
+      hard_steps.push_back(hard_state);
+    }
+    Tensor soft = reshape(stack(soft_steps, 2), {s[0], s[1], s[2], s[3], N});
+    Tensor hard_roll = reshape(stack(hard_steps, 2), {s[0], s[1], s[2], s[3], N});
+    return upsampled(narrow(straight_through(hard_roll, soft), 4, 0, c.pitches));
   }
   Tensor y = concat(outs, 1);
-  if (c.output == "tanh") return tanh(y);
+  if (c.output == "tanh") return upsampled(tanh(y));
   Tensor s = sigmoid(y);
-  if (c.output == "binary") return straight_through(to_dtype(gt(s, Tensor::scalar(0.5, s.dtype())), s.dtype()), s);
-  return s;
+  if (c.output == "binary")
+    return upsampled(straight_through(to_dtype(gt(s, Tensor::scalar(0.5, s.dtype())), s.dtype()), s));
+  return upsampled(s);
 }
 
 // -- critic ---------------------------------------------------------------------

@@ -61,6 +61,10 @@ struct MusicGanConfig {
   //            a rest, its one-hot maximum forward, the softmax's gradient
   //            backward (monophonic parts, as Coconet and DeepBach model
   //            the chorales' voices)
+  //   hold     voice with a third choice per step, "hold": the previous
+  //            step's note (or rest) goes on, as DeepBach's hold symbol; a
+  //            note is one choice, not one per step (straight through the
+  //            soft recurrence state = p_hold * state + p_new)
   std::string output = "sigmoid";
   // How the generator's private layers reach steps_per_bar from 16 steps:
   //   conv     a transposed conv whose kernel slices make each 16th's steps

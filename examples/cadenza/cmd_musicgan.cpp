@@ -100,10 +100,11 @@ void musicgan_train(CLI::App& cmd) {
   cmd.add_option("--output", c.output,
                  "the generator's output: sigmoid or tanh (MuseGAN), binary (BinaryMuseGAN's deterministic binary "
                  "neurons, straight-through), or voice (one note or a rest per track and step, straight-through "
-                 "softmax; for one-voice parts such as the chorales'). With --resume, sigmoid and binary may switch "
-                 "(BinaryMuseGAN's two-stage training)")
+                 "softmax; for one-voice parts such as the chorales'), or hold (voice with a third choice per step: the "
+                 "previous step's note goes on, as DeepBach's hold symbol). With --resume, sigmoid and binary may "
+                 "switch (BinaryMuseGAN's two-stage training)")
       ->capture_default_str()
-      ->check(one_of({"sigmoid", "tanh", "binary", "voice"}));
+      ->check(one_of({"sigmoid", "tanh", "binary", "voice", "hold"}));
   cmd.add_option("--time-upsample", c.time_upsample,
                  "how the generator's last layers reach --steps-per-bar from 16 steps: conv (MuseGAN's transposed "
                  "convs) or nearest (16 steps per bar, each held for steps-per-bar/16 steps, so no note ends inside "

@@ -77,7 +77,7 @@ CADENZA_EMULATE_CUDA=1 $cadenza train musicgan --data "$d" --out "$work/device" 
 same_metrics "$work/device/metrics.csv" "$work/straight/metrics.csv" || fail "the device run differs from the cpu's"
 
 # The straight-through outputs train on 0/1 rolls and sample one voice per track.
-for out in binary voice; do
+for out in binary voice hold; do
   $cadenza train musicgan --data "$d" --out "$work/$out" $tiny --output $out --steps 2 --eval-every 2 > "$work/$out.log"
   grep -q '"steps":2' "$work/$out.log" || fail "$out run: $(tail -2 "$work/$out.log")"
   $cadenza sample musicgan --checkpoint "$work/$out/latest.safetensors" --out "$work/$out.mid" \
@@ -97,13 +97,14 @@ import sys
 import numpy
 assert set(numpy.unique(numpy.load(sys.argv[1]))) <= {0.0, 1.0}
 PY
-"$python" - "$work/binary.npy" "$work/voice.npy" <<'PY' || fail "straight-through outputs are not 0/1 rolls"
+"$python" - "$work/binary.npy" "$work/voice.npy" "$work/hold.npy" <<'PY' || fail "straight-through outputs are not 0/1 rolls"
 import sys
 import numpy
-b, v = numpy.load(sys.argv[1]), numpy.load(sys.argv[2])
-assert set(numpy.unique(b)) <= {0.0, 1.0}, numpy.unique(b)
-assert set(numpy.unique(v)) <= {0.0, 1.0}, numpy.unique(v)
-assert v.sum(-1).max() <= 1, "a voice sounds two pitches at once"
+b, v, h = (numpy.load(a) for a in sys.argv[1:4])
+for y in (b, v, h):
+    assert set(numpy.unique(y)) <= {0.0, 1.0}, numpy.unique(y)
+for y in (v, h):
+    assert y.sum(-1).max() <= 1, "a voice sounds two pitches at once"
 PY
 
 # Nearest time upsampling: the private layers work at 16 steps per bar and each 16th is held

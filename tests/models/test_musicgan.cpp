@@ -28,7 +28,7 @@ nn::StateDict with_prefix(const LoadedTensors& f, const std::string& prefix) {
 
 TEST_CASE("musicgan: generator, critic and WGAN-GP match the PyTorch twin", "[models][musicgan][golden]") {
   auto f = load_safetensors(std::string(CADENZA_SOURCE_DIR) + "/tests/golden/musicgan.safetensors");
-  for (const char* name : {"small", "tanh_4bars", "binary", "voice", "voice_nearest", "sigmoid_nearest"}) {
+  for (const char* name : {"small", "tanh_4bars", "binary", "voice", "voice_nearest", "sigmoid_nearest", "hold_nearest"}) {
     DYNAMIC_SECTION(name) {
       const std::string p = std::string(name) + ".";
       MusicGanConfig cfg = MusicGanConfig::from_json(f.metadata.at(p + "config"));

@@ -40,6 +40,9 @@ CASES = {
     "voice_nearest": config(output="voice", time_upsample="nearest", steps_per_bar=48, gen_channels=2,
                             critic_channels=1),
     "sigmoid_nearest": config(time_upsample="nearest", steps_per_bar=32, gen_channels=2, critic_channels=1),
+    # one voice with a hold choice per step: a note is one choice, held until another
+    "hold_nearest": config(output="hold", time_upsample="nearest", steps_per_bar=32, gen_channels=2,
+                           critic_channels=1),
 }
 
 

@@ -92,7 +92,7 @@ class Generator(nn.Module):
                                           gen_block(g, g // 2, (1, f, 1), (1, f, 1))])
             t.time_pitch = nn.ModuleList([gen_block(g, g, (1, f, 1), (1, f, 1)),
                                           gen_block(g, g // 2, (1, 1, 12), (1, 1, 12))])
-            t.merge = nn.Conv3d(g, 2 if cfg["output"] == "voice" else 1, 1)
+            t.merge = nn.Conv3d(g, {"voice": 2, "hold": 3}.get(cfg["output"], 1), 1)
             tracks.append(t)
         self.private = nn.ModuleList(tracks)
 
@@ -114,24 +114,45 @@ class Generator(nn.Module):
             hi = h[i * B:(i + 1) * B]
             pt = F.relu(p.pitch_time[1](F.relu(p.pitch_time[0](hi))))
             tp = F.relu(p.time_pitch[1](F.relu(p.time_pitch[0](hi))))
-            o = p.merge(torch.cat([pt, tp], 1))
+            outs.append(p.merge(torch.cat([pt, tp], 1)))
+
+        def upsampled(y):  # nearest: each 16th held for steps_per_bar // 16 steps
             if c.get("time_upsample", "conv") == "nearest":
-                o = o.repeat_interleave(c["steps_per_bar"] // 16, dim=3)
-            outs.append(o)
-        if c["output"] == "voice":
-            # softmax over the pitches and a rest (channel 1's mean over the pitches);
-            # the one-hot maximum forward, the softmax's gradient backward
-            outs = [torch.cat([o[:, :1], o[:, 1:].mean(4, keepdim=True)], 4) for o in outs]
+                return y.repeat_interleave(c["steps_per_bar"] // 16, dim=3)
+            return y
+
+        if c["output"] in ("voice", "hold"):
+            # softmax over the pitches, a rest (and "hold"): the extra channels' means over the
+            # pitches; the one-hot maximum forward, the softmax's gradient backward
+            extra = 2 if c["output"] == "hold" else 1
+            outs = [torch.cat([o[:, :1]] + [o[:, k:k + 1].mean(4, keepdim=True) for k in range(1, extra + 1)], 4)
+                    for o in outs]
             p = torch.softmax(torch.cat(outs, 1), 4)
             hard = F.one_hot(p.argmax(4), p.size(4)).to(p.dtype)  # the first maximum
-            return (hard + (p - p.detach()))[..., :c["pitches"]]
+            if c["output"] == "voice":
+                return upsampled((hard + (p - p.detach()))[..., :c["pitches"]])
+            # hold: state = hold * state + (pitches, rest) through the segment, from a rest
+            B_, T_, bars_, S_, K = p.shape
+            N = c["pitches"] + 1
+            pf, hf = p.reshape(B_, T_, bars_ * S_, K), hard.reshape(B_, T_, bars_ * S_, K)
+            rest = torch.zeros(B_, T_, N, dtype=p.dtype)
+            rest[..., -1] = 1
+            soft_state, hard_state, soft_steps, hard_steps = rest, rest, [], []
+            for t in range(bars_ * S_):
+                soft_state = pf[:, :, t, N:] * soft_state + pf[:, :, t, :N]
+                hard_state = hf[:, :, t, N:] * hard_state + hf[:, :, t, :N]
+                soft_steps.append(soft_state)
+                hard_steps.append(hard_state)
+            soft = torch.stack(soft_steps, 2).reshape(B_, T_, bars_, S_, N)
+            hard_roll = torch.stack(hard_steps, 2).reshape(B_, T_, bars_, S_, N)
+            return upsampled((hard_roll + (soft - soft.detach()))[..., :c["pitches"]])
         y = torch.cat(outs, 1)
         if c["output"] == "tanh":
-            return torch.tanh(y)
+            return upsampled(torch.tanh(y))
         s = torch.sigmoid(y)
         if c["output"] == "binary":
-            return (s > 0.5).to(s.dtype) + (s - s.detach())
-        return s
+            return upsampled((s > 0.5).to(s.dtype) + (s - s.detach()))
+        return upsampled(s)
 
 
 class Critic(nn.Module):
