@@ -117,6 +117,33 @@ TrainResult require_equals_one_rank(Options o, const std::string& name, const Tr
   return dp;
 }
 
+// CADENZA_EMULATE_CUDA=1 while alive: cuda:0 is the CPU's kernels under a
+// device's name, with host access refused.
+struct EmulatedCuda {
+  EmulatedCuda() { ::setenv("CADENZA_EMULATE_CUDA", "1", 1); }
+  ~EmulatedCuda() { ::unsetenv("CADENZA_EMULATE_CUDA"); }
+};
+
+// Parameters of the given shapes and dtypes on the host and on `dev`, with
+// the same random gradients (scaled by rank + 1); parameter `missing` has
+// none when `drop` is true.
+void twin_parameters(const std::vector<std::pair<Shape, DType>>& specs, size_t missing, bool drop, int rank,
+                     Device dev, std::vector<Tensor>& host, std::vector<Tensor>& device) {
+  for (size_t k = 0; k < specs.size(); ++k) {
+    const auto& [s, dt] = specs[k];
+    Tensor g = mul(randn(s, DType::f32), Tensor::scalar(1.0 + rank)).to(dt);
+    Tensor ph = Tensor::zeros(s, dt), pd = Tensor::zeros(s, dt, dev);
+    ph.requires_grad_(true);
+    pd.requires_grad_(true);
+    if (!(k == missing && drop)) {
+      ph.set_grad(g);
+      pd.set_grad(g.to(dev));
+    }
+    host.push_back(ph);
+    device.push_back(pd);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("distributed: collectives sum, broadcast and gather across the ranks", "[distributed]") {
@@ -185,10 +212,7 @@ TEST_CASE("distributed: tensors broadcast from rank 0 and gradients averaged in 
 // refused) the broadcast lands in place and the averaged gradients are the
 // CPU path's, bit for bit, and stay on the device.
 TEST_CASE("distributed: device tensors broadcast and gradients averaged through the host", "[distributed]") {
-  ::setenv("CADENZA_EMULATE_CUDA", "1", 1);
-  struct Unset {
-    ~Unset() { ::unsetenv("CADENZA_EMULATE_CUDA"); }
-  } unset;
+  EmulatedCuda emulated;
   auto w = world();
   const int R = w->rank(), N = w->size();
   const Device dev{Device::cuda, 0};
@@ -201,20 +225,7 @@ TEST_CASE("distributed: device tensors broadcast and gradients averaged through 
   // The same odd-sized gradients on the host and on the device, f32 and f64,
   // one missing on even ranks; 48-byte buckets.
   std::vector<Tensor> host, device;
-  for (int k = 0; k < 3; ++k) {
-    Shape s = k == 1 ? Shape{2, 3} : Shape{static_cast<int64_t>(13 - 2 * k)};
-    DType dt = k == 1 ? DType::f64 : DType::f32;
-    Tensor g = mul(randn(s, DType::f32), Tensor::scalar(1.0 + R)).to(dt);
-    Tensor ph = Tensor::zeros(s, dt), pd = Tensor::zeros(s, dt, dev);
-    ph.requires_grad_(true);
-    pd.requires_grad_(true);
-    if (!(k == 2 && R % 2 == 0)) {
-      ph.set_grad(g);
-      pd.set_grad(g.to(dev));
-    }
-    host.push_back(ph);
-    device.push_back(pd);
-  }
+  twin_parameters({{{13}, DType::f32}, {{2, 3}, DType::f64}, {{9}, DType::f32}}, 2, R % 2 == 0, R, dev, host, device);
   dist::GradientReducer on_host(w, 48), on_device(w, 48);
   on_host(host);
   on_device(device);
@@ -239,10 +250,7 @@ TEST_CASE("distributed: device tensors broadcast and gradients averaged through 
 // on the emulated device: the buckets are packed, reduced in place, scaled
 // and scattered on the device, and NCCL itself is not in the loop.
 TEST_CASE("distributed: gradients reduced by a device communicator equal the host path's", "[distributed]") {
-  ::setenv("CADENZA_EMULATE_CUDA", "1", 1);
-  struct Unset {
-    ~Unset() { ::unsetenv("CADENZA_EMULATE_CUDA"); }
-  } unset;
+  EmulatedCuda emulated;
   auto w = world();
   const int R = w->rank();
   const Device dev{Device::cuda, 0};
@@ -280,20 +288,8 @@ TEST_CASE("distributed: gradients reduced by a device communicator equal the hos
   REQUIRE(a.to(Device{}).data<float>()[11] == 1.0f);
 
   std::vector<Tensor> host, device;
-  for (int k = 0; k < 4; ++k) {
-    Shape s = k == 1 ? Shape{3, 5} : Shape{static_cast<int64_t>(7 + 2 * k)};
-    DType dt = k == 3 ? DType::f64 : DType::f32;
-    Tensor g = mul(randn(s, DType::f32), Tensor::scalar(1.0 + R)).to(dt);
-    Tensor ph = Tensor::zeros(s, dt), pd = Tensor::zeros(s, dt, dev);
-    ph.requires_grad_(true);
-    pd.requires_grad_(true);
-    if (!(k == 2 && R % 2 == 1)) {
-      ph.set_grad(g);
-      pd.set_grad(g.to(dev));
-    }
-    host.push_back(ph);
-    device.push_back(pd);
-  }
+  twin_parameters({{{7}, DType::f32}, {{3, 5}, DType::f32}, {{11}, DType::f32}, {{13}, DType::f64}}, 2, R % 2 == 1, R,
+                  dev, host, device);
   dist::GradientReducer on_host(w, 64), on_device(w, 64);
   on_device.use_device(stand_in);
   on_host(host);
