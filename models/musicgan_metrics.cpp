@@ -94,14 +94,14 @@ MusicMetrics musegan_metrics(const Tensor& roll, const std::vector<bool>& is_dru
   };
   const int64_t drum_period = S % 16 == 0 ? S / 16 : 0;
 
-  std::vector<Mean> eb(T), upc(T), qn(T), dp(T);
+  std::vector<Mean> eb(T), upc(T), qn(T), nl(T), dp(T);
   // chroma[((n * B + b) * T + t) * 12 + pc]: sounding steps per pitch class, for TD.
   std::vector<double> chroma(static_cast<size_t>(N * B * T * 12), 0.0);
   for (int64_t n = 0; n < N; ++n)
     for (int64_t t = 0; t < T; ++t)
       for (int64_t b = 0; b < B; ++b) {
         double* ch = chroma.data() + ((n * B + b) * T + t) * 12;
-        int64_t notes = 0, qualified = 0;
+        int64_t notes = 0, qualified = 0, note_steps = 0;
         std::vector<double> onsets(static_cast<size_t>(S), 0.0);
         for (int64_t p = 0; p < P; ++p) {
           int64_t run = 0;
@@ -113,6 +113,7 @@ MusicMetrics musegan_metrics(const Tensor& roll, const std::vector<bool>& is_dru
               ch[(lowest_pitch + p) % 12] += 1;
             } else if (run > 0) {
               ++notes;
+              note_steps += run;
               if (run >= min_qn_steps) ++qualified;
               run = 0;
             }
@@ -124,8 +125,10 @@ MusicMetrics musegan_metrics(const Tensor& roll, const std::vector<bool>& is_dru
         int classes = 0;
         for (int k = 0; k < 12; ++k) classes += ch[k] > 0;
         upc[t].add(classes);
-        if (!is_drum[t])
+        if (!is_drum[t]) {
           qn[t].add(100.0 * static_cast<double>(qualified) / static_cast<double>(notes));
+          nl[t].add(static_cast<double>(note_steps) / static_cast<double>(notes));
+        }
         if (is_drum[t] && drum_period > 0) {
           double best = 0;
           for (int64_t phase = 0; phase < drum_period; ++phase) {
@@ -143,6 +146,7 @@ MusicMetrics musegan_metrics(const Tensor& roll, const std::vector<bool>& is_dru
     m.eb.push_back(eb[t].get());
     m.upc.push_back(upc[t].get());
     m.qn.push_back(is_drum[t] ? kNaN : qn[t].get());
+    m.nl.push_back(is_drum[t] ? kNaN : nl[t].get());
     m.dp.push_back(is_drum[t] ? dp[t].get() : kNaN);
   }
   for (int64_t a = 0; a < T; ++a)
@@ -200,6 +204,7 @@ struct Row {
 const Row kRows[] = {{"EB", &MusicMetrics::eb},
                      {"UPC", &MusicMetrics::upc},
                      {"QN", &MusicMetrics::qn},
+                     {"NL", &MusicMetrics::nl},
                      {"DP", &MusicMetrics::dp}};
 
 }  // namespace
@@ -252,7 +257,8 @@ std::string metrics_table(const MusicMetrics& data, const MusicMetrics& samples,
     for (size_t t = 0; t < (data.*r.field).size(); ++t) {
       const double x = (data.*r.field)[t], y = (samples.*r.field)[t];
       if (std::isnan(x) && std::isnan(y)) continue;  // DP of a melodic track, QN of drums
-      const std::string label = std::string(r.name) + (r.field == &MusicMetrics::upc ? "" : " %");
+      const bool counts = r.field == &MusicMetrics::upc || r.field == &MusicMetrics::nl;
+      const std::string label = std::string(r.name) + (counts ? "" : " %");
       std::snprintf(line, sizeof line, "%-8s %-24s %10s %10s %10s\n", label.c_str(),
                     name_of(track_names, static_cast<int>(t)).substr(0, 24).c_str(),
                     cell(x).c_str(), cell(y).c_str(), cell(relative_distance(x, y)).c_str());

@@ -15,6 +15,11 @@
 //      note); the default keeps 3 whatever the grid, so at 48 steps per bar it
 //      means a 16th note: pass steps_per_bar / 32 to keep the 32nd. Not taken
 //      for drum tracks (NaN), as in MuseGAN.
+//  NL  note length: the mean length in steps of the notes QN counts, per
+//      non-empty bar, averaged over those bars. Not one of MuseGAN's: QN
+//      cannot tell notes of 3 steps from notes of 24 once all are long
+//      enough (at 48 steps per bar, a generator that holds each 16th scores
+//      100%). Not taken for drum tracks (NaN).
 //  DP  drum pattern: % of drum onsets on a 16-beat grid (every 16th note of
 //      the bar; the 8-beat grid is part of it), an onset one step off the grid
 //      counting 0.3, the best of the grid's phases, per non-empty bar and
@@ -36,7 +41,7 @@
 namespace cadenza::models {
 
 struct MusicMetrics {
-  std::vector<double> eb, upc, qn;  // per track
+  std::vector<double> eb, upc, qn, nl;  // per track
   std::vector<double> dp;           // per track, NaN if not a drum track
   std::vector<std::tuple<int, int, double>>
       td;  // (track a, track b, distance), a < b, non-drum pairs

@@ -176,6 +176,7 @@ class MusicGanTask : public TrainTask {
       tb.add_scalar("samples/EB/" + name, sample_metrics_.eb[t], step);
       tb.add_scalar("samples/UPC/" + name, sample_metrics_.upc[t], step);
       tb.add_scalar("samples/QN/" + name, sample_metrics_.qn[t], step);
+      tb.add_scalar("samples/NL/" + name, sample_metrics_.nl[t], step);
     }
     // A silent sample has nothing to draw.
     if (sum(first_sample_).item() > 0) tb.add_image("samples/roll", roll_picture(first_sample_, cfg_), step);

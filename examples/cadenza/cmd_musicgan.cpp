@@ -28,8 +28,8 @@ const char* kTrainAbout =
 
 const char* kEvalAbout =
     "MuseGAN's metrics (EB empty bars %, UPC used pitch classes per bar, QN qualified notes %, DP drum\n"
-    "pattern %, TD tonal distance between tracks) of the training data and of --samples generated rolls,\n"
-    "side by side: a table on stderr, JSON on stdout.";
+    "pattern %, TD tonal distance between tracks), and NL (mean note length in steps), of the training\n"
+    "data and of --samples generated rolls, side by side: a table on stderr, JSON on stdout.";
 
 struct TrainMusicGan : TrainCommand<models::MusicGanConfig, models::MusicGanTrainOptions> {
   std::string meter = "4/4", tracks = "auto";

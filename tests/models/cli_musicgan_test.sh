@@ -154,7 +154,7 @@ $cadenza eval musicgan --checkpoint "$work/run/best.safetensors" --data "$d" --s
 import json, sys
 j = json.load(open(sys.argv[1]))
 text = json.dumps(j)
-for key in ("EB", "UPC", "QN", "TD"):
+for key in ("EB", "UPC", "QN", "NL", "TD"):
     assert key in text, key
 PY
 grep -q "UPC" "$work/eval.txt" || fail "no metrics table: $(cat "$work/eval.txt")"

@@ -39,6 +39,8 @@ TEST_CASE("musicgan metrics: a C major triad held four bars", "[musicgan]") {
   CHECK(m.upc[0] == 3);
   CHECK(std::isnan(m.upc[1]));
   CHECK(m.qn[0] == 100);  // held notes count once per bar, each 48 steps long
+  CHECK(m.nl[0] == 48);
+  CHECK(std::isnan(m.nl[1]));
   CHECK(std::isnan(m.dp[0]));
   REQUIRE(m.td.size() == 1);
   CHECK(std::isnan(std::get<2>(m.td[0])));  // no bar where both sound
@@ -57,6 +59,7 @@ TEST_CASE("musicgan metrics: QN and UPC of short notes, one octave apart", "[mus
   CHECK(m.eb[0] == 0);
   CHECK(m.upc[0] == Approx((1 + 4) / 2.0));
   CHECK(m.qn[0] == Approx((0 + 50) / 2.0));
+  CHECK(m.nl[0] == Approx((1 + (3 + 3 + 2 + 2) / 4.0) / 2.0));  // bar means, then their mean
   // min_qn_steps = 2: every note of bar 1 qualifies.
   CHECK(musegan_metrics(r.tensor(), {false}, kLow, kSteps, 2).qn[0] == Approx(50));
 }
@@ -73,6 +76,7 @@ TEST_CASE("musicgan metrics: drum pattern on and off the 16th grid", "[musicgan]
   auto m = musegan_metrics(r.tensor(), {true}, kLow, kSteps);
   CHECK(m.dp[0] == Approx((100 + 100 + 65) / 3.0));
   CHECK(std::isnan(m.qn[0]));  // QN is not taken for drums
+  CHECK(std::isnan(m.nl[0]));
   CHECK(m.td.empty());         // no pair of melodic tracks
 
   Roll one(1, 1);
