@@ -27,7 +27,8 @@
 #   against the mu-law unigram baseline rather than for its sound.
 #     CADENZA_DEMO_WAVENET_STEPS=N  vocoder steps (default 600; the unconditioned model: half)
 # musicgan: a small MusicGAN (WGAN-GP, 5 critic updates per generator
-#   update) on the Bach chorales of music21 as four tracks (soprano, alto,
+#   update; one voice per track, each 16th held for its 3 steps: the recipe
+#   of benchmarks/MUSICGAN.md) on the Bach chorales of music21 as four tracks (soprano, alto,
 #   tenor, bass; music21 is installed from PyPI and the chorales converted
 #   once into ~/.cache/cadenza, a few minutes the first time; training then
 #   takes about 3 minutes on 2 cores of a Zen 3, measured 2026-12-02), then 4 sampled
@@ -214,8 +215,8 @@ demo_musicgan() {
   echo "== musicgan: the Bach chorales of music21 as MIDI (converted once)"
   bash scripts/prepare_bach_chorales.sh
   echo "== musicgan: training a small MusicGAN on them, $steps generator updates"
-  train musicgan --out "$run" --steps "$steps" --gen-channels 16 --critic-channels 4 \
-    --temporal-channels 128 --batch 8 --eval-every 40 --log-every 10 --eval-samples 32 --seed 1 | tee "$out/train.log"
+  train musicgan --out "$run" --steps "$steps" --output voice --time-upsample nearest --gen-channels 16 \
+    --critic-channels 4 --temporal-channels 128 --batch 8 --eval-every 40 --log-every 10 --eval-samples 32 --seed 1 | tee "$out/train.log"
   echo "== musicgan: sampling 4 segments"
   $cadenza sample musicgan --checkpoint "$run/best.safetensors" --out "$out/sample.mid" --wav "$out/sample.wav" \
     --png "$out/sample.png" --count 4 --seed 7 | tee "$out/samples.json"
