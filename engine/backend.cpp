@@ -112,6 +112,10 @@ const Backend& backend_for(Device device) {
 #endif
 }
 
+bool is_emulated(Device device) {
+  return device.kind == Device::cuda && emulated_cuda() != nullptr && &backend_for(device) == emulated_cuda();
+}
+
 std::vector<const Backend*> available_backends() {
   std::vector<const Backend*> out = {&backend_for(Device{})};
 #if defined(CADENZA_BACKEND_HAS_CUDA)

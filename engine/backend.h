@@ -104,6 +104,10 @@ struct Backend {
 // The backend of a device: throws an Error when this build or this machine
 // has none ("cuda:0 is not available: this cadenza was built without CUDA").
 const Backend& backend_for(Device device);
+// Whether `device` is the emulated CUDA device (CADENZA_EMULATE_CUDA=1: the
+// CPU's kernels under cuda:0's name), whose memory is host memory, so that
+// libraries that need real device memory (NCCL) cannot use it.
+bool is_emulated(Device device);
 // Every backend this process can use (the CPU's first).
 std::vector<const Backend*> available_backends();
 

@@ -200,12 +200,13 @@ void check_same(const MusicMetrics& a, const MusicMetrics& b, const char* who) {
 struct Row {
   const char* name;
   const std::vector<double> MusicMetrics::*field;
+  const char* label;  // the table's, with the unit when there is one
 };
-const Row kRows[] = {{"EB", &MusicMetrics::eb},
-                     {"UPC", &MusicMetrics::upc},
-                     {"QN", &MusicMetrics::qn},
-                     {"NL", &MusicMetrics::nl},
-                     {"DP", &MusicMetrics::dp}};
+const Row kRows[] = {{"EB", &MusicMetrics::eb, "EB %"},
+                     {"UPC", &MusicMetrics::upc, "UPC"},
+                     {"QN", &MusicMetrics::qn, "QN %"},
+                     {"NL", &MusicMetrics::nl, "NL"},
+                     {"DP", &MusicMetrics::dp, "DP %"}};
 
 }  // namespace
 
@@ -257,9 +258,7 @@ std::string metrics_table(const MusicMetrics& data, const MusicMetrics& samples,
     for (size_t t = 0; t < (data.*r.field).size(); ++t) {
       const double x = (data.*r.field)[t], y = (samples.*r.field)[t];
       if (std::isnan(x) && std::isnan(y)) continue;  // DP of a melodic track, QN of drums
-      const bool counts = r.field == &MusicMetrics::upc || r.field == &MusicMetrics::nl;
-      const std::string label = std::string(r.name) + (counts ? "" : " %");
-      std::snprintf(line, sizeof line, "%-8s %-24s %10s %10s %10s\n", label.c_str(),
+      std::snprintf(line, sizeof line, "%-8s %-24s %10s %10s %10s\n", r.label,
                     name_of(track_names, static_cast<int>(t)).substr(0, 24).c_str(),
                     cell(x).c_str(), cell(y).c_str(), cell(relative_distance(x, y)).c_str());
       o << line;

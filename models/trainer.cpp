@@ -514,8 +514,7 @@ TrainResult TrainingLoop::run() {
     // same bytes on every rank; a fresh one may have drawn per-rank).
     // GPU ranks talk over NCCL when it is built (not on the emulated device,
     // whose memory is the host's), else through the host over MPI.
-    if (o_.device.kind == Device::cuda && dist::nccl_built() &&
-        backend::backend_for(o_.device).name.find("emulated") == std::string::npos)
+    if (o_.device.kind == Device::cuda && dist::nccl_built() && !backend::is_emulated(o_.device))
       device_comm_ = dist::nccl_group(comm_, o_.device);
     dist::broadcast_tensors(*comm_, model_tensors(), 0, "broadcast of the parameters and buffers", device_comm_.get());
     reducer_ = std::make_unique<dist::GradientReducer>(comm_, o_.bucket_bytes);
