@@ -1,4 +1,5 @@
-// The canonical workloads that need only the engine (DESIGN.md: K1, K2, W1)
+// The canonical workloads that need only the engine (DESIGN.md: K1, K2, W1,
+// and W3 / W3x8 on random weights of the W2 model's sizes)
 // on any device, one JSON line per workload in the format of `cadenza bench
 // NAME --json` (and of the PyTorch scripts' timing.py), with the device
 // added. Built in every configuration, the engine-only one included, so
@@ -6,7 +7,11 @@
 // pytorch_conv1d.py / pytorch_lstm.py --device cuda (cuDNN) in the same run.
 //
 //   device_bench [--device cpu|cuda|cuda:N] [--seconds S] [WORKLOAD ...]
-//   workloads: K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 (default: all)
+//   workloads: K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W3 W3x8
+//   [W3_bf16 W3x8_bf16] (default: all but the bf16 ones)
+//
+// W3 runs the CPU fast generator on the CPU (or an emulated device), and the
+// persistent kernel (kernels/cuda/wavenet_generate.h) on a GPU.
 //
 // Timing as timing.py: one warm-up run, then runs until S seconds have
 // passed (at least 3), the median; the device is synchronised around each run.
@@ -20,12 +25,19 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/nn.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/random.h"
 #include "engine/rnn.h"
 #include "engine/threading.h"
+#include "kernels/cpu/wavenet_generate.h"
+
+#include <cadenza/config.h>
+#if CADENZA_HAVE_CUDA
+#include "kernels/cuda/wavenet_generate.h"
+#endif
 
 using namespace cadenza;
 
@@ -125,10 +137,74 @@ Workload w1(Device dev) {
   return {run, 32.0 * 128, "step", "tokens/s", 1.0};
 }
 
+// W3: the W2 model (2 stacks x 10 layers, dilations 1..512, kernel 2,
+// residual 64, gate 128, skip 256, 256 classes) generating 16000 samples of
+// `streams` streams, on random weights (the speed does not depend on them).
+struct W3Model {
+  std::vector<std::vector<float>> store;
+  kernels::WaveNetGenWeights w;
+  explicit W3Model(uint64_t seed) {
+    Generator g(seed);
+    auto fill = [&](int64_t n, double scale) {
+      Tensor t = randn({n}, DType::f32, &g);
+      std::vector<float> v = t.to_vector<float>();
+      for (float& x : v) x = static_cast<float>(x * scale);
+      store.push_back(std::move(v));
+      return store.back().data();
+    };
+    store.reserve(256);
+    w.R = 64;
+    w.G = 128;
+    w.S = 256;
+    w.Q = 256;
+    w.K = 2;
+    w.input_table = fill(w.Q * w.R, 1.0);
+    for (int64_t i = 0; i < 20; ++i) {
+      kernels::WaveNetGenLayer l;
+      l.dilation = int64_t{1} << (i % 10);
+      l.conv_w = fill(w.G * w.R * w.K, 0.09);
+      l.conv_b = fill(w.G, 0.1);
+      l.out_w = fill(w.R * w.G / 2, 0.125);
+      l.out_b = fill(w.R, 0.1);
+      l.skip_w = fill(w.S * w.G / 2, 0.125);
+      l.skip_b = fill(w.S, 0.1);
+      w.layers.push_back(l);
+    }
+    w.last1_w = fill(w.S * w.S, 0.0625);
+    w.last1_b = fill(w.S, 0.1);
+    w.last3_w = fill(w.Q * w.S, 0.125);
+    w.last3_b = fill(w.Q, 0.1);
+  }
+};
+
+Workload w3(int64_t streams, bool bf16, Device dev) {
+  const int64_t steps = 16000;
+  auto m = std::make_shared<W3Model>(3);
+  const kernels::WaveNetGenPrecision prec = bf16 ? kernels::WaveNetGenPrecision::bf16 : kernels::WaveNetGenPrecision::f32;
+  Generator g(4);
+  auto u = std::make_shared<std::vector<double>>(static_cast<size_t>(streams * steps));
+  for (double& v : *u) v = uniform_double(&g);
+  auto out = std::make_shared<std::vector<int32_t>>(u->size());
+  auto ids = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(streams), 128);
+  std::function<void()> run;
+#if CADENZA_HAVE_CUDA
+  if (dev.kind == Device::cuda && !backend::is_emulated(dev)) {
+    auto gen = std::make_shared<kernels::cuda::WaveNetGenDevice>(m->w, streams, prec, dev.index);
+    run = [=] { gen->run(steps, ids->data(), nullptr, u->data(), 1.0, out->data(), nullptr); };
+  }
+#endif
+  if (!run)
+    run = [=] {
+      kernels::WaveNetGenState state(m->w, streams, get_num_threads(), kernels::WaveNetGenSplit::automatic, prec);
+      kernels::wavenet_generate_run(m->w, state, steps, ids->data(), nullptr, u->data(), 1.0, out->data(), nullptr);
+    };
+  return {run, static_cast<double>(streams * steps), "run", "samples/s", 1.0};
+}
+
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "device_bench: %s\nusage: device_bench [--device cpu|cuda|cuda:N] [--seconds S] [--threads N] "
-               "[K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1]\n",
+               "[K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W3 W3x8 W3_bf16 W3x8_bf16]\n",
                why.c_str());
   std::exit(2);
 }
@@ -161,7 +237,7 @@ int main(int argc, char** argv) {
       names.push_back(a);
     }
   }
-  if (names.empty()) names = {"K1_d1", "K1_d8", "K1_d64", "K1_d512", "K2_b1", "K2_b8", "K2_b64", "W1"};
+  if (names.empty()) names = {"K1_d1", "K1_d8", "K1_d64", "K1_d512", "K2_b1", "K2_b8", "K2_b64", "W1", "W3", "W3x8"};
   try {
     for (const std::string& n : names) {
       if (n.rfind("K1_d", 0) == 0)
@@ -170,6 +246,8 @@ int main(int argc, char** argv) {
         time_it(n, k2(std::atoll(n.c_str() + 4), dev), dev, seconds);
       else if (n == "W1")
         time_it(n, w1(dev), dev, seconds);
+      else if (n == "W3" || n == "W3_bf16" || n == "W3x8" || n == "W3x8_bf16")
+        time_it(n, w3(n.rfind("W3x8", 0) == 0 ? 8 : 1, n.find("bf16") != std::string::npos, dev), dev, seconds);
       else
         usage("unknown workload " + n);
     }

@@ -546,27 +546,71 @@ void wavenet_generate_run(const WaveNetGenWeights& w, WaveNetGenState& s, int64_
 }
 
 int32_t wavenet_sample(const float* logits, int64_t Q, double temperature, double u) {
-  int64_t best = 0;
-  for (int64_t q = 1; q < Q; ++q)
-    if (logits[q] > logits[best]) best = q;
+  const int64_t best = kmath::wg::first_max(logits, Q);
   if (temperature <= 0) return static_cast<int32_t>(best);
   // Inverse CDF of softmax(logits / temperature): the exponentials in f32
   // (kmath::fast_expf, a few ulp; libm's exp was a tenth of a generated
-  // sample's time), the running sum in double.
+  // sample's time), the running sums in double.
   thread_local std::vector<float> p;
   p.resize(static_cast<size_t>(Q));
   const float inv = static_cast<float>(1.0 / temperature), top = logits[best];
-  double total = 0;
-  for (int64_t q = 0; q < Q; ++q) {
-    p[q] = kmath::fast_expf((logits[q] - top) * inv);
-    total += p[q];
+  for (int64_t q = 0; q < Q; ++q) p[q] = kmath::wg::draw_weight(logits[q], top, inv);
+  return kmath::wg::draw(p.data(), Q, u);
+}
+
+WaveNetGenImages wavenet_generate_images(const WaveNetGenWeights& w, int64_t streams,
+                                         WaveNetGenPrecision precision) {
+  if (streams < 1) throw std::invalid_argument("wavenet generation: streams must be >= 1");
+  WaveNetGenImages im;
+  kmath::wg::Dims& d = im.dims;
+  d.N = streams;
+  d.R = w.R;
+  d.G = w.G;
+  d.S = w.S;
+  d.Q = w.Q;
+  d.K = w.K;
+  d.cin = w.cin;
+  d.L = static_cast<int64_t>(w.layers.size());
+  d.bf16 = precision == WaveNetGenPrecision::bf16;
+  const int64_t R = d.R, G = d.G, H = d.H(), S = d.S, Q = d.Q, RS = d.RS();
+  // An input-major matrix [I][M] (element (i, m) from at(i, m)) appended
+  // as f32 rows or as bf16 pair rows.
+  auto put = [&](std::vector<float>& f, std::vector<uint32_t>& h, int64_t I, int64_t M, auto at) {
+    if (!d.bf16) {
+      for (int64_t i = 0; i < I; ++i)
+        for (int64_t m = 0; m < M; ++m) f.push_back(at(i, m));
+      return;
+    }
+    for (int64_t p = 0; 2 * p < I; ++p)
+      for (int64_t m = 0; m < M; ++m)
+        h.push_back(bf16_pair(at(2 * p, m), 2 * p + 1 < I ? at(2 * p + 1, m) : 0.f));
+  };
+  int64_t ring = 0;
+  for (const WaveNetGenLayer& l : w.layers) {
+    for (int64_t k = 0; k < d.K; ++k)
+      put(im.layers_f32, im.layers_h, R, G, [&](int64_t r, int64_t o) { return l.conv_w[(o * R + r) * d.K + k]; });
+    if (d.cin > 0)
+      put(im.layers_f32, im.layers_h, d.cin, G, [&](int64_t i, int64_t o) { return l.cond_w[o * d.cin + i]; });
+    put(im.layers_f32, im.layers_h, H, RS, [&](int64_t j, int64_t m) {
+      return m < R ? l.out_w[m * H + j] : l.skip_w[(m - R) * H + j];
+    });
+    im.bias.insert(im.bias.end(), l.conv_b, l.conv_b + G);
+    im.bias.insert(im.bias.end(), l.out_b, l.out_b + R);
+    im.bias.insert(im.bias.end(), l.skip_b, l.skip_b + S);
+    if (l.gate_bias) im.gate_bias.insert(im.gate_bias.end(), l.gate_bias, l.gate_bias + streams * G);
+    im.dilation.push_back(l.dilation);
+    im.ring_at.push_back(ring);
+    ring += ((d.K - 1) * l.dilation + 1) * streams * R;
   }
-  double target = u * total, acc = 0;
-  for (int64_t q = 0; q < Q; ++q) {
-    acc += p[q];
-    if (target < acc) return static_cast<int32_t>(q);
-  }
-  return static_cast<int32_t>(Q - 1);
+  if (!im.gate_bias.empty() && static_cast<int64_t>(im.gate_bias.size()) != d.L * streams * G)
+    throw std::invalid_argument("wavenet generation: every layer or none needs a gate bias");
+  im.ring_floats = ring;
+  im.table.assign(w.input_table, w.input_table + Q * R);
+  put(im.last1_f32, im.last1_h, S, S, [&](int64_t j, int64_t c) { return w.last1_w[c * S + j]; });
+  put(im.last3_f32, im.last3_h, S, Q, [&](int64_t j, int64_t q) { return w.last3_w[q * S + j]; });
+  im.last1_b.assign(w.last1_b, w.last1_b + S);
+  im.last3_b.assign(w.last3_b, w.last3_b + Q);
+  return im;
 }
 
 }  // namespace cadenza::kernels

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/wavenet_generate_math.h"
+
 namespace cadenza::kernels {
 
 struct WaveNetGenLayer {
@@ -140,7 +142,27 @@ void wavenet_generate_run(const WaveNetGenWeights& w, WaveNetGenState& s, int64_
                           float* logits);
 
 // The index drawn from logits [Q] at `temperature` (0: the largest) by the
-// inverse CDF at uniform u in [0, 1): the same choice for the same u.
+// inverse CDF at uniform u in [0, 1): the same choice for the same u
+// (kmath::wg's first_max, draw_weight and draw, which the CUDA kernel uses).
 int32_t wavenet_sample(const float* logits, int64_t Q, double temperature, double u);
+
+// The weights as the persistent CUDA kernel reads them (the layout
+// kernels/wavenet_generate_math.h describes), for `streams` streams: built
+// on the host, uploaded by kernels/cuda/wavenet_generate.cu, and run on the
+// host by the CPU tests. f32 images fill the `_f32` vectors, bf16 ones the
+// `_h` vectors.
+struct WaveNetGenImages {
+  kmath::wg::Dims dims;
+  std::vector<float> layers_f32, last1_f32, last3_f32;
+  std::vector<uint32_t> layers_h, last1_h, last3_h;
+  std::vector<float> bias;       // [L][G + R + S]
+  std::vector<float> gate_bias;  // [L][N][G], empty without global conditioning
+  std::vector<float> table;      // [Q][R]
+  std::vector<float> last1_b, last3_b;
+  std::vector<int64_t> dilation, ring_at;  // per layer
+  int64_t ring_floats = 0;                 // every layer's queue
+};
+WaveNetGenImages wavenet_generate_images(const WaveNetGenWeights& w, int64_t streams,
+                                         WaveNetGenPrecision precision);
 
 }  // namespace cadenza::kernels
