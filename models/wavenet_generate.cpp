@@ -1,8 +1,14 @@
 #include "models/wavenet_generate.h"
 
+#include <cadenza/config.h>
+
 #include "audio/audio.h"
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "kernels/cpu/wavenet_generate.h"
+#if CADENZA_HAVE_CUDA
+#include "kernels/cuda/wavenet_generate.h"
+#endif
 
 namespace cadenza::models {
 
@@ -20,7 +26,13 @@ struct WaveNetGenerator::Impl {
   std::vector<float> table;                // [Q][R]
   std::vector<Tensor> gate_bias;           // per layer [N, G] (global conditioning)
   kernels::WaveNetGenWeights w;
-  std::unique_ptr<kernels::WaveNetGenState> state;
+  std::unique_ptr<kernels::WaveNetGenState> state;  // the CPU generator, or
+#if CADENZA_HAVE_CUDA
+  std::unique_ptr<kernels::cuda::WaveNetGenDevice> device;  // the GPU's
+#endif
+  // run() on the GPU for step(): one sample's logits (its draw is discarded).
+  std::vector<double> one_u;
+  std::vector<int32_t> one_out;
 };
 
 WaveNetGenerator::~WaveNetGenerator() = default;
@@ -97,6 +109,17 @@ WaveNetGenerator::WaveNetGenerator(WaveNet& model, int64_t streams, const std::v
   const kernels::WaveNetGenPrecision precision = options.precision == WaveNetPrecision::bf16
                                                      ? kernels::WaveNetGenPrecision::bf16
                                                      : kernels::WaveNetGenPrecision::f32;
+  if (options.device.kind == Device::cuda) {
+    Tensor::zeros({1}, DType::f32, options.device);  // "cuda:N is not available: ..." when it is not
+    if (!backend::is_emulated(options.device)) {
+#if CADENZA_HAVE_CUDA
+      impl_->device = std::make_unique<kernels::cuda::WaveNetGenDevice>(w_, streams, precision, options.device.index);
+      impl_->one_u.assign(static_cast<size_t>(streams), 0.0);
+      impl_->one_out.assign(static_cast<size_t>(streams), 0);
+      return;
+#endif
+    }
+  }
   impl_->state = std::make_unique<kernels::WaveNetGenState>(w_, streams, options.threads, split, precision);
 }
 
@@ -112,12 +135,24 @@ void check_cond(const float* cond, int64_t cin) {
 
 void WaveNetGenerator::step(const int32_t* ids, const float* cond, float* logits) {
   check_cond(cond, impl_->w.cin);
+#if CADENZA_HAVE_CUDA
+  if (impl_->device) {
+    impl_->device->run(1, ids, cond, impl_->one_u.data(), 0.0, impl_->one_out.data(), logits);
+    return;
+  }
+#endif
   kernels::wavenet_generate_step(impl_->w, *impl_->state, ids, cond, logits);
 }
 
 void WaveNetGenerator::run(int64_t steps, const int32_t* ids, const float* cond, const double* uniforms,
                            double temperature, int32_t* out, float* logits) {
   check_cond(cond, impl_->w.cin);
+#if CADENZA_HAVE_CUDA
+  if (impl_->device) {
+    impl_->device->run(steps, ids, cond, uniforms, temperature, out, logits);
+    return;
+  }
+#endif
   kernels::wavenet_generate_run(impl_->w, *impl_->state, steps, ids, cond, uniforms, temperature, out, logits);
 }
 

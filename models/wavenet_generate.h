@@ -28,6 +28,11 @@ struct WaveNetGenOptions {
   int threads = 0;  // 0: OpenMP's count
   WaveNetSplit split = WaveNetSplit::automatic;
   WaveNetPrecision precision = WaveNetPrecision::f32;
+  // cuda:N: the persistent kernel (kernels/cuda/wavenet_generate.h) on that
+  // GPU, which draws the CPU's samples for the same uniforms; on the
+  // emulated device (CADENZA_EMULATE_CUDA) the CPU generator runs. The
+  // model's weights stay on the host either way.
+  Device device;
 };
 
 class WaveNetGenerator {

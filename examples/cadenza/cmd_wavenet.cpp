@@ -207,7 +207,7 @@ void wavenet_eval(CLI::App& cmd) {
 namespace {
 
 struct SampleWaveNet {
-  std::string checkpoint, out, png, label, mel, precision = "f32";
+  std::string checkpoint, out, png, label, mel, precision = "f32", device = "cpu";
   double seconds = 2.0, temperature = 1.0;
   int64_t seed = 1;
   int count = 1, rate = 0, threads = 0;
@@ -267,9 +267,14 @@ void wavenet_sample(CLI::App& cmd) {
                  "logits differ by bf16 rounding)")
       ->capture_default_str()
       ->check(CLI::IsMember({"f32", "bf16"}));
+  cmd.add_option("--device", f->device,
+                 "where the generator runs: cpu, or cuda / cuda:N (nv-wavenet's persistent kernel: one launch\n"
+                 "for every sample, the CPU's draws for the same --seed)")
+      ->capture_default_str();
   add_threads_flag(cmd, f->threads);
   cmd.callback([f] {
     apply_threads(f->threads);
+    const Device device = Device::parse(f->device);
     auto model = models::load_wavenet(f->checkpoint);
     const models::WaveNetConfig& cfg = model->config;
     if (f->rate && f->rate != cfg.sample_rate)
@@ -302,6 +307,7 @@ void wavenet_sample(CLI::App& cmd) {
     auto t0 = std::chrono::steady_clock::now();
     models::WaveNetGenOptions gen_options;
     if (f->precision == "bf16") gen_options.precision = models::WaveNetPrecision::bf16;
+    gen_options.device = device;
     auto ids = models::generate_wavenet(*model, f->count, samples, u, f->temperature, mel, classes, nullptr,
                                         gen_options);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -324,6 +330,7 @@ void wavenet_sample(CLI::App& cmd) {
       written.push_back(item);
     }
     nlohmann::json j = {{"written", written},
+                        {"device", device.str()},
                         {"samples_per_second", static_cast<double>(samples * f->count) / secs},
                         {"real_time_factor", static_cast<double>(samples * f->count) / cfg.sample_rate / secs}};
     std::printf("%s\n", j.dump().c_str());

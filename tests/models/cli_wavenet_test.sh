@@ -54,6 +54,18 @@ cmp -s "$work/s-1.wav" "$work/again.wav" || fail "the same seed gave a different
 $cadenza sample wavenet --checkpoint "$work/run/best.safetensors" --out "$work/h.wav" --seconds 0.3 \
   --class sine --seed 4 --precision bf16 > /dev/null
 [ "$(stat -c %s "$work/h.wav")" = "$(stat -c %s "$work/again.wav")" ] || fail "--precision bf16: another length"
+# --device cuda: the emulated device runs the CPU generator, so the same
+# sample; without a device, a clear refusal before any work.
+CADENZA_EMULATE_CUDA=1 $cadenza sample wavenet --checkpoint "$work/run/best.safetensors" --out "$work/dev.wav" \
+  --seconds 0.3 --class sine --seed 4 --device cuda > "$work/dev.json" || fail "sample --device cuda (emulated)"
+cmp -s "$work/dev.wav" "$work/again.wav" || fail "--device cuda (emulated) gave another sample"
+grep -q '"device":"cuda:0"' "$work/dev.json" || fail "sample --device cuda: the JSON does not name the device"
+if [ -z "$(command -v nvidia-smi)" ]; then
+  rc=0
+  out=$($cadenza sample wavenet --checkpoint "$work/run/best.safetensors" --out "$work/x.wav" --class sine \
+    --device cuda:3 2>&1) || rc=$?
+  [ $rc -ne 0 ] && echo "$out" | grep -q "cuda:3 is not available" || fail "--device cuda:3 without a GPU: $rc $out"
+fi
 
 # A tiny vocoder resynthesises a file from its mel.
 $cadenza train wavenet --data "$d" --out "$work/voc" $tiny --condition mel --n-mels 10 --n-fft 128 \
