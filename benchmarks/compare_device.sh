@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # K1, K2 and W1 on one device, cadenza's device_bench and PyTorch's
-# (cuDNN on a GPU) in the same run, back to back per workload; prints one
-# line per (framework, workload) for ratio_table.py.
+# (cuDNN on a GPU) in the same run, back to back per workload; then W3 and
+# W3x8 (fast generation, f32 and bf16), which PyTorch has no peer for;
+# prints one line per (framework, workload) for ratio_table.py.
 #   compare_device.sh BUILD_DIR DEVICE [PYTHON]   e.g. build-gpu cuda python3
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,4 +17,7 @@ for w in K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1; do
     *) script=pytorch_lstm.py ;;
   esac
   echo "{\"framework\": \"pytorch\", \"result\": $("$py" "$root/benchmarks/$script" --device "$device" --seconds "$seconds" "$w")}"
+done
+for w in W3 W3x8 W3_bf16 W3x8_bf16; do
+  echo "{\"framework\": \"cadenza\", \"result\": $("$bench" --device "$device" --seconds "$seconds" "$w")}"
 done

@@ -23,7 +23,8 @@ def main():
             # cadenza's bf16 variant against PyTorch's f32 run of the same workload
             p = by.get(w[:-len("_bf16")], {}).get("pytorch")
             name = w + " (PyTorch: f32)"
-        if p is None:
+        if p is None:  # no peer in the run (W3: PyTorch has no cached generation)
+            print("| %s | %.2f %s | - | - |" % (name, c["throughput"], c["throughput_unit"]))
             continue
         print("| %s | %.2f %s | %.2f %s | %.2fx |" % (name, c["throughput"], c["throughput_unit"], p["throughput"],
                                                    p["throughput_unit"], c["throughput"] / p["throughput"]))

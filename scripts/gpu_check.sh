@@ -12,7 +12,9 @@
 #   3. compute-sanitizer memcheck on both, racecheck on the CUDA check;
 #   4. the engine's whole test suite with the CUDA build;
 #   5. K1, K2 and W1 on the GPU against PyTorch's cuDNN in the same run
-#      (benchmarks/compare_device.sh): bench.jsonl and the table bench.md.
+#      (benchmarks/compare_device.sh), then W3 and W3x8 (the persistent
+#      generation kernel, f32 and bf16; no PyTorch peer): bench.jsonl and
+#      the table bench.md.
 # $OUT/results.json says which steps passed, log.txt has each step's tail,
 # logs.tgz every step's whole log (the device tool returns at most 8 files).
 # Keeps going after a failure.
@@ -53,6 +55,8 @@ step backend_table 120 build-gpu/tests/engine/test_engine "[backend]"
 if command -v compute-sanitizer >/dev/null; then
   step memcheck_cuda_check 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine_tools/cuda_backend_check
   step racecheck_cuda_check 120 compute-sanitizer --tool racecheck --error-exitcode 9 build-gpu/tests/engine_tools/cuda_backend_check
+  step memcheck_wavenet_generate 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
+    build-gpu/tests/engine_tools/cuda_wavenet_generate_check --quick
   step memcheck_backend_table 180 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine/test_engine "[backend]"
 fi
 step engine_tests 240 ctest --test-dir build-gpu -j"$jobs" --timeout 300
