@@ -41,7 +41,7 @@ namespace cadenza::backend {
 // (front end, kernels/cpu/<file>, kernels/cuda/<file>, tests, benchmarks).
 #define CADENZA_KERNELS(X)                                                                       \
   X(unary_forward) X(binary_forward) X(where_forward) X(copy_cast) X(fill)                       \
-  X(reduce_forward) X(softmax_forward) X(gemm)                                                   \
+  X(reduce_forward) X(softmax_forward) X(cross_entropy_forward) X(cross_entropy_backward) X(gemm)   \
   X(index_select_forward) X(index_add_forward) X(gather_forward) X(scatter_add_forward)          \
   X(conv1d_forward) X(conv1d_backward_input) X(conv1d_backward_weight) X(conv1d_backward_bias)   \
   X(conv_nd_forward) X(conv_nd_backward_input) X(conv_nd_backward_weight) X(conv_nd_backward_bias) \

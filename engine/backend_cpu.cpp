@@ -30,6 +30,8 @@ Backend make_cpu_backend() {
   k.scatter_add_forward = kernels::scatter_add_forward, set(KernelId::scatter_add_forward, kAllTypes);
   // The rest is floating point.
   k.softmax_forward = kernels::softmax_forward, set(KernelId::softmax_forward, kFloatTypes);
+  k.cross_entropy_forward = kernels::cross_entropy_forward, set(KernelId::cross_entropy_forward, kFloatTypes);
+  k.cross_entropy_backward = kernels::cross_entropy_backward, set(KernelId::cross_entropy_backward, kFloatTypes);
   k.gemm = kernels::gemm, set(KernelId::gemm, kFloatTypes);
   k.conv1d_forward = kernels::conv1d_forward, set(KernelId::conv1d_forward, kFloatTypes);
   k.conv1d_backward_input = kernels::conv1d_backward_input, set(KernelId::conv1d_backward_input, kFloatTypes);

@@ -41,6 +41,8 @@ Backend make_cuda_backend() {
   k.fill = kernels::cuda::fill, set(KernelId::fill, kAllTypes);
   k.reduce_forward = kernels::cuda::reduce_forward, set(KernelId::reduce_forward, kAllTypes);
   k.softmax_forward = kernels::cuda::softmax_forward, set(KernelId::softmax_forward, kFloatTypes);
+  k.cross_entropy_forward = kernels::cuda::cross_entropy_forward, set(KernelId::cross_entropy_forward, kFloatTypes);
+  k.cross_entropy_backward = kernels::cuda::cross_entropy_backward, set(KernelId::cross_entropy_backward, kFloatTypes);
   k.gemm = kernels::cuda::gemm, set(KernelId::gemm, kFloatTypes);
   // Indexing takes every dtype, as on the CPU: the adds are atomicAdd on
   // float, double, int and (for i64) unsigned 64-bit words.

@@ -57,30 +57,43 @@ static Tensor reduce_loss(const Tensor& l, const std::string& reduction, const c
   throw Error(std::string(op) + ": reduction must be 'mean', 'sum' or 'none', got '" + reduction + "'");
 }
 
+// The class dim of x [N, C, d...] moved last and everything else flattened
+// ([M, C]), after checking `target` is integer [N, d...]; `want` gets the
+// target's shape, the shape of reduction "none".
+static Tensor class_rows(const Tensor& x, const Tensor& target, const char* op, const char* what, Shape* want) {
+  check_defined(x, op, what);
+  check_defined(target, op, "target");
+  check_floating(x, op);
+  if (is_floating(target.dtype()))
+    throw Error(std::string(op) + ": target must hold class indices (i32/i64), got " + target.str());
+  if (x.dim() < 2)
+    throw Error(std::string(op) + ": " + what + " must be [N, C] or [N, C, d...], got " + x.str());
+  const int64_t C = x.shape()[1];
+  *want = x.shape();
+  want->erase(want->begin() + 1);
+  if (target.shape() != *want)
+    throw Error(std::string(op) + ": target " + target.str() + " should have shape " + shape_str(*want) + " for " +
+                what + " " + x.str());
+  Tensor rows = x;
+  if (x.dim() > 2) {
+    std::vector<int64_t> perm{0};
+    for (int64_t i = 2; i < x.dim(); ++i) perm.push_back(i);
+    perm.push_back(1);
+    rows = permute(x, perm);
+  }
+  return reshape(rows, {-1, C});
+}
+
+static Error target_out_of_range(const char* op, int64_t value, int64_t position, int64_t C) {
+  return Error(std::string(op) + ": target " + std::to_string(value) + " at position " + std::to_string(position) +
+               " is out of range for " + std::to_string(C) + " classes");
+}
+
 Tensor nll_loss(const Tensor& logp, const Tensor& target, int64_t ignore_index,
                 const std::string& reduction) {
-  check_defined(logp, "nll_loss", "input");
-  check_defined(target, "nll_loss", "target");
-  check_floating(logp, "nll_loss");
-  if (is_floating(target.dtype()))
-    throw Error("nll_loss: target must hold class indices (i32/i64), got " + target.str());
-  if (logp.dim() < 2)
-    throw Error("nll_loss: input must be [N, C] or [N, C, d...], got " + logp.str());
-  int64_t C = logp.shape()[1];
-  Shape want = logp.shape();
-  want.erase(want.begin() + 1);
-  if (target.shape() != want)
-    throw Error("nll_loss: target " + target.str() + " should have shape " + shape_str(want) +
-                " for input " + logp.str());
-  // Class dim last, everything else flattened: [M, C] and [M].
-  Tensor lp = logp;
-  if (logp.dim() > 2) {
-    std::vector<int64_t> perm{0};
-    for (int64_t i = 2; i < logp.dim(); ++i) perm.push_back(i);
-    perm.push_back(1);
-    lp = permute(logp, perm);
-  }
-  lp = reshape(lp, {-1, C});
+  Shape want;
+  Tensor lp = class_rows(logp, target, "nll_loss", "input", &want);
+  const int64_t C = lp.shape()[1];
   // The targets are checked and masked on the host (a copy of the indices
   // from a device); the mask and the safe indices go to logp's device.
   const Device device = logp.device();
@@ -91,9 +104,7 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, int64_t ignore_index,
   int64_t count = 0;
   for (int64_t i = 0; i < t.numel(); ++i) {
     bool ok = pt[i] != ignore_index;
-    if (ok && (pt[i] < 0 || pt[i] >= C))
-      throw Error("nll_loss: target " + std::to_string(pt[i]) + " at position " + std::to_string(i) +
-                  " is out of range for " + std::to_string(C) + " classes");
+    if (ok && (pt[i] < 0 || pt[i] >= C)) throw target_out_of_range("nll_loss", pt[i], i, C);
     safe.data<int64_t>()[i] = ok ? pt[i] : 0;
     count += ok;
     if (logp.dtype() == DType::f32)
@@ -116,10 +127,47 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, int64_t ignore_index,
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
                      const std::string& reduction) {
-  check_defined(logits, "cross_entropy", "logits");
-  if (logits.dim() < 2)
-    throw Error("cross_entropy: logits must be [N, C] or [N, C, d...], got " + logits.str());
-  return nll_loss(log_softmax(logits, 1), target, ignore_index, reduction);
+  Shape want;
+  Tensor rows = class_rows(logits, target, "cross_entropy", "logits", &want);
+  if (reduction != "none" && reduction != "sum" && reduction != "mean")
+    throw Error("cross_entropy: reduction must be 'mean', 'sum' or 'none', got '" + reduction + "'");
+  const int64_t M = rows.shape()[0], C = rows.shape()[1];
+  const Device device = logits.device();
+  const DType dt = logits.dtype();
+  // One fused pass per row on the logits' device (softmax's statistics, the
+  // target's loss, the mask); the targets are checked there too, and only
+  // the first bad row's index comes back to the host.
+  Tensor x = contiguous(rows.detach());
+  Tensor t = contiguous(to_dtype(reshape(target, {-1}), DType::i64).to(device));
+  Tensor losses = Tensor::empty({M}, dt, device), lse = Tensor::empty({M}, dt, device);
+  Tensor valid = Tensor::empty({M}, dt, device), safe = Tensor::empty({M}, DType::i64, device);
+  Tensor bad = Tensor::full({1}, -1.0, DType::i64, device);
+  if (M > 0) {
+    CADENZA_KERNEL(cross_entropy_forward, device, dt)
+    (dt, M, C, x.raw_data(), static_cast<const int64_t*>(t.raw_data()), ignore_index, losses.raw_data(),
+     lse.raw_data(), valid.raw_data(), static_cast<int64_t*>(safe.raw_data()), static_cast<int64_t*>(bad.raw_data()));
+    const int64_t first = bad.to(Device{}).data<int64_t>()[0];
+    if (first >= 0)
+      throw target_out_of_range("cross_entropy", narrow(t, 0, first, 1).to(Device{}).data<int64_t>()[0], first, C);
+  }
+  Tensor l = record(losses, "cross_entropy", {rows}, [rows, x, safe, lse, valid, M, C](const Tensor& g) {
+    const Tensor gv = mul(g, valid);  // [M]
+    if (GradMode::enabled()) {
+      // create_graph: softmax and the one-hot as recorded ops, so the
+      // gradient can be differentiated again.
+      Tensor d = mul(softmax(rows, 1), unsqueeze(gv, 1));
+      return std::vector<Tensor>{scatter_add(d, 1, unsqueeze(safe, 1), unsqueeze(neg(gv), 1))};
+    }
+    Tensor dx = Tensor::empty({M, C}, x.dtype(), x.device());
+    Tensor gc = contiguous(g);
+    CADENZA_KERNEL(cross_entropy_backward, x.device(), x.dtype())
+    (x.dtype(), M, C, x.raw_data(), static_cast<const int64_t*>(safe.raw_data()), lse.raw_data(), valid.raw_data(),
+     gc.raw_data(), dx.raw_data());
+    return std::vector<Tensor>{dx};
+  });
+  if (reduction == "none") return reshape(l, want);
+  if (reduction == "sum") return sum(l);
+  return div(sum(l), sum(valid));  // no valid target gives NaN, as in PyTorch
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t,

@@ -98,6 +98,22 @@ template <class T> CADENZA_HD T bce_with_logits(T x, T t) {
   return m - x * t + std::log1p(std::exp(-std::fabs(x)));
 }
 
+// Cross-entropy of one row of logits, fused (kernels' cross_entropy_*):
+// m is the row's maximum (0 when infinite, as softmax shifts) and s the sum
+// of exp(x - m) over the row, in double. The loss at the target's logit xt
+// is log-softmax's formula negated, so it equals nll_loss(log_softmax(x))
+// bit for bit; the gradient is g (softmax(x) - onehot) from the row's
+// log-sum-exp.
+template <class T> CADENZA_HD T ce_loss(T xt, T m, double s) { return static_cast<T>(std::log(s)) - (xt - m); }
+template <class T> CADENZA_HD T ce_lse(T m, double s) { return m + static_cast<T>(std::log(s)); }
+template <class T> CADENZA_HD T ce_grad(T x, T lse, bool is_target, T g) {
+  return g * (std::exp(x - lse) - (is_target ? T(1) : T(0)));
+}
+// The f32 kernels' gradient, on fast_expf so the row loop vectorises.
+CADENZA_HD float ce_grad(float x, float lse, bool is_target, float g) {
+  return g * (fast_expf(x - lse) - (is_target ? 1.f : 0.f));
+}
+
 // Philox 4x32-10 (Salmon et al., SC'11): counter-based, so element i of a
 // random stream is a pure function of (key, counter), independent of threads.
 struct Philox4x32 {

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/math.h"
+
 namespace cadenza::kernels {
 namespace {
 
@@ -31,7 +33,63 @@ void softmax_typed(int64_t rows, int64_t C, const T* x, T* y, bool log) {
   }
 }
 
+template <class T>
+void cross_entropy_typed(int64_t rows, int64_t C, const T* x, const int64_t* t, int64_t ignore_index, T* loss,
+                         T* lse, T* valid, int64_t* safe, int64_t* bad) {
+  int64_t first_bad = std::numeric_limits<int64_t>::max();  // none (min's identity)
+#pragma omp parallel for if (rows * C > 16384) schedule(static) reduction(min : first_bad)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* in = x + r * C;
+    T m = -std::numeric_limits<T>::infinity();
+    for (int64_t c = 0; c < C; ++c) m = in[c] > m ? in[c] : m;
+    if (std::isinf(m)) m = m > 0 ? m : T(0);
+    double s = 0;
+    for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(in[c] - m));
+    lse[r] = kmath::ce_lse(m, s);
+    const int64_t target = t[r];
+    const bool ok = target != ignore_index && target >= 0 && target < C;
+    if (target != ignore_index && !ok && r < first_bad) first_bad = r;
+    loss[r] = ok ? kmath::ce_loss(in[target], m, s) : T(0);
+    valid[r] = ok ? T(1) : T(0);
+    safe[r] = ok ? target : 0;
+  }
+  if (first_bad != std::numeric_limits<int64_t>::max() && (*bad < 0 || first_bad < *bad)) *bad = first_bad;
+}
+
+template <class T>
+void cross_entropy_backward_typed(int64_t rows, int64_t C, const T* x, const int64_t* safe, const T* lse,
+                                  const T* valid, const T* g, T* dx) {
+#pragma omp parallel for if (rows * C > 16384) schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const T gr = g[r] * valid[r];
+    for (int64_t c = 0; c < C; ++c) dx[r * C + c] = kmath::ce_grad(x[r * C + c], lse[r], c == safe[r], gr);
+  }
+}
+
 }  // namespace
+
+void cross_entropy_forward(DType dt, int64_t rows, int64_t C, const void* x, const int64_t* t,
+                           int64_t ignore_index, void* loss, void* lse, void* valid, int64_t* safe,
+                           int64_t* bad) {
+  if (dt == DType::f32)
+    cross_entropy_typed<float>(rows, C, static_cast<const float*>(x), t, ignore_index, static_cast<float*>(loss),
+                               static_cast<float*>(lse), static_cast<float*>(valid), safe, bad);
+  else
+    cross_entropy_typed<double>(rows, C, static_cast<const double*>(x), t, ignore_index, static_cast<double*>(loss),
+                                static_cast<double*>(lse), static_cast<double*>(valid), safe, bad);
+}
+
+void cross_entropy_backward(DType dt, int64_t rows, int64_t C, const void* x, const int64_t* safe,
+                            const void* lse, const void* valid, const void* g, void* dx) {
+  if (dt == DType::f32)
+    cross_entropy_backward_typed<float>(rows, C, static_cast<const float*>(x), safe, static_cast<const float*>(lse),
+                                        static_cast<const float*>(valid), static_cast<const float*>(g),
+                                        static_cast<float*>(dx));
+  else
+    cross_entropy_backward_typed<double>(rows, C, static_cast<const double*>(x), safe,
+                                         static_cast<const double*>(lse), static_cast<const double*>(valid),
+                                         static_cast<const double*>(g), static_cast<double*>(dx));
+}
 
 void softmax_forward(DType dt, int64_t rows, int64_t C, const void* x, void* y, bool log) {
   if (dt == DType::f32)

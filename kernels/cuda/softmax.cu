@@ -3,6 +3,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/softmax.h"
+#include "kernels/math.h"
 
 namespace cadenza::kernels::cuda {
 
@@ -36,7 +37,78 @@ __global__ void softmax_kernel(int64_t rows, int64_t C, const T* x, T* y, bool l
   }
 }
 
+// softmax_kernel's row statistics, then the target's loss on lane 0.
+template <class T>
+__global__ void cross_entropy_kernel(int64_t rows, int64_t C, const T* x, const int64_t* t, int64_t ignore_index,
+                                     T* loss, T* lse, T* valid, int64_t* safe, unsigned long long* bad) {
+  const int64_t warps = int64_t{gridDim.x} * (blockDim.x / 32);
+  const int lane = threadIdx.x % 32;
+  for (int64_t r = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32; r < rows; r += warps) {
+    const T* in = x + r * C;
+    T m = -INFINITY;
+    for (int64_t c = lane; c < C; c += 32) m = in[c] > m ? in[c] : m;
+    for (int off = 16; off > 0; off /= 2) {
+      T o = __shfl_xor_sync(0xffffffffu, m, off);
+      m = o > m ? o : m;
+    }
+    if (isinf(m)) m = m > 0 ? m : T(0);
+    double s = 0;
+    for (int64_t c = lane; c < C; c += 32) s += exp(static_cast<double>(in[c] - m));
+    for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (lane == 0) {
+      lse[r] = kmath::ce_lse(m, s);
+      const int64_t target = t[r];
+      const bool ok = target != ignore_index && target >= 0 && target < C;
+      if (target != ignore_index && !ok) atomicMin(bad, static_cast<unsigned long long>(r));
+      loss[r] = ok ? kmath::ce_loss(in[target], m, s) : T(0);
+      valid[r] = ok ? T(1) : T(0);
+      safe[r] = ok ? target : 0;
+    }
+  }
+}
+
+template <class T>
+__global__ void cross_entropy_backward_kernel(int64_t rows, int64_t C, const T* x, const int64_t* safe, const T* lse,
+                                              const T* valid, const T* g, T* dx) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * C; i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t r = i / C;
+    dx[i] = kmath::ce_grad(x[i], lse[r], i % C == safe[r], g[r] * valid[r]);
+  }
+}
+
 }  // namespace
+
+void cross_entropy_forward(DType dt, int64_t rows, int64_t C, const void* x, const int64_t* t,
+                           int64_t ignore_index, void* loss, void* lse, void* valid, int64_t* safe,
+                           int64_t* bad) {
+  if (rows == 0) return;
+  const int grid = grid_for(rows * 32);
+  auto* b = reinterpret_cast<unsigned long long*>(bad);
+  if (dt == DType::f32)
+    cross_entropy_kernel<float><<<grid, kThreads>>>(rows, C, static_cast<const float*>(x), t, ignore_index,
+                                                    static_cast<float*>(loss), static_cast<float*>(lse),
+                                                    static_cast<float*>(valid), safe, b);
+  else
+    cross_entropy_kernel<double><<<grid, kThreads>>>(rows, C, static_cast<const double*>(x), t, ignore_index,
+                                                     static_cast<double*>(loss), static_cast<double*>(lse),
+                                                     static_cast<double*>(valid), safe, b);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void cross_entropy_backward(DType dt, int64_t rows, int64_t C, const void* x, const int64_t* safe,
+                            const void* lse, const void* valid, const void* g, void* dx) {
+  if (rows * C == 0) return;
+  const int grid = grid_for(rows * C);
+  if (dt == DType::f32)
+    cross_entropy_backward_kernel<float><<<grid, kThreads>>>(
+        rows, C, static_cast<const float*>(x), safe, static_cast<const float*>(lse), static_cast<const float*>(valid),
+        static_cast<const float*>(g), static_cast<float*>(dx));
+  else
+    cross_entropy_backward_kernel<double><<<grid, kThreads>>>(
+        rows, C, static_cast<const double*>(x), safe, static_cast<const double*>(lse),
+        static_cast<const double*>(valid), static_cast<const double*>(g), static_cast<double*>(dx));
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
 
 void softmax_forward(DType dt, int64_t rows, int64_t C, const void* x, void* y, bool log) {
   if (rows * C == 0) return;

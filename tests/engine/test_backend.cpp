@@ -124,6 +124,20 @@ std::vector<OpCase> op_cases() {
                F,
                [](DType dt, bool s) { return Inputs{leaf(matrix(5, 13, dt, 9, s))}; },
                [](const Inputs& x) { return grads_of(add(softmax(x[0], 1), log_softmax(x[0], 0)), x); }});
+  c.push_back({"fused cross_entropy over [N, C, d] with an ignored target, each reduction, with gradients",
+               {KernelId::cross_entropy_forward, KernelId::cross_entropy_backward},
+               F,
+               [](DType dt, bool s) { return Inputs{leaf(volume({5, 13, 3}, dt, 41, s))}; },
+               [](const Inputs& x) {
+                 Tensor t = Tensor::from_vector<int64_t>({12, 0, 5, -100, 7, 7, 1, 11, 3, 2, 0, -100, 9, 4, 6},
+                                                         {5, 3})
+                                .to(x[0].device());
+                 Tensor none = cross_entropy(x[0], t, -100, "none");
+                 Tensor total = add(add(sum(none), cross_entropy(x[0], t)), cross_entropy(x[0], t, -100, "sum"));
+                 std::vector<Tensor> r = grads_of(total, x);
+                 r.push_back(none);
+                 return r;
+               }});
   c.push_back({"matmul of strided operands, with gradients",
                {KernelId::gemm},
                F,

@@ -3,7 +3,9 @@
 #include <cmath>
 #include <limits>
 
+#include "engine/autograd.h"
 #include "engine/ops.h"
+#include "engine/random.h"
 #include "engine/threading.h"
 
 using namespace cadenza;
@@ -121,6 +123,23 @@ TEST_CASE("ops: concat, split, pad", "[ops]") {
   REQUIRE(pad(a, {0, 0, 1, 0}).shape() == Shape{2, 2});
 }
 
+TEST_CASE("ops: the fused cross_entropy equals nll_loss(log_softmax) bit for bit, and its gradient to rounding",
+          "[ops]") {
+  for (DType dt : {DType::f32, DType::f64}) {
+    Generator g(3);
+    Tensor x = mul(randn({37, 388}, dt, &g), Tensor::scalar(4.0, dt));
+    x.requires_grad_();
+    Tensor t = randint(0, 388, {37}, &g);
+    t.data<int64_t>()[5] = -100;
+    Tensor fused = cross_entropy(x, t, -100, "none"), composite = nll_loss(log_softmax(x, 1), t, -100, "none");
+    REQUIRE(fused.to_vector<double>() == composite.to_vector<double>());
+    Tensor gf = grad({cross_entropy(x, t)}, {x})[0], gc = grad({nll_loss(log_softmax(x, 1), t)}, {x})[0];
+    const double tol = dt == DType::f32 ? 1e-7 : 1e-15;
+    REQUIRE(max(abs(sub(gf, gc))).item() < tol);
+    REQUIRE(max(abs(select(gf, 0, 5))).item() == 0);  // the ignored row
+  }
+}
+
 TEST_CASE("ops: losses match hand computation", "[ops]") {
   Tensor logits = Tensor::from_vector<double>({1, 2, 3, 1, 1, 1}, {2, 3});
   Tensor t = Tensor::from_vector<int64_t>({2, 0});
@@ -132,6 +151,9 @@ TEST_CASE("ops: losses match hand computation", "[ops]") {
   REQUIRE(std::isnan(cross_entropy(logits, Tensor::from_vector<int64_t>({-100, -100})).item()));
   REQUIRE_THROWS_WITH(cross_entropy(logits, Tensor::from_vector<int64_t>({3, 0})),
                       Catch::Contains("out of range for 3 classes"));
+  // The fused kernel names the first bad row (it is found on the device).
+  REQUIRE_THROWS_WITH(cross_entropy(logits, Tensor::from_vector<int64_t>({0, -7})),
+                      Catch::Contains("target -7 at position 1 is out of range"));
   Tensor x = Tensor::from_vector<double>({0, 100, -100}), y = Tensor::from_vector<double>({1, 0, 1});
   auto bce = binary_cross_entropy_with_logits(x, y, "none").to_vector<double>();
   REQUIRE(bce[0] == Approx(std::log(2.0)));
