@@ -7,6 +7,10 @@
 //
 //   device_bench [--device cpu|cuda|cuda:N] [--seconds S] [WORKLOAD ...]
 //   workloads: K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 (default: all)
+//   A K2 name ending in _persistent or _cublas runs with CADENZA_RNN_PERSISTENT
+//   set to 1 or 0 (kernels/cuda/rnn.h), so a GPU times both recurrence paths
+//   of W1's layer size: K2_b1_persistent K2_b1_cublas K2_b8_persistent K2_b8_cublas
+//   (plain K2 names take the automatic choice: persistent at B <= 8).
 //
 // Timing as timing.py: one warm-up run, then runs until S seconds have
 // passed (at least 3), the median; the device is synchronised around each run.
@@ -125,10 +129,39 @@ Workload w1(Device dev) {
   return {run, 32.0 * 128, "step", "tokens/s", 1.0};
 }
 
+// CADENZA_RNN_PERSISTENT for one workload (null: leave as it is).
+struct RnnPathScope {
+  explicit RnnPathScope(const char* value) : set_(value != nullptr) {
+    if (!set_) return;
+    const char* old = std::getenv("CADENZA_RNN_PERSISTENT");
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    setenv("CADENZA_RNN_PERSISTENT", value, 1);
+  }
+  ~RnnPathScope() {
+    if (!set_) return;
+    if (had_)
+      setenv("CADENZA_RNN_PERSISTENT", old_.c_str(), 1);
+    else
+      unsetenv("CADENZA_RNN_PERSISTENT");
+  }
+  RnnPathScope(const RnnPathScope&) = delete;
+  RnnPathScope& operator=(const RnnPathScope&) = delete;
+
+ private:
+  bool set_, had_ = false;
+  std::string old_;
+};
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "device_bench: %s\nusage: device_bench [--device cpu|cuda|cuda:N] [--seconds S] [--threads N] "
-               "[K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1]\n",
+               "[K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1]\n"
+               "  (K2_bN_persistent, K2_bN_cublas: K2 on one recurrence path)\n",
                why.c_str());
   std::exit(2);
 }
@@ -166,8 +199,11 @@ int main(int argc, char** argv) {
     for (const std::string& n : names) {
       if (n.rfind("K1_d", 0) == 0)
         time_it(n, k1(std::atoll(n.c_str() + 4), dev), dev, seconds);
-      else if (n.rfind("K2_b", 0) == 0)
+      else if (n.rfind("K2_b", 0) == 0) {
+        const bool persistent = ends_with(n, "_persistent"), cublas = ends_with(n, "_cublas");
+        RnnPathScope path(persistent ? "1" : (cublas ? "0" : nullptr));
         time_it(n, k2(std::atoll(n.c_str() + 4), dev), dev, seconds);
+      }
       else if (n == "W1")
         time_it(n, w1(dev), dev, seconds);
       else
