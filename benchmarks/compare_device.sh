@@ -10,8 +10,11 @@ build=$1 device=$2 py=${3:-python3}
 seconds=${SECONDS_PER_WORKLOAD:-1}
 bench="$build/benchmarks/device_bench"
 [ -x "$bench" ] || { echo "compare_device.sh: no $bench (build it first)" >&2; exit 2; }
-for w in K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1; do
+# K2_b1/K2_b8 take the persistent recurrence on a GPU (B <= 8); the _cublas
+# runs time the per-step cuBLAS path beside them, against the same PyTorch run.
+for w in K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b1_cublas K2_b8 K2_b8_cublas K2_b64 W1; do
   echo "{\"framework\": \"cadenza\", \"result\": $("$bench" --device "$device" --seconds "$seconds" "$w")}"
+  case $w in *_cublas) continue ;; esac
   case $w in
     K1_*) script=pytorch_conv1d.py ;;
     *) script=pytorch_lstm.py ;;

@@ -12,6 +12,10 @@
 //
 // W3 runs the CPU fast generator on the CPU (or an emulated device), and the
 // persistent kernel (kernels/cuda/wavenet_generate.h) on a GPU.
+//   A K2 name ending in _persistent or _cublas runs with CADENZA_RNN_PERSISTENT
+//   set to 1 or 0 (kernels/cuda/rnn.h), so a GPU times both recurrence paths
+//   of W1's layer size: K2_b1_persistent K2_b1_cublas K2_b8_persistent K2_b8_cublas
+//   (plain K2 names take the automatic choice: persistent at B <= 8).
 //
 // Timing as timing.py: one warm-up run, then runs until S seconds have
 // passed (at least 3), the median; the device is synchronised around each run.
@@ -201,10 +205,39 @@ Workload w3(int64_t streams, bool bf16, Device dev) {
   return {run, static_cast<double>(streams * steps), "run", "samples/s", 1.0};
 }
 
+// CADENZA_RNN_PERSISTENT for one workload (null: leave as it is).
+struct RnnPathScope {
+  explicit RnnPathScope(const char* value) : set_(value != nullptr) {
+    if (!set_) return;
+    const char* old = std::getenv("CADENZA_RNN_PERSISTENT");
+    had_ = old != nullptr;
+    if (had_) old_ = old;
+    setenv("CADENZA_RNN_PERSISTENT", value, 1);
+  }
+  ~RnnPathScope() {
+    if (!set_) return;
+    if (had_)
+      setenv("CADENZA_RNN_PERSISTENT", old_.c_str(), 1);
+    else
+      unsetenv("CADENZA_RNN_PERSISTENT");
+  }
+  RnnPathScope(const RnnPathScope&) = delete;
+  RnnPathScope& operator=(const RnnPathScope&) = delete;
+
+ private:
+  bool set_, had_ = false;
+  std::string old_;
+};
+
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "device_bench: %s\nusage: device_bench [--device cpu|cuda|cuda:N] [--seconds S] [--threads N] "
-               "[K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W3 W3x8 W3_bf16 W3x8_bf16]\n",
+               "[K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W3 W3x8 W3_bf16 W3x8_bf16]\n"
+               "  (K2_bN_persistent, K2_bN_cublas: K2 on one recurrence path)\n",
                why.c_str());
   std::exit(2);
 }
@@ -242,8 +275,11 @@ int main(int argc, char** argv) {
     for (const std::string& n : names) {
       if (n.rfind("K1_d", 0) == 0)
         time_it(n, k1(std::atoll(n.c_str() + 4), dev), dev, seconds);
-      else if (n.rfind("K2_b", 0) == 0)
+      else if (n.rfind("K2_b", 0) == 0) {
+        const bool persistent = ends_with(n, "_persistent"), cublas = ends_with(n, "_cublas");
+        RnnPathScope path(persistent ? "1" : (cublas ? "0" : nullptr));
         time_it(n, k2(std::atoll(n.c_str() + 4), dev), dev, seconds);
+      }
       else if (n == "W1")
         time_it(n, w1(dev), dev, seconds);
       else if (n == "W3" || n == "W3_bf16" || n == "W3x8" || n == "W3x8_bf16")

@@ -5,6 +5,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/rnn.h"
+#include "kernels/cuda/rnn_persistent.h"
 #include "kernels/cuda/scratch.h"
 #include "kernels/math.h"
 
@@ -115,6 +116,7 @@ void lstm_fwd(int64_t Tn, int64_t B, int64_t H, T* act, const T* w_hh, const T* 
   // thread; the sum is the same): act += x W_ih^T.
   if (x && I > 0)
     project(handle, cublas_int(Tn * B, op, "T * B"), g, cublas_int(I, op, "I"), x, w_ih, T(1), act);
+  if (lstm_recurrent_forward_persistent(Tn, B, H, act, w_hh, h0, c0, h_out, cells)) return;
   for (int64_t t = 0; t < Tn; ++t) {
     const T* hp = t == 0 ? h0 : h_out + (t - 1) * BH;
     const T* cp = t == 0 ? c0 : cells + (t - 1) * BH;
@@ -135,6 +137,8 @@ void lstm_bwd(int64_t Tn, int64_t B, int64_t H, const T* act, const T* w_hh, con
   const char* op = "lstm_recurrent_backward";
   const int64_t BH = B * H, BG = 4 * BH;
   if (BH == 0) return;
+  if (Tn > 0 && lstm_recurrent_backward_persistent(Tn, B, H, act, w_hh, c0, cells, dh_out, dc, dh0, dgates))
+    return;
   CADENZA_CUDA_CHECK(cudaMemsetAsync(dh0, 0, static_cast<size_t>(BH) * sizeof(T), 0));
   if (Tn == 0) return;
   const int b = cublas_int(B, op, "B"), h = cublas_int(H, op, "H"), g = cublas_int(4 * H, op, "4H");
@@ -155,6 +159,7 @@ void gru_fwd(int64_t Tn, int64_t B, int64_t H, const T* gx, const T* w_hh, const
   const char* op = "gru_recurrent_forward";
   if (Tn == 0 || B * H == 0) return;
   const int64_t BH = B * H, BG = 3 * BH;
+  if (gru_recurrent_forward_persistent(Tn, B, H, gx, w_hh, b_hh, h0, h_out, save)) return;
   const int b = cublas_int(B, op, "B"), h = cublas_int(H, op, "H"), g = cublas_int(3 * H, op, "3H");
   cublasHandle_t handle = cublas_handle();
   Scratch gh(static_cast<size_t>(BG) * sizeof(T), op, "hidden projections");
@@ -174,6 +179,7 @@ void gru_bwd(int64_t Tn, int64_t B, int64_t H, const T* w_hh, const T* h0, const
   const char* op = "gru_recurrent_backward";
   const int64_t BH = B * H, BG = 3 * BH;
   if (BH == 0) return;
+  if (Tn > 0 && gru_recurrent_backward_persistent(Tn, B, H, w_hh, h0, h_out, save, dh_out, dgx, dgh, dh0)) return;
   CADENZA_CUDA_CHECK(cudaMemsetAsync(dh0, 0, static_cast<size_t>(BH) * sizeof(T), 0));
   if (Tn == 0) return;
   const int b = cublas_int(B, op, "B"), h = cublas_int(H, op, "H"), g = cublas_int(3 * H, op, "3H");

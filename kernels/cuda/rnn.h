@@ -1,11 +1,29 @@
 #pragma once
 // LSTM and GRU recurrences on CUDA, with kernels/cpu/rnn.h's signatures,
-// buffer layouts and results. Each time step is one cuBLAS GEMM for the
-// recurrent projection h_{t-1} W_hh^T and one pointwise kernel for the cell
-// (kmath's lstm_cell_* / gru_cell_*, the formulas the CPU tests cover); the
-// backward runs the cell backward and then one GEMM for dh_{t-1} per step.
-// All on the default stream, on contiguous device buffers; cuBLAS's math
-// mode follows matmul.h's (no TF32 unless CADENZA_ALLOW_TF32=1). f32 and f64.
+// buffer layouts and results, on two paths:
+//
+// - Persistent (rnn_persistent.cu), for batch B <= 8 when the plan fits
+//   (kernels/rnn_math.h: the units' slice of W_hh plus the staged state in
+//   one block's shared memory, with at most one block per multiprocessor,
+//   all resident): one cooperative launch runs every time step; each block
+//   keeps its hidden units' rows (forward) or columns (backward) of W_hh on
+//   chip for the whole sequence and the blocks meet at one grid-wide
+//   barrier per step. Sums in a fixed order, no atomics: the same bits on
+//   every run of the same device. At small batch a step is mostly launch
+//   and weight traffic, which this path removes (sampling, small-batch
+//   training).
+// - cuBLAS, otherwise: each time step is one GEMM for the recurrent
+//   projection h_{t-1} W_hh^T and one pointwise kernel for the cell
+//   (kmath's lstm_cell_* / gru_cell_*, the formulas the CPU tests cover);
+//   the backward runs the cell backward and then one GEMM for dh_{t-1} per
+//   step. cuBLAS's math mode follows matmul.h's (no TF32 unless
+//   CADENZA_ALLOW_TF32=1).
+//
+// Both share the cell formulas and the input projection (one GEMM over all
+// steps when x is given). CADENZA_RNN_PERSISTENT picks the path: unset
+// (automatic, as above), 0 (always cuBLAS) or 1 (always persistent; an
+// error naming the reason where it cannot run, e.g. B > 8), read on every
+// call. All on the default stream, on contiguous device buffers; f32 and f64.
 #include "kernels/cpu/rnn.h"
 
 namespace cadenza::kernels::cuda {
