@@ -1,10 +1,11 @@
 // The CUDA backend: device memory and copies (kernels/cuda/runtime.cu) and
 // the kernel entries that have CUDA kernels: so far the elementwise family,
-// reductions, softmax, GEMM (cuBLAS), indexing (index_select, index_add,
+// reductions, softmax and the fused cross-entropy, GEMM (cuBLAS), indexing (index_select, index_add,
 // gather, scatter_add; the adds atomic), conv1d with its three gradients
 // (cuBLAS, a GEMM per tap), the gated activation, batch_norm (statistics,
 // forward, backward; a block per channel), the LSTM and GRU recurrences
-// (a cuBLAS GEMM and a cell kernel per step), conv_nd with its three
+// (a cuBLAS GEMM and a cell kernel per step, or at batch <= 8 one
+// persistent launch for every step), conv_nd with its three
 // gradients (vol2col and a cuBLAS GEMM per chunk of samples), the optimizer
 // updates and norms, and the Philox draws (kernels/cuda/). Every entry is
 // filled; a dtype an entry does not list (integer GEMMs, say) fails with an
