@@ -39,8 +39,39 @@ std::function<void()> make_w1_step(uint64_t seed, std::function<void(const std::
 std::vector<int32_t> generate(SequenceModel& model, int64_t tokens, int32_t first,
                               const std::function<double()>& u, double temperature, int64_t top_k,
                               double top_p, const std::vector<int32_t>& primer) {
-  Decoder decoder(model);
-  return decoder.generate(tokens, first, u, temperature, top_k, top_p, primer);
+  const Device device = model.embedding->weight.device();
+  if (device == Device{}) {
+    Decoder decoder(model);
+    return decoder.generate(tokens, first, u, temperature, top_k, top_p, primer);
+  }
+  NoGradGuard ng;
+  const bool was_training = model.is_training();
+  model.eval();
+  const int64_t V = model.config.vocab_size;
+  auto check = [&](int32_t t) {
+    if (t < 0 || t >= V)
+      throw Error("generate: token " + std::to_string(t) + " is outside the vocabulary [0, " + std::to_string(V) +
+                  ")");
+  };
+  for (int32_t t : primer) check(t);
+  int32_t token = primer.empty() ? first : primer.back();
+  check(token);
+  auto ids = [&](const int32_t* p, int64_t n) {
+    Tensor t = Tensor::empty({1, n}, DType::i64);
+    for (int64_t i = 0; i < n; ++i) t.data<int64_t>()[i] = p[i];
+    return t.to(device);
+  };
+  RecurrentState state;
+  if (primer.size() > 1) model.forward_tokens(ids(primer.data(), static_cast<int64_t>(primer.size()) - 1), &state);
+  std::vector<int32_t> out;
+  out.reserve(static_cast<size_t>(std::max<int64_t>(0, tokens)));
+  for (int64_t i = 0; i < tokens; ++i) {
+    Tensor logits = model.forward_tokens(ids(&token, 1), &state).to(Device{}).contiguous();  // [1, 1, V]
+    token = static_cast<int32_t>(sample_token(logits.data<float>(), V, temperature, top_k, top_p, u()));
+    out.push_back(token);
+  }
+  if (was_training) model.train();
+  return out;
 }
 
 std::function<void()> make_w4_sample(uint64_t seed) {

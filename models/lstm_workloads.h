@@ -21,7 +21,10 @@ std::function<void()> make_w1_step(uint64_t seed = 1,
 constexpr int64_t kW1Tokens = 32 * 128;
 
 // Generates `tokens` tokens one at a time from `model` (batch 1) with
-// temperature 1, starting from token `first`; `u` gives the uniforms.
+// temperature 1, starting from token `first`; `u` gives the uniforms. A
+// model on the host runs the Decoder; a model on a device (Module::to) runs
+// forward_tokens there one token at a time with its state carried (the
+// primer in one call), and only each step's logits come back to be sampled.
 std::vector<int32_t> generate(SequenceModel& model, int64_t tokens, int32_t first,
                               const std::function<double()>& u, double temperature = 1.0,
                               int64_t top_k = 0, double top_p = 1.0,

@@ -148,12 +148,14 @@ std::vector<uint8_t> sample_poly(PolyModel& model, int64_t frames, const std::ve
       throw Error("sample_poly: primer note " + std::to_string(p) + " is outside the piano's 21..108");
     out[p - kPolyLowPitch] = 1;
   }
+  // On a device (Module::to) each frame goes there and its logits come back.
+  const Device device = model.parameters().at(0).device();
   RecurrentState state;
   Tensor x = Tensor::zeros({1, 1, K});
   for (int64_t t = 1; t < frames; ++t) {
     float* px = x.data<float>();
     for (int64_t k = 0; k < K; ++k) px[k] = out[(t - 1) * K + k];
-    Tensor logits = model.forward_frames(x, &state).contiguous();
+    Tensor logits = model.forward_frames(x.to(device), &state).to(Device{}).contiguous();
     const float* pl = logits.data<float>();
     for (int64_t k = 0; k < K; ++k) {
       double p = 1.0 / (1.0 + std::exp(-static_cast<double>(pl[k]) / temperature));

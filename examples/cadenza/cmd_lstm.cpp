@@ -114,7 +114,7 @@ struct SampleLstm {
   int64_t length = 1000, top_k = 0, seed = 1;
   int count = 1;
   double temperature = 1.0, top_p = 1.0, max_note = 0;
-  std::string primer;
+  std::string primer, device = "cpu";
   SampleOutputs outputs;
 };
 
@@ -133,12 +133,15 @@ void lstm_sample(CLI::App& cmd) {
   cmd.add_option("--primer", f->primer, "MIDI file whose tokens start every sample")->check(CLI::ExistingFile);
   cmd.add_option("--seed", f->seed, "random seed [default: 1]");
   cmd.add_option("--count", f->count, "samples to write [default: 1]")->check(positive_number());
+  cmd.add_option("--device", f->device, "where the model runs: cpu (the fast decoder), cuda or cuda:N [default: cpu]");
   cmd.add_option("--max-note-seconds", f->max_note,
                  "end notes the model left sounding longer than this (0: off) [default: 0]")
       ->check(non_negative_number());
   cmd.callback([f] {
     apply_threads(f->outputs.threads);
+    const Device device = Device::parse(f->device);
     auto model = models::load_sequence_model(f->outputs.checkpoint);
+    model->to(device);
     const std::string& vocab = model->config.vocab;
     models::TokenSeq primer;
     if (!f->primer.empty()) primer = models::tokenize(midi::read(f->primer), vocab);

@@ -183,7 +183,7 @@ std::vector<int> parse_notes(const std::string& s) {
 
 struct SamplePoly {
   SampleOutputs outputs;
-  std::string primer = "48,60,64,67";
+  std::string primer = "48,60,64,67", device = "cpu";
   int64_t frames = 64, seed = 1;
   double temperature = 1.0, tempo = 100, frame_beats = 0;
   int program = 0;
@@ -202,10 +202,13 @@ void poly_sample(CLI::App& cmd) {
   cmd.add_option("--frame-beats", f->frame_beats, "a frame's length in quarter notes [default: the model's]")
       ->check(CLI::Range(1e-9, 16.0));
   cmd.add_option("--program", f->program, "General MIDI program [default: 0, piano]")->check(CLI::Range(0, 127));
+  cmd.add_option("--device", f->device, "where the model runs: cpu, cuda or cuda:N [default: cpu]");
   cmd.callback([f] {
     apply_threads(f->outputs.threads);
     std::vector<int> primer = parse_notes(f->primer);
+    const Device device = Device::parse(f->device);
     auto model = models::load_poly_model(f->outputs.checkpoint);
+    model->to(device);
     double frame_beats = f->frame_beats > 0 ? f->frame_beats : model->config.frame_beats;
     Generator gen(static_cast<uint64_t>(f->seed));
     auto keys = models::sample_poly(*model, f->frames, primer, f->temperature, [&] { return uniform_double(&gen); });

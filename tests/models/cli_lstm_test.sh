@@ -32,6 +32,11 @@ $cadenza sample lstm --checkpoint "$work/run/latest.safetensors" --out "$work/s.
 for f in s-1.mid s-2.mid s-1.wav s-2.png; do [ -s "$work/$f" ] || fail "missing sample $f"; done
 $cadenza sample lstm --checkpoint "$work/run/latest.safetensors" --out "$work/again.mid" --length 200 --seed 3 >/dev/null
 cmp -s "$work/s-1.mid" "$work/again.mid" || fail "the same seed gave a different sample"
+# --device cuda (the emulated device here): the model steps there and only
+# the logits come back; the CPU's kernels draw the Decoder's tokens.
+CADENZA_EMULATE_CUDA=1 $cadenza sample lstm --checkpoint "$work/run/latest.safetensors" --out "$work/dev.mid" \
+  --length 200 --seed 3 --device cuda >/dev/null || fail "sample lstm --device cuda (emulated)"
+cmp -s "$work/dev.mid" "$work/again.mid" || fail "sample lstm --device cuda gave another sample"
 
 $cadenza eval lstm --checkpoint "$work/run/latest.safetensors" --data "$data/music000.mid" > "$work/eval.json"
 grep -q '"nll"' "$work/eval.json" || fail "eval printed no nll"

@@ -61,6 +61,9 @@ for f in s.mid s.wav s.png; do [ -s "$work/$f" ] || fail "missing sample $f"; do
 $cadenza midi info "$work/s.mid" > /dev/null || fail "sampled MIDI does not read back"
 $cadenza sample poly --checkpoint "$work/lstm/best.safetensors" --out "$work/again.mid" --frames 32 --seed 3 >/dev/null
 cmp -s "$work/s.mid" "$work/again.mid" || fail "the same seed gave a different sample"
+CADENZA_EMULATE_CUDA=1 $cadenza sample poly --checkpoint "$work/lstm/best.safetensors" --out "$work/dev.mid" \
+  --frames 32 --seed 3 --device cuda >/dev/null || fail "sample poly --device cuda (emulated)"
+cmp -s "$work/dev.mid" "$work/again.mid" || fail "sample poly --device cuda gave another sample"
 
 # Ctrl-C saves latest.safetensors and exits 0; the run resumes from it.
 $cadenza train poly --data "$d" --out "$work/int" --hidden 16 --batch 2 --epochs 100000 --log-every 1 \
