@@ -7,7 +7,7 @@
 // pytorch_conv1d.py / pytorch_lstm.py --device cuda (cuDNN) in the same run.
 //
 //   device_bench [--device cpu|cuda|cuda:N] [--seconds S] [WORKLOAD ...]
-//   workloads: K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W3 W3x8
+//   workloads: K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W4 W3 W3x8
 //   [W3_bf16 W3x8_bf16] (default: all but the bf16 ones)
 //
 // W3 runs the CPU fast generator on the CPU (or an emulated device), and the
@@ -141,6 +141,49 @@ Workload w1(Device dev) {
   return {run, 32.0 * 128, "step", "tokens/s", 1.0};
 }
 
+// W4: the W1 model sampling 2000 tokens at batch 1 from token 0, one token
+// a step through the modules with the state carried, each step's logits
+// brought to the host and drawn from (softmax at temperature 1): the path
+// of `cadenza sample lstm --device` (pytorch_lstm.py's w4 keeps the draw on
+// the device). On the CPU this is not the fused Decoder `cadenza bench W4`
+// times.
+Workload w4(Device dev) {
+  manual_seed(1);
+  auto emb = std::make_shared<nn::Embedding>(388, 256);
+  auto rnn = std::make_shared<nn::LSTM>(256, 512, 2, /*batch_first=*/true);
+  auto out = std::make_shared<nn::Linear>(512, 388);
+  for (nn::Module* m : std::initializer_list<nn::Module*>{emb.get(), rnn.get(), out.get()}) {
+    m->eval();
+    m->to(dev);
+  }
+  auto gen = std::make_shared<Generator>(2);
+  auto run = [=] {
+    NoGradGuard ng;
+    Tensor h, c;
+    int64_t tok = 0;
+    std::vector<double> p(388);
+    for (int i = 0; i < 2000; ++i) {
+      Tensor ids = Tensor::full({1, 1}, static_cast<double>(tok), DType::i64).to(dev);
+      nn::RNNOutput r = rnn->forward_rnn(emb->forward(ids), h, c);
+      h = r.h_n;
+      c = r.c_n;
+      Tensor logits = out->forward(r.output).to(Device{}).contiguous();
+      const float* l = logits.data<float>();
+      const float top = *std::max_element(l, l + 388);
+      double total = 0;
+      for (int v = 0; v < 388; ++v) total += p[v] = std::exp(static_cast<double>(l[v] - top));
+      double target = uniform_double(gen.get()) * total, acc = 0;
+      tok = 387;
+      for (int v = 0; v < 388; ++v)
+        if (target < (acc += p[v])) {
+          tok = v;
+          break;
+        }
+    }
+  };
+  return {run, 2000.0, "2000 tokens", "tokens/s", 1.0};
+}
+
 // W3: the W2 model (2 stacks x 10 layers, dilations 1..512, kernel 2,
 // residual 64, gate 128, skip 256, 256 classes) generating 16000 samples of
 // `streams` streams, on random weights (the speed does not depend on them).
@@ -236,7 +279,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "device_bench: %s\nusage: device_bench [--device cpu|cuda|cuda:N] [--seconds S] [--threads N] "
-               "[K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W3 W3x8 W3_bf16 W3x8_bf16]\n"
+               "[K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W4 W3 W3x8 W3_bf16 W3x8_bf16]\n"
                "  (K2_bN_persistent, K2_bN_cublas: K2 on one recurrence path)\n",
                why.c_str());
   std::exit(2);
@@ -270,7 +313,7 @@ int main(int argc, char** argv) {
       names.push_back(a);
     }
   }
-  if (names.empty()) names = {"K1_d1", "K1_d8", "K1_d64", "K1_d512", "K2_b1", "K2_b8", "K2_b64", "W1", "W3", "W3x8"};
+  if (names.empty()) names = {"K1_d1", "K1_d8", "K1_d64", "K1_d512", "K2_b1", "K2_b8", "K2_b64", "W1", "W4", "W3", "W3x8"};
   try {
     for (const std::string& n : names) {
       if (n.rfind("K1_d", 0) == 0)
@@ -282,6 +325,8 @@ int main(int argc, char** argv) {
       }
       else if (n == "W1")
         time_it(n, w1(dev), dev, seconds);
+      else if (n == "W4")
+        time_it(n, w4(dev), dev, seconds);
       else if (n == "W3" || n == "W3_bf16" || n == "W3x8" || n == "W3x8_bf16")
         time_it(n, w3(n.rfind("W3x8", 0) == 0 ? 8 : 1, n.find("bf16") != std::string::npos, dev), dev, seconds);
       else

@@ -47,12 +47,12 @@ def w1():
 
 def w4():
     torch.manual_seed(1)
-    model = SequenceModel().eval()
+    model = SequenceModel().to(timing.DEVICE).eval()
 
     def sample():
         with torch.no_grad():
             state = None
-            tok = torch.zeros(1, 1, dtype=torch.long)
+            tok = torch.zeros(1, 1, dtype=torch.long, device=timing.DEVICE)
             for _ in range(2000):
                 logits, state = model(tok, state)
                 probs = torch.softmax(logits[0, -1], -1)
