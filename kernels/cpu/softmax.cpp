@@ -8,19 +8,27 @@
 namespace cadenza::kernels {
 namespace {
 
+// A row's maximum m and s, the sum of exp(x - m) in double. An all -inf
+// row is shifted by 0 (its result is NaN, as in PyTorch) instead of by
+// -inf, which would turn finite entries into NaN.
+template <class T>
+void row_stats(const T* in, int64_t C, T& m, double& s) {
+  m = -std::numeric_limits<T>::infinity();
+  for (int64_t c = 0; c < C; ++c) m = in[c] > m ? in[c] : m;
+  if (std::isinf(m)) m = m > 0 ? m : T(0);
+  s = 0;
+  for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(in[c] - m));
+}
+
 template <class T>
 void softmax_typed(int64_t rows, int64_t C, const T* x, T* y, bool log) {
 #pragma omp parallel for if (rows * C > 16384) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const T* in = x + r * C;
     T* out = y + r * C;
-    T m = -std::numeric_limits<T>::infinity();
-    for (int64_t c = 0; c < C; ++c) m = in[c] > m ? in[c] : m;
-    // An all -inf row is shifted by 0 (its result is NaN, as in PyTorch)
-    // instead of by -inf, which would turn finite entries into NaN.
-    if (std::isinf(m)) m = m > 0 ? m : T(0);
-    double s = 0;
-    for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(in[c] - m));
+    T m;
+    double s;
+    row_stats(in, C, m, s);
     if (log) {
       // (x - m) - log(s): subtracting m first is exact near the maximum,
       // where x - (m + log s) would round in m's precision.
@@ -40,11 +48,9 @@ void cross_entropy_typed(int64_t rows, int64_t C, const T* x, const int64_t* t, 
 #pragma omp parallel for if (rows * C > 16384) schedule(static) reduction(min : first_bad)
   for (int64_t r = 0; r < rows; ++r) {
     const T* in = x + r * C;
-    T m = -std::numeric_limits<T>::infinity();
-    for (int64_t c = 0; c < C; ++c) m = in[c] > m ? in[c] : m;
-    if (std::isinf(m)) m = m > 0 ? m : T(0);
-    double s = 0;
-    for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(in[c] - m));
+    T m;
+    double s;
+    row_stats(in, C, m, s);
     lse[r] = kmath::ce_lse(m, s);
     const int64_t target = t[r];
     const bool ok = target != ignore_index && target >= 0 && target < C;

@@ -9,6 +9,23 @@ namespace cadenza::kernels::cuda {
 
 namespace {
 
+// A warp's row statistics: every lane gets the row's maximum m (shifted to
+// 0 when infinite: an all -inf row gives NaN results, as PyTorch, instead of
+// shifting by -inf) and s, the sum of exp(x - m) in double.
+template <class T>
+__device__ void row_stats(const T* in, int64_t C, int lane, T& m, double& s) {
+  m = -INFINITY;
+  for (int64_t c = lane; c < C; c += 32) m = in[c] > m ? in[c] : m;
+  for (int off = 16; off > 0; off /= 2) {
+    T o = __shfl_xor_sync(0xffffffffu, m, off);
+    m = o > m ? o : m;
+  }
+  if (isinf(m)) m = m > 0 ? m : T(0);
+  s = 0;
+  for (int64_t c = lane; c < C; c += 32) s += exp(static_cast<double>(in[c] - m));
+  for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
+}
+
 template <class T>
 __global__ void softmax_kernel(int64_t rows, int64_t C, const T* x, T* y, bool log) {
   const int64_t warps = int64_t{gridDim.x} * (blockDim.x / 32);
@@ -16,17 +33,9 @@ __global__ void softmax_kernel(int64_t rows, int64_t C, const T* x, T* y, bool l
   for (int64_t r = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32; r < rows; r += warps) {
     const T* in = x + r * C;
     T* out = y + r * C;
-    T m = -INFINITY;
-    for (int64_t c = lane; c < C; c += 32) m = in[c] > m ? in[c] : m;
-    for (int off = 16; off > 0; off /= 2) {
-      T o = __shfl_xor_sync(0xffffffffu, m, off);
-      m = o > m ? o : m;
-    }
-    // An all -inf row is shifted by 0 (NaN results, as PyTorch), not by -inf.
-    if (isinf(m)) m = m > 0 ? m : T(0);
-    double s = 0;
-    for (int64_t c = lane; c < C; c += 32) s += exp(static_cast<double>(in[c] - m));
-    for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
+    T m;
+    double s;
+    row_stats(in, C, lane, m, s);
     if (log) {
       const T ls = static_cast<T>(::log(s));
       for (int64_t c = lane; c < C; c += 32) out[c] = (in[c] - m) - ls;
@@ -45,16 +54,9 @@ __global__ void cross_entropy_kernel(int64_t rows, int64_t C, const T* x, const 
   const int lane = threadIdx.x % 32;
   for (int64_t r = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32; r < rows; r += warps) {
     const T* in = x + r * C;
-    T m = -INFINITY;
-    for (int64_t c = lane; c < C; c += 32) m = in[c] > m ? in[c] : m;
-    for (int off = 16; off > 0; off /= 2) {
-      T o = __shfl_xor_sync(0xffffffffu, m, off);
-      m = o > m ? o : m;
-    }
-    if (isinf(m)) m = m > 0 ? m : T(0);
-    double s = 0;
-    for (int64_t c = lane; c < C; c += 32) s += exp(static_cast<double>(in[c] - m));
-    for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
+    T m;
+    double s;
+    row_stats(in, C, lane, m, s);
     if (lane == 0) {
       lse[r] = kmath::ce_lse(m, s);
       const int64_t target = t[r];

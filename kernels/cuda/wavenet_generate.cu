@@ -172,47 +172,38 @@ __global__ void __launch_bounds__(256) wavenet_generate_kernel(wg::Ctx<W> c, wg:
       if (!block_wait(f.q(0), plan.head3, static_cast<int>(c.steps), error)) return;
       sample_streams(c, c.steps - 1, draw_scratch);
     }
-  } else if (blk < d.L + plan.head1) {
-    // ---- a slice of last_conv_layers.1 ----
-    const int64_t i = blk - d.L;
-    const int64_t c0 = wg::share_begin(d.S, i, plan.head1), c1 = wg::share_begin(d.S, i + 1, plan.head1);
-    const W* w = c.last1 + c0;
-    int64_t ld = d.S;
+  } else {
+    // ---- a slice of a head 1x1: last_conv_layers.1 (head1 blocks) or .3
+    // (head3 blocks, the logits) ----
+    const bool first = blk < d.L + plan.head1;
+    const int64_t i = first ? blk - d.L : blk - d.L - plan.head1;
+    const int64_t nb = first ? plan.head1 : plan.head3, cols = first ? d.S : d.Q;
+    const int64_t c0 = wg::share_begin(cols, i, nb), c1 = wg::share_begin(cols, i + 1, nb);
+    const W* full = first ? c.last1 : c.last3;
+    const W* w = full + c0;
+    int64_t ld = cols;
     if (plan.weights_in_smem) {
       const int64_t C = c1 - c0;
-      for (int64_t k = tid; k < hr * C; k += nth) wsm[k] = c.last1[(k / C) * d.S + c0 + k % C];
+      for (int64_t k = tid; k < hr * C; k += nth) wsm[k] = full[(k / C) * cols + c0 + k % C];
       w = wsm;
       ld = C;
     }
     __syncthreads();
     for (int64_t s = 0; s < c.steps; ++s) {
       const int step = static_cast<int>(s + 1);
-      if (!block_wait(f.s(d.L - 1), 1, step, error)) return;
-      wg::head_load_skip(c, s, scratch, tid, nth);
+      // head1 waits for the last layer's skip sum, head3 for every head1 block.
+      if (!(first ? block_wait(f.s(d.L - 1), 1, step, error) : block_wait(f.b(0), plan.head1, step, error)))
+        return;
+      if (first)
+        wg::head_load_skip(c, s, scratch, tid, nth);
+      else
+        wg::head_load_b(c, s, scratch, tid, nth);
       __syncthreads();
-      wg::head_last1(c, s, scratch, c0, c1, w, ld, tid, nth);
-      block_publish(f.b(i), step);
-    }
-  } else {
-    // ---- a slice of last_conv_layers.3: the logits ----
-    const int64_t i = blk - d.L - plan.head1;
-    const int64_t q0 = wg::share_begin(d.Q, i, plan.head3), q1 = wg::share_begin(d.Q, i + 1, plan.head3);
-    const W* w = c.last3 + q0;
-    int64_t ld = d.Q;
-    if (plan.weights_in_smem) {
-      const int64_t C = q1 - q0;
-      for (int64_t k = tid; k < hr * C; k += nth) wsm[k] = c.last3[(k / C) * d.Q + q0 + k % C];
-      w = wsm;
-      ld = C;
-    }
-    __syncthreads();
-    for (int64_t s = 0; s < c.steps; ++s) {
-      const int step = static_cast<int>(s + 1);
-      if (!block_wait(f.b(0), plan.head1, step, error)) return;
-      wg::head_load_b(c, s, scratch, tid, nth);
-      __syncthreads();
-      wg::head_last3(c, s, scratch, q0, q1, w, ld, tid, nth);
-      block_publish(f.q(i), step);
+      if (first)
+        wg::head_last1(c, s, scratch, c0, c1, w, ld, tid, nth);
+      else
+        wg::head_last3(c, s, scratch, c0, c1, w, ld, tid, nth);
+      block_publish(first ? f.b(i) : f.q(i), step);
     }
   }
 }
@@ -342,7 +333,9 @@ WaveNetGenDevice::WaveNetGenDevice(const WaveNetGenWeights& w, int64_t streams, 
   if (!coop)
     throw std::runtime_error("wavenet generation: cuda:" + std::to_string(device) +
                              " does not support cooperative launches");
-  m.plan = wg::plan(m.d, sms, optin);
+  // A little below the opt-in limit: the kernel's static shared memory (the
+  // waits' flag) counts against it too.
+  m.plan = wg::plan(m.d, sms, optin - 256);
   if (!m.plan.fits)
     throw std::runtime_error("wavenet generation: " + std::to_string(m.d.L) + " layers and " +
                              std::to_string(streams) + " streams do not fit cuda:" + std::to_string(device) + " (" +
