@@ -21,6 +21,7 @@ for w in K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b1_cublas K2_b8 K2_b8_cublas K2_b64
   esac
   echo "{\"framework\": \"pytorch\", \"result\": $("$py" "$root/benchmarks/$script" --device "$device" --seconds "$seconds" "$w")}"
 done
-for w in W3 W3x8 W3_bf16 W3x8_bf16; do
+[ "$device" = cpu ] || extra=W4_fused
+for w in ${extra:-} W3 W3x8 W3_bf16 W3x8_bf16; do
   echo "{\"framework\": \"cadenza\", \"result\": $("$bench" --device "$device" --seconds "$seconds" "$w")}"
 done

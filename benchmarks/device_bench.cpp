@@ -8,6 +8,7 @@
 //
 //   device_bench [--device cpu|cuda|cuda:N] [--seconds S] [WORKLOAD ...]
 //   workloads: K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W4 W3 W3x8
+//   [W4_fused, a GPU only]
 //   [W3_bf16 W3x8_bf16] (default: all but the bf16 ones)
 //
 // W3 runs the CPU fast generator on the CPU (or an emulated device), and the
@@ -40,6 +41,7 @@
 
 #include <cadenza/config.h>
 #if CADENZA_HAVE_CUDA
+#include "kernels/cuda/decoder.h"
 #include "kernels/cuda/wavenet_generate.h"
 #endif
 
@@ -184,6 +186,47 @@ Workload w4(Device dev) {
   return {run, 2000.0, "2000 tokens", "tokens/s", 1.0};
 }
 
+// W4_fused: W4 by the persistent decoder kernel (kernels/cuda/decoder.h),
+// the path `cadenza sample lstm --device cuda` takes for an LSTM: every
+// token in one launch, on random weights of the W1 model's sizes. A GPU
+// only (the CPU's fused decoder is `cadenza bench W4`).
+Workload w4_fused(Device dev) {
+#if CADENZA_HAVE_CUDA
+  if (dev.kind == Device::cuda && !backend::is_emulated(dev)) {
+    auto store = std::make_shared<std::vector<std::vector<float>>>();
+    store->reserve(16);
+    Generator g(5);
+    auto fill = [&](int64_t n, double scale) {
+      std::vector<float> v = randn({n}, DType::f32, &g).to_vector<float>();
+      for (float& x : v) x = static_cast<float>(x * scale);
+      store->push_back(std::move(v));
+      return store->back().data();
+    };
+    kmath::dec::Weights w;
+    w.V = 388;
+    w.H = 512;
+    w.L = 2;
+    w.table = fill(388 * 2048, 0.5);
+    for (int l = 0; l < 2; ++l) {
+      w.w_hh.push_back(fill(2048 * 512, 0.044));
+      w.w_ih.push_back(l > 0 ? fill(2048 * 512, 0.044) : nullptr);
+      w.b.push_back(l > 0 ? fill(2048, 0.044) : nullptr);
+    }
+    w.w_out = fill(388 * 512, 0.044);
+    w.b_out = fill(388, 0.044);
+    auto gpu = std::make_shared<kernels::cuda::DecoderDevice>(w, dev.index);
+    auto us = std::make_shared<std::vector<double>>(2000);
+    for (double& v : *us) v = uniform_double(&g);
+    auto run = [gpu, us, store] {
+      gpu->reset();
+      gpu->generate(2000, 0, *us, 1.0, 0, 1.0, {});
+    };
+    return {run, 2000.0, "2000 tokens", "tokens/s", 1.0};
+  }
+#endif
+  throw Error("W4_fused runs on a GPU only (" + dev.str() + " is not one)");
+}
+
 // W3: the W2 model (2 stacks x 10 layers, dilations 1..512, kernel 2,
 // residual 64, gate 128, skip 256, 256 classes) generating 16000 samples of
 // `streams` streams, on random weights (the speed does not depend on them).
@@ -279,7 +322,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "device_bench: %s\nusage: device_bench [--device cpu|cuda|cuda:N] [--seconds S] [--threads N] "
-               "[K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W4 W3 W3x8 W3_bf16 W3x8_bf16]\n"
+               "[K1_d1 K1_d8 K1_d64 K1_d512 K2_b1 K2_b8 K2_b64 W1 W4 W4_fused W3 W3x8 W3_bf16 W3x8_bf16]\n"
                "  (K2_bN_persistent, K2_bN_cublas: K2 on one recurrence path)\n",
                why.c_str());
   std::exit(2);
@@ -327,6 +370,8 @@ int main(int argc, char** argv) {
         time_it(n, w1(dev), dev, seconds);
       else if (n == "W4")
         time_it(n, w4(dev), dev, seconds);
+      else if (n == "W4_fused")
+        time_it(n, w4_fused(dev), dev, seconds);
       else if (n == "W3" || n == "W3_bf16" || n == "W3x8" || n == "W3x8_bf16")
         time_it(n, w3(n.rfind("W3x8", 0) == 0 ? 8 : 1, n.find("bf16") != std::string::npos, dev), dev, seconds);
       else

@@ -23,7 +23,7 @@ def main():
             # cadenza's bf16 variant against PyTorch's f32 run of the same workload
             p = by.get(w[:-len("_bf16")], {}).get("pytorch")
             name = w + " (PyTorch: f32)"
-        for path in ("_cublas", "_persistent"):
+        for path in ("_cublas", "_persistent", "_fused"):
             if p is None and w.endswith(path):
                 # one recurrence path of cadenza's against PyTorch's run of the workload
                 p = by.get(w[:-len(path)], {}).get("pytorch")

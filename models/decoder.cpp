@@ -16,7 +16,7 @@ namespace {
 
 std::vector<float> values(const Tensor& t, int64_t n) {
   if (!t.defined()) return std::vector<float>(n, 0.f);
-  return t.detach().contiguous().to_vector<float>();
+  return t.detach().to(Device{}).contiguous().to_vector<float>();
 }
 
 // This thread's share [b0, b1) of n items, in blocks of `align`.
@@ -39,7 +39,7 @@ Decoder::Decoder(const SequenceModel& model) {
   const nn::RNNBase& rnn = *model.rnn;
   if (model.embedding->weight.dtype() != DType::f32)
     throw Error("Decoder: the model must be f32, got " + model.embedding->weight.str());
-  table_ = model.gate_table().contiguous().to_vector<float>();
+  table_ = model.gate_table().to(Device{}).contiguous().to_vector<float>();
   w_ih_.resize(L_);
   w_hh_.resize(L_);
   b_x_.resize(L_);
@@ -66,6 +66,23 @@ Decoder::Decoder(const SequenceModel& model) {
   // A team only pays when each member has a real slice of units to stream.
   const int64_t weights = L_ * G_ * (H_ + c.embed) + V_ * H_;
   threads_ = weights < (int64_t(1) << 18) ? 1 : std::max(1, std::min<int>(get_num_threads(), int(H_ / 16)));
+}
+
+kmath::dec::Weights Decoder::weights() const {
+  if (!lstm_) throw Error("Decoder: only an LSTM's weights go to the CUDA decoder");
+  kmath::dec::Weights w;
+  w.V = V_;
+  w.H = H_;
+  w.L = L_;
+  w.table = table_.data();
+  for (int64_t l = 0; l < L_; ++l) {
+    w.w_hh.push_back(w_hh_[l].data());
+    w.w_ih.push_back(l > 0 ? w_ih_[l].data() : nullptr);
+    w.b.push_back(b_x_[l].data());
+  }
+  w.w_out = w_out_.data();
+  w.b_out = b_out_.data();
+  return w;
 }
 
 void Decoder::reset() {

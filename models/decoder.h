@@ -13,13 +13,15 @@
 #include <functional>
 #include <vector>
 
+#include "kernels/decoder_math.h"
 #include "models/sequence_model.h"
 
 namespace cadenza::models {
 
 class Decoder {
  public:
-  // Snapshots the model's parameters: later changes to the model are not seen.
+  // Snapshots the model's parameters (wherever they are): later changes to
+  // the model are not seen.
   explicit Decoder(const SequenceModel& model);
 
   // Feeds one token (batch 1) and returns the logits [vocab] it predicts.
@@ -35,6 +37,9 @@ class Decoder {
                                 const std::vector<int32_t>& primer);
 
   int threads() const { return threads_; }
+  // The snapshot of an LSTM's weights, for the CUDA decoder
+  // (kernels/cuda/decoder.h); valid while this Decoder lives.
+  kmath::dec::Weights weights() const;
 
  private:
   // One token as member `tid` of a team of `nt` (every member calls both):

@@ -2,9 +2,15 @@
 
 #include <cmath>
 
+#include <cadenza/config.h>
+
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/optim.h"
 #include "models/decoder.h"
+#if CADENZA_HAVE_CUDA
+#include "kernels/cuda/decoder.h"
+#endif
 
 namespace cadenza::models {
 
@@ -44,6 +50,20 @@ std::vector<int32_t> generate(SequenceModel& model, int64_t tokens, int32_t firs
     Decoder decoder(model);
     return decoder.generate(tokens, first, u, temperature, top_k, top_p, primer);
   }
+#if CADENZA_HAVE_CUDA
+  // An LSTM on a GPU: the persistent decoder kernel, one launch for every
+  // token, with the Decoder's snapshot of the weights (when its plan fits;
+  // a GRU, or a layer too wide, steps the modules below).
+  const kmath::dec::Dims dims{model.config.vocab_size, model.config.hidden, model.config.layers};
+  if (model.config.cell == "lstm" && !backend::is_emulated(device) &&
+      kernels::cuda::DecoderDevice::plan_for(dims, device.index).fits) {
+    Decoder snapshot(model);
+    kernels::cuda::DecoderDevice gpu(snapshot.weights(), device.index);
+    std::vector<double> us(static_cast<size_t>(std::max<int64_t>(0, tokens)));
+    for (double& v : us) v = u();
+    return gpu.generate(tokens, first, us, temperature, top_k, top_p, primer);
+  }
+#endif
   NoGradGuard ng;
   const bool was_training = model.is_training();
   model.eval();

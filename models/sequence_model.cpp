@@ -1,5 +1,7 @@
 #include "models/sequence_model.h"
 
+#include "kernels/decoder_math.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -83,52 +85,20 @@ Tensor SequenceModel::gate_table() const {
 int64_t sample_token(const float* logits, int64_t V, double temperature, int64_t top_k, double top_p,
                      double u) {
   if (V <= 0) throw Error("sample_token: empty vocabulary");
-  if (temperature <= 0) {  // greedy
-    return std::max_element(logits, logits + V) - logits;
-  }
+  if (temperature <= 0) return kmath::dec::first_largest(logits, V);  // greedy
   // Highest logits first; ties keep the lower id first so results are stable.
-  // Sorted as one integer key per token (the logit's bits mapped to an
-  // order-preserving unsigned, inverted, above the id): the same order as a
-  // stable sort by logit, at a fraction of the cost for every sampled token.
+  // Sorted as one integer key per token (kmath::dec::sort_key): the same
+  // order as a stable sort by logit, at a fraction of the cost for every
+  // sampled token. The CUDA decoder sorts the same keys and draws with the
+  // same draw_sorted.
   std::vector<uint64_t> keys(V);
-  for (int64_t i = 0; i < V; ++i) {
-    float x = logits[i];
-    if (x == 0.f) x = 0.f;  // -0 sorts with +0
-    uint32_t bits;
-    std::memcpy(&bits, &x, sizeof bits);
-    bits = (bits & 0x80000000u) ? ~bits : (bits | 0x80000000u);  // ascending with x
-    if (std::isnan(x)) bits = 0;  // NaN last, as the comparison sort leaves it unchosen
-    keys[i] = (static_cast<uint64_t>(~bits) << 32) | static_cast<uint32_t>(i);
-  }
+  for (int64_t i = 0; i < V; ++i) keys[i] = kmath::dec::sort_key(logits[i], i);
   std::sort(keys.begin(), keys.end());
-  std::vector<int64_t> idx(V);
-  for (int64_t i = 0; i < V; ++i) idx[i] = static_cast<int64_t>(keys[i] & 0xffffffffu);
-  int64_t keep = (top_k > 0 && top_k < V) ? top_k : V;
+  const int64_t keep = kmath::dec::kept(V, top_k);
   std::vector<double> p(keep);
-  double m = logits[idx[0]] / temperature, s = 0;
-  for (int64_t i = 0; i < keep; ++i) {
-    p[i] = std::exp(logits[idx[i]] / temperature - m);
-    s += p[i];
-  }
-  for (auto& v : p) v /= s;
-  if (top_p < 1.0) {  // smallest prefix whose mass reaches top_p
-    double c = 0;
-    int64_t n = 0;
-    while (n < keep) {
-      c += p[n++];
-      if (c >= top_p) break;
-    }
-    keep = n;
-    double s2 = 0;
-    for (int64_t i = 0; i < keep; ++i) s2 += p[i];
-    for (int64_t i = 0; i < keep; ++i) p[i] /= s2;
-  }
-  double c = 0;
-  for (int64_t i = 0; i < keep; ++i) {
-    c += p[i];
-    if (u < c) return idx[i];
-  }
-  return idx[keep - 1];
+  const double m = logits[kmath::dec::key_id(keys[0])] / temperature;
+  for (int64_t i = 0; i < keep; ++i) p[i] = kmath::dec::draw_weight(logits[kmath::dec::key_id(keys[i])], temperature, m);
+  return kmath::dec::draw_sorted(keys.data(), p.data(), keep, top_p, u);
 }
 
 }  // namespace cadenza::models

@@ -55,6 +55,7 @@ step backend_table 120 build-gpu/tests/engine/test_engine "[backend]"
 if command -v compute-sanitizer >/dev/null; then
   step memcheck_cuda_check 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine_tools/cuda_backend_check
   step racecheck_cuda_check 120 compute-sanitizer --tool racecheck --error-exitcode 9 build-gpu/tests/engine_tools/cuda_backend_check
+  step memcheck_decoder 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine_tools/cuda_decoder_check --quick
   step memcheck_wavenet_generate 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
     build-gpu/tests/engine_tools/cuda_wavenet_generate_check --quick
   step memcheck_backend_table 180 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine/test_engine "[backend]"
