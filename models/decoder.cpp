@@ -1,5 +1,7 @@
 #include "models/decoder.h"
 
+#include "kernels/decoder_math.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -68,9 +70,10 @@ Decoder::Decoder(const SequenceModel& model) {
   threads_ = weights < (int64_t(1) << 18) ? 1 : std::max(1, std::min<int>(get_num_threads(), int(H_ / 16)));
 }
 
-kmath::dec::Weights Decoder::weights() const {
+void Decoder::weights(kmath::dec::Weights* out) const {
   if (!lstm_) throw Error("Decoder: only an LSTM's weights go to the CUDA decoder");
-  kmath::dec::Weights w;
+  kmath::dec::Weights& w = *out;
+  w = kmath::dec::Weights{};
   w.V = V_;
   w.H = H_;
   w.L = L_;
@@ -82,7 +85,6 @@ kmath::dec::Weights Decoder::weights() const {
   }
   w.w_out = w_out_.data();
   w.b_out = b_out_.data();
-  return w;
 }
 
 void Decoder::reset() {

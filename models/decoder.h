@@ -13,8 +13,11 @@
 #include <functional>
 #include <vector>
 
-#include "kernels/decoder_math.h"
 #include "models/sequence_model.h"
+
+namespace cadenza::kmath::dec {
+struct Weights;  // kernels/decoder_math.h (not installed)
+}
 
 namespace cadenza::models {
 
@@ -39,7 +42,7 @@ class Decoder {
   int threads() const { return threads_; }
   // The snapshot of an LSTM's weights, for the CUDA decoder
   // (kernels/cuda/decoder.h); valid while this Decoder lives.
-  kmath::dec::Weights weights() const;
+  void weights(kmath::dec::Weights* out) const;
 
  private:
   // One token as member `tid` of a team of `nt` (every member calls both):

@@ -58,7 +58,9 @@ std::vector<int32_t> generate(SequenceModel& model, int64_t tokens, int32_t firs
   if (model.config.cell == "lstm" && !backend::is_emulated(device) &&
       kernels::cuda::DecoderDevice::plan_for(dims, device.index).fits) {
     Decoder snapshot(model);
-    kernels::cuda::DecoderDevice gpu(snapshot.weights(), device.index);
+    kmath::dec::Weights w;
+    snapshot.weights(&w);
+    kernels::cuda::DecoderDevice gpu(w, device.index);
     std::vector<double> us(static_cast<size_t>(std::max<int64_t>(0, tokens)));
     for (double& v : us) v = u();
     return gpu.generate(tokens, first, us, temperature, top_k, top_p, primer);

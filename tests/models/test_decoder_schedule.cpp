@@ -31,7 +31,9 @@ TEST_CASE("decoder (CUDA schedule on the host): the Decoder's logits and tokens,
   for (int64_t sms : {int64_t{132}, int64_t{7}}) {  // a unit per block; 7 units per block, the last short
     INFO("sms " << sms);
     Decoder cpu(m);
-    HostDecoder gpu(cpu.weights(), sms);
+    kmath::dec::Weights cw;
+    cpu.weights(&cw);
+    HostDecoder gpu(cw, sms);
     REQUIRE(gpu.p.blocks == (sms == 132 ? 45 : 7));
     const std::vector<int32_t> primer = {3, 30, 7};
     for (auto [temperature, top_k, top_p] :
@@ -49,7 +51,9 @@ TEST_CASE("decoder (CUDA schedule on the host): the Decoder's logits and tokens,
     }
     // The logits themselves, one step at a time from a fresh state.
     Decoder fresh(m);
-    HostDecoder again(fresh.weights(), sms);
+    kmath::dec::Weights fw;
+    fresh.weights(&fw);
+    HostDecoder again(fw, sms);
     std::vector<float> lg;
     std::vector<double> us(8, 0.5);
     auto toks = again.generate(8, 4, us, 0.0, 0, 1.0, {}, &lg);
