@@ -41,13 +41,7 @@ const Backend* cuda_backend() {
 const Backend* emulated_cuda() {
   const char* e = std::getenv("CADENZA_EMULATE_CUDA");
   if (!e || std::strcmp(e, "1") != 0) return nullptr;
-  static const Backend* b = [] {
-    Backend* made = new Backend(make_cpu_backend());
-    made->name = "cuda (emulated on the CPU)";
-    made->kind = Device::cuda;
-    made->memory.device_count = [] { return 1; };
-    return made;
-  }();
+  static const Backend* b = new Backend(make_emulated_cuda_backend());
   return b;
 }
 

@@ -86,7 +86,30 @@ struct Memory {
   void (*zero)(void* p, size_t bytes, int index) = nullptr;
   int (*device_count)() = nullptr;
   void (*empty_cache)() = nullptr;  // returns cached blocks to the system
-  void (*synchronize)(int index) = nullptr;  // waits for the device's queued work
+  void (*synchronize)(int index) = nullptr;  // waits for the device's queued work, every stream's
+
+  // Streams and events (engine/stream.h). A stream or an event is an opaque
+  // handle (cudaStream_t / cudaEvent_t on CUDA); the null stream is the
+  // device's default stream. Work on one stream runs in order; the host
+  // backends run everything at once, so their events complete at record.
+  void* (*stream_create)(int index) = nullptr;
+  void (*stream_destroy)(void* stream, int index) = nullptr;  // after waiting for its work
+  void* (*current_stream)(int index) = nullptr;  // this thread's; the stream kernels run on
+  void (*set_current_stream)(void* stream, int index) = nullptr;
+  void (*stream_synchronize)(void* stream, int index) = nullptr;
+  bool (*stream_query)(void* stream, int index) = nullptr;  // whether its work is done
+  void* (*event_create)(bool timing, int index) = nullptr;
+  void (*event_destroy)(void* event, int index) = nullptr;
+  void (*event_record)(void* event, void* stream, int index) = nullptr;
+  // `stream` (of device `index`) waits for `event` without blocking the host.
+  void (*stream_wait_event)(void* stream, void* event, int index) = nullptr;
+  void (*event_synchronize)(void* event, int index) = nullptr;
+  bool (*event_query)(void* event, int index) = nullptr;
+  float (*event_elapsed_ms)(void* start, void* end, int index) = nullptr;  // both timing, both done
+  // The block at `p` (from allocate) is used on `stream` too: the allocator
+  // must not hand it out again before that stream's work queued by its
+  // release is done.
+  void (*record_stream)(void* p, void* stream, int index) = nullptr;
 };
 
 struct Backend {
@@ -116,8 +139,11 @@ std::vector<const Backend*> available_backends();
 size_t guard_bytes();
 int64_t guard_violations();
 
-// The backends' own fillers (explicit registration).
+// The backends' own fillers (explicit registration). The emulated CUDA
+// device is the CPU's backend under cuda:0's name, with a current stream
+// of its own (backend_cpu.cpp).
 Backend make_cpu_backend();
+Backend make_emulated_cuda_backend();
 #if defined(CADENZA_BACKEND_HAS_CUDA)
 Backend make_cuda_backend();
 #endif

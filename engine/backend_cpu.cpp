@@ -1,4 +1,5 @@
 // The CPU backend: every entry of the kernel table, and host memory.
+#include <chrono>
 #include <cstring>
 
 #include "engine/backend.h"
@@ -9,6 +10,49 @@ namespace cadenza::backend {
 void* host_allocate(size_t bytes, int index);
 void host_release(void* p, size_t bytes, int index);
 void host_empty_cache();
+
+namespace {
+
+// An event of a host backend: the time it was recorded at (CPU kernels are
+// done when they return, so an event completes at record).
+struct HostEvent {
+  std::chrono::steady_clock::time_point at;
+};
+
+// This thread's current stream of a host backend (null: the default).
+template <Device::Kind Kind>
+void*& current() {
+  thread_local void* stream = nullptr;
+  return stream;
+}
+
+// Streams and events of a host backend. A stream is a token, distinct from
+// every other live stream, that nothing is ever queued on; `Kind` gives the
+// CPU and the emulated CUDA device a current stream each.
+template <Device::Kind Kind>
+void fill_host_streams(Memory& m) {
+  m.stream_create = [](int) -> void* { return new char; };
+  m.stream_destroy = [](void* s, int) { delete static_cast<char*>(s); };
+  m.current_stream = [](int) { return current<Kind>(); };
+  m.set_current_stream = [](void* s, int) { current<Kind>() = s; };
+  m.stream_synchronize = [](void*, int) {};
+  m.stream_query = [](void*, int) { return true; };
+  m.event_create = [](bool, int) -> void* { return new HostEvent(); };
+  m.event_destroy = [](void* e, int) { delete static_cast<HostEvent*>(e); };
+  m.event_record = [](void* e, void*, int) {
+    static_cast<HostEvent*>(e)->at = std::chrono::steady_clock::now();
+  };
+  m.stream_wait_event = [](void*, void*, int) {};
+  m.event_synchronize = [](void*, int) {};
+  m.event_query = [](void*, int) { return true; };
+  m.event_elapsed_ms = [](void* start, void* end, int) {
+    const auto d = static_cast<HostEvent*>(end)->at - static_cast<HostEvent*>(start)->at;
+    return std::chrono::duration<float, std::milli>(d).count();
+  };
+  m.record_stream = [](void*, void*, int) {};  // host blocks are free once released
+}
+
+}  // namespace
 
 Backend make_cpu_backend() {
   Backend b;
@@ -68,6 +112,18 @@ Backend make_cpu_backend() {
   m.device_count = [] { return 1; };
   m.empty_cache = host_empty_cache;
   m.synchronize = [](int) {};  // the CPU's kernels return when done
+  fill_host_streams<Device::cpu>(m);
+  return b;
+}
+
+// CADENZA_EMULATE_CUDA=1 (backend.cpp): the CPU's kernels and host memory
+// under cuda:0's name.
+Backend make_emulated_cuda_backend() {
+  Backend b = make_cpu_backend();
+  b.name = "cuda (emulated on the CPU)";
+  b.kind = Device::cuda;
+  b.memory.device_count = [] { return 1; };
+  fill_host_streams<Device::cuda>(b.memory);
   return b;
 }
 

@@ -9,7 +9,9 @@
 // gradients (vol2col and a cuBLAS GEMM per chunk of samples), the optimizer
 // updates and norms, and the Philox draws (kernels/cuda/). Every entry is
 // filled; a dtype an entry does not list (integer GEMMs, say) fails with an
-// error naming the op, the device and the dtype.
+// error naming the op, the device and the dtype. Kernels, copies and
+// cuBLAS calls run on this thread's current stream of the device; the
+// stream and event entries are the CUDA runtime's (kernels/cuda/runtime.h).
 #include "engine/backend.h"
 
 #if defined(CADENZA_BACKEND_HAS_CUDA)
@@ -93,6 +95,20 @@ Backend make_cuda_backend() {
   m.device_count = cuda::device_count;
   m.empty_cache = cuda::empty_cache;
   m.synchronize = cuda::synchronize;
+  m.stream_create = cuda::stream_create;
+  m.stream_destroy = cuda::stream_destroy;
+  m.current_stream = cuda::current_stream;
+  m.set_current_stream = cuda::set_current_stream;
+  m.stream_synchronize = cuda::stream_synchronize;
+  m.stream_query = cuda::stream_query;
+  m.event_create = cuda::event_create;
+  m.event_destroy = cuda::event_destroy;
+  m.event_record = cuda::event_record;
+  m.stream_wait_event = cuda::stream_wait_event;
+  m.event_synchronize = cuda::event_synchronize;
+  m.event_query = cuda::event_query;
+  m.event_elapsed_ms = cuda::event_elapsed_ms;
+  m.record_stream = cuda::record_stream;
   return b;
 }
 

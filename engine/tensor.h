@@ -63,8 +63,9 @@ struct Storage {
 
 // Returns the large CPU blocks the allocator keeps for reuse to the system.
 void empty_cache();
-// Waits until the work queued on `device` is done (torch.cuda.synchronize):
-// for timing; reads of a device tensor's values wait by themselves.
+// Waits until the work queued on `device` is done, on every stream
+// (torch.cuda.synchronize): for timing; reads of a device tensor's values
+// wait for the current stream by themselves (engine/stream.h).
 void synchronize(Device device);
 
 struct Node;

@@ -6,10 +6,12 @@
 # with CUDA for sm_90 (CADENZA_ENGINE_ONLY: the machine has none of the
 # audio/MIDI -dev packages), and runs, each step logged under $OUT:
 #   1. the cuda-labelled tests (device probe; the CUDA backend's memory,
-#      copies, elementwise ops and GEMM);
+#      copies, elementwise ops and GEMM; streams, events and record_stream);
 #   2. the backend table test: every op case on the CPU and on CUDA, compared
 #      (the CUDA kernels' first real check);
-#   3. compute-sanitizer memcheck on both, racecheck on the CUDA check;
+#   3. compute-sanitizer memcheck on both, racecheck on the CUDA check,
+#      synccheck on the streams check (without its gated parts, which a
+#      sanitizer that serialises streams would hold up);
 #   4. the engine's whole test suite with the CUDA build;
 #   5. K1, K2 and W1 on the GPU against PyTorch's cuDNN in the same run
 #      (benchmarks/compare_device.sh), then W3 and W3x8 (the persistent
@@ -56,6 +58,8 @@ if command -v compute-sanitizer >/dev/null; then
   step memcheck_cuda_check 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine_tools/cuda_backend_check
   step racecheck_cuda_check 120 compute-sanitizer --tool racecheck --error-exitcode 9 build-gpu/tests/engine_tools/cuda_backend_check
   step memcheck_decoder 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine_tools/cuda_decoder_check --quick
+  step synccheck_streams 90 compute-sanitizer --tool synccheck --error-exitcode 9 \
+    build-gpu/tests/engine_tools/cuda_stream_check --no-gates
   step memcheck_wavenet_generate 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
     build-gpu/tests/engine_tools/cuda_wavenet_generate_check --quick
   step memcheck_backend_table 180 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/engine/test_engine "[backend]"

@@ -16,6 +16,7 @@
 #include "engine/png.h"
 #include "engine/random.h"
 #include "engine/rnn.h"
+#include "engine/stream.h"
 #include "engine/tensor.h"
 #include "engine/threading.h"
 

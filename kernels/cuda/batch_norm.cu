@@ -131,7 +131,7 @@ void check_dtype(DType dt, const char* op) {
 template <class T>
 void stats(int64_t B, int64_t C, int64_t L, const T* x, T* mean, T* var) {
   if (C == 0) return;
-  stats_kernel<T><<<grid_for(C * kThreads), kThreads>>>(B, C, L, x, mean, var);
+  stats_kernel<T><<<grid_for(C * kThreads), kThreads, 0, current_stream()>>>(B, C, L, x, mean, var);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -144,9 +144,11 @@ void forward(int64_t B, int64_t C, int64_t L, const T* x, const T* mean, const T
              "per-channel scales and shifts");
   T* scale = ss.as<T>();
   T* shift = scale + C;
-  scale_shift_kernel<T><<<grid_for(C), kThreads>>>(C, mean, var, eps, w, bias, scale, shift);
+  scale_shift_kernel<T>
+      <<<grid_for(C), kThreads, 0, current_stream()>>>(C, mean, var, eps, w, bias, scale, shift);
   CADENZA_CUDA_CHECK(cudaGetLastError());
-  normalize_kernel<T><<<grid_for(total), kThreads>>>(C, L, total, x, scale, shift, y);
+  normalize_kernel<T>
+      <<<grid_for(total), kThreads, 0, current_stream()>>>(C, L, total, x, scale, shift, y);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -154,8 +156,8 @@ template <class T>
 void backward(int64_t B, int64_t C, int64_t L, const T* x, const T* g, const T* mean, const T* var,
               double eps, const T* w, T* dx, T* dw, T* db) {
   if (C == 0 || (!dx && !dw && !db)) return;
-  backward_kernel<T>
-      <<<grid_for(C * kThreads), kThreads>>>(B, C, L, x, g, mean, var, eps, w, dx, dw, db);
+  backward_kernel<T><<<grid_for(C * kThreads), kThreads, 0, current_stream()>>>(
+      B, C, L, x, g, mean, var, eps, w, dx, dw, db);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

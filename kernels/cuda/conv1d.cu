@@ -40,7 +40,8 @@ template <class T>
 const T* taps_of(const Conv1dShape& s, const T* w, Scratch* scratch) {
   if (s.K == 1) return w;
   const int64_t n = s.Cout * s.Cin;
-  pack_taps_kernel<T><<<grid_for(n * s.K), kThreads>>>(n, s.K, w, scratch->as<T>());
+  pack_taps_kernel<T>
+      <<<grid_for(n * s.K), kThreads, 0, current_stream()>>>(n, s.K, w, scratch->as<T>());
   CADENZA_CUDA_CHECK(cudaGetLastError());
   return scratch->as<T>();
 }
@@ -58,7 +59,8 @@ void forward(const Conv1dShape& s, const T* x, const T* w, const T* bias, T* y) 
   const char* op = "conv1d_forward";
   const int64_t total = s.B * s.Cout * s.To;
   if (total == 0) return;
-  fill_bias_kernel<T><<<grid_for(total), kThreads>>>(s.Cout, s.To, total, bias, y);
+  fill_bias_kernel<T>
+      <<<grid_for(total), kThreads, 0, current_stream()>>>(s.Cout, s.To, total, bias, y);
   CADENZA_CUDA_CHECK(cudaGetLastError());
   if (s.Cin == 0) return;  // no terms: the bias (or zero) is the output
   Scratch scratch(taps_bytes(s, sizeof(T)), op, "regrouped weights");
@@ -86,7 +88,8 @@ void backward_input(const Conv1dShape& s, const T* g, const T* w, T* dx) {
   const char* op = "conv1d_backward_input";
   const int64_t total = s.B * s.Cin * s.T;
   if (total == 0) return;
-  CADENZA_CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(total) * sizeof(T), 0));
+  CADENZA_CUDA_CHECK(
+      cudaMemsetAsync(dx, 0, static_cast<size_t>(total) * sizeof(T), current_stream()));
   if (s.Cout == 0) return;
   Scratch scratch(taps_bytes(s, sizeof(T)), op, "regrouped weights");
   const T* taps = taps_of(s, w, &scratch);
@@ -116,7 +119,8 @@ void backward_weight(const Conv1dShape& s, const T* g, const T* x, T* dw) {
   if (n * s.K == 0) return;
   Scratch scratch(taps_bytes(s, sizeof(T)), op, "weight gradients by tap");
   T* acc = s.K == 1 ? dw : scratch.as<T>();  // [K][Cout][Cin]
-  CADENZA_CUDA_CHECK(cudaMemsetAsync(acc, 0, static_cast<size_t>(n * s.K) * sizeof(T), 0));
+  CADENZA_CUDA_CHECK(
+      cudaMemsetAsync(acc, 0, static_cast<size_t>(n * s.K) * sizeof(T), current_stream()));
   cublasHandle_t h = cublas_handle();
   const int cout = cublas_int(s.Cout, op, "Cout"), cin = cublas_int(s.Cin, op, "Cin");
   const int ldx = cublas_int(s.T, op, "T"), ldg = cublas_int(s.To, op, "To");
@@ -131,7 +135,7 @@ void backward_weight(const Conv1dShape& s, const T* g, const T* x, T* dw) {
                    ldx, 0, g + b * s.Cout * s.To + t0, ldg, 0, T(1), acc + k * n, cin, 0, 1);
   }
   if (s.K > 1) {
-    unpack_taps_kernel<T><<<grid_for(n * s.K), kThreads>>>(n, s.K, acc, dw);
+    unpack_taps_kernel<T><<<grid_for(n * s.K), kThreads, 0, current_stream()>>>(n, s.K, acc, dw);
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
 }
@@ -139,7 +143,8 @@ void backward_weight(const Conv1dShape& s, const T* g, const T* x, T* dw) {
 template <class T>
 void backward_bias(const Conv1dShape& s, const T* g, T* db) {
   if (s.Cout == 0) return;
-  bias_grad_kernel<T><<<grid_for(s.Cout * kThreads), kThreads>>>(s.B, s.Cout, s.To, g, db);
+  bias_grad_kernel<T>
+      <<<grid_for(s.Cout * kThreads), kThreads, 0, current_stream()>>>(s.B, s.Cout, s.To, g, db);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -76,7 +76,8 @@ void for_each_column_chunk(const ConvNdShape& s, const T* x, const char* op, F&&
     const int64_t nb = std::min(chunk, s.B - b0);
     const T* c = x + b0 * s.Cin * z.V;
     if (!pointwise) {
-      vol2col_kernel<T><<<grid_for(nb * z.rows * z.P), kThreads>>>(s, nb, c, cols.as<T>());
+      vol2col_kernel<T>
+          <<<grid_for(nb * z.rows * z.P), kThreads, 0, current_stream()>>>(s, nb, c, cols.as<T>());
       CADENZA_CUDA_CHECK(cudaGetLastError());
       c = cols.as<T>();
     }
@@ -93,7 +94,8 @@ void forward(const ConvNdShape& s, const T* x, const T* w, const T* bias, T* y) 
   const Sizes z(s);
   const int64_t total = s.B * s.Cout * z.P;
   if (total == 0) return;
-  fill_bias_kernel<T><<<grid_for(total), kThreads>>>(s.Cout, z.P, total, bias, y);
+  fill_bias_kernel<T>
+      <<<grid_for(total), kThreads, 0, current_stream()>>>(s.Cout, z.P, total, bias, y);
   CADENZA_CUDA_CHECK(cudaGetLastError());
   if (z.rows == 0) return;
   cublasHandle_t h = cublas_handle();
@@ -115,7 +117,8 @@ void backward_input(const ConvNdShape& s, const T* g, const T* w, T* dx) {
   const int64_t total = s.B * s.Cin * z.V;
   if (total == 0) return;
   if (s.Cout == 0 || z.P == 0) {
-    CADENZA_CUDA_CHECK(cudaMemsetAsync(dx, 0, static_cast<size_t>(total) * sizeof(T), 0));
+    CADENZA_CUDA_CHECK(
+        cudaMemsetAsync(dx, 0, static_cast<size_t>(total) * sizeof(T), current_stream()));
     return;
   }
   const bool pointwise = kmath::conv_nd_is_pointwise(s);
@@ -129,7 +132,8 @@ void backward_input(const ConvNdShape& s, const T* g, const T* w, T* dx) {
     gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, d.P, d.rows, d.cout, g + b0 * s.Cout * z.P, d.P, s.Cout * z.P, w,
                  d.rows, 0, T(0), target, d.P, z.rows * z.P, cublas_int(nb, op, "chunk"));
     if (!pointwise) {
-      col2vol_kernel<T><<<grid_for(nb * s.Cin * z.V), kThreads>>>(s, nb, cols.as<T>(), dx + b0 * s.Cin * z.V);
+      col2vol_kernel<T><<<grid_for(nb * s.Cin * z.V), kThreads, 0, current_stream()>>>(
+          s, nb, cols.as<T>(), dx + b0 * s.Cin * z.V);
       CADENZA_CUDA_CHECK(cudaGetLastError());
     }
   }
@@ -145,7 +149,7 @@ void backward_weight(const ConvNdShape& s, const T* g, const T* x, T* dw) {
   const Sizes z(s);
   const int64_t n = s.Cout * z.rows;
   if (n == 0) return;
-  CADENZA_CUDA_CHECK(cudaMemsetAsync(dw, 0, static_cast<size_t>(n) * sizeof(T), 0));
+  CADENZA_CUDA_CHECK(cudaMemsetAsync(dw, 0, static_cast<size_t>(n) * sizeof(T), current_stream()));
   if (s.B == 0 || z.P == 0) return;
   cublasHandle_t h = cublas_handle();
   const Dims d(s, z, op);
@@ -159,7 +163,8 @@ void backward_weight(const ConvNdShape& s, const T* g, const T* x, T* dw) {
 template <class T>
 void backward_bias(const ConvNdShape& s, const T* g, T* db) {
   if (s.Cout == 0) return;
-  bias_grad_kernel<T><<<grid_for(s.Cout * kThreads), kThreads>>>(s.B, s.Cout, s.out_volume(), g, db);
+  bias_grad_kernel<T><<<grid_for(s.Cout * kThreads), kThreads, 0, current_stream()>>>(
+      s.B, s.Cout, s.out_volume(), g, db);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/stream.h"
 
 namespace cadenza::kernels::cuda {
 
@@ -176,8 +177,10 @@ struct Buffer {
     p = nullptr;
     CADENZA_CUDA_CHECK(cudaMalloc(&p, bytes > 0 ? bytes : 16));
   }
+  // Queued on the current stream: src must live until that stream is synchronised.
   void put(const void* src, size_t bytes, size_t at = 0) {
-    CADENZA_CUDA_CHECK(cudaMemcpy(static_cast<char*>(p) + at, src, bytes, cudaMemcpyHostToDevice));
+    CADENZA_CUDA_CHECK(
+        cudaMemcpyAsync(static_cast<char*>(p) + at, src, bytes, cudaMemcpyHostToDevice, current_stream()));
   }
 };
 
@@ -248,6 +251,7 @@ DecoderDevice::DecoderDevice(const dec::Weights& w, int device) : impl_(std::mak
   m.c.alloc(static_cast<size_t>(L * H) * sizeof(float));
   m.logits.alloc(static_cast<size_t>(V) * sizeof(float));
   reset();
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(current_stream()));  // the caller's weights may go now
 }
 
 DecoderDevice::~DecoderDevice() = default;
@@ -257,8 +261,9 @@ const dec::Plan& DecoderDevice::plan() const { return impl_->plan; }
 void DecoderDevice::reset() {
   Impl& m = *impl_;
   DeviceGuard guard(m.device);
-  CADENZA_CUDA_CHECK(cudaMemset(m.h.p, 0, static_cast<size_t>(m.d.L * 2 * m.d.H) * sizeof(float)));
-  CADENZA_CUDA_CHECK(cudaMemset(m.c.p, 0, static_cast<size_t>(m.d.L * m.d.H) * sizeof(float)));
+  const cudaStream_t stream = current_stream();
+  CADENZA_CUDA_CHECK(cudaMemsetAsync(m.h.p, 0, static_cast<size_t>(m.d.L * 2 * m.d.H) * sizeof(float), stream));
+  CADENZA_CUDA_CHECK(cudaMemsetAsync(m.c.p, 0, static_cast<size_t>(m.d.L * m.d.H) * sizeof(float), stream));
   m.parity = 0;
 }
 
@@ -316,11 +321,12 @@ std::vector<int32_t> DecoderDevice::generate(int64_t tokens, int32_t first, cons
   void* args[] = {&a};
   CADENZA_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(decoder_kernel),
                                                  dim3(static_cast<unsigned>(m.plan.blocks)), dim3(dec::kThreads),
-                                                 args, smem, nullptr));
+                                                 args, smem, current_stream()));
   CADENZA_CUDA_CHECK(cudaGetLastError());
-  CADENZA_CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<int32_t> out(static_cast<size_t>(tokens));
-  CADENZA_CUDA_CHECK(cudaMemcpy(out.data(), m.out.p, out.size() * sizeof(int32_t), cudaMemcpyDeviceToHost));
+  CADENZA_CUDA_CHECK(cudaMemcpyAsync(out.data(), m.out.p, out.size() * sizeof(int32_t), cudaMemcpyDeviceToHost,
+                                     current_stream()));
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
   // Every step flipped the state's buffer.
   m.parity = static_cast<int>((m.parity + n_fed + tokens - 1) % 2);
   return out;

@@ -17,7 +17,8 @@ struct DeviceInfo {
 // Devices the driver reports; empty (not an error) when there is no GPU or driver.
 std::vector<DeviceInfo> list_devices();
 
-// Runs a one-thread kernel on `device` (stream 0); true when it ran correctly.
+// Runs a one-thread kernel on `device` on `stream` (null: the default
+// stream); true when it ran correctly.
 bool probe_device(int device, void* stream = nullptr);
 
 }  // namespace cadenza::cuda

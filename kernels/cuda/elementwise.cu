@@ -112,8 +112,8 @@ void unary_forward(UnaryOp op, DType dt, int ndim, const int64_t* shape, Operand
   if (g.n == 0) return;
   dispatch(dt, "unary_forward", [&](auto v) {
     using T = decltype(v);
-    unary_kernel<T><<<grid_for(g.n), kThreads>>>(g, op, static_cast<const T*>(x.data), static_cast<T*>(out.data),
-                                                    p0, p1);
+    unary_kernel<T><<<grid_for(g.n), kThreads, 0, current_stream()>>>(
+        g, op, static_cast<const T*>(x.data), static_cast<T*>(out.data), p0, p1);
   });
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
@@ -123,8 +123,9 @@ void binary_forward(BinaryOp op, DType dt, int ndim, const int64_t* shape, Opera
   if (g.n == 0) return;
   dispatch(dt, "binary_forward", [&](auto v) {
     using T = decltype(v);
-    binary_kernel<T><<<grid_for(g.n), kThreads>>>(g, op, static_cast<const T*>(a.data),
-                                                     static_cast<const T*>(b.data), static_cast<T*>(out.data));
+    binary_kernel<T><<<grid_for(g.n), kThreads, 0, current_stream()>>>(
+        g, op, static_cast<const T*>(a.data), static_cast<const T*>(b.data),
+        static_cast<T*>(out.data));
   });
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
@@ -137,9 +138,9 @@ void where_forward(DType cdt, DType dt, int ndim, const int64_t* shape, Operand 
     using C = decltype(c);
     dispatch(dt, "where_forward", [&](auto v) {
       using T = decltype(v);
-      where_kernel<C, T><<<grid_for(g.n), kThreads>>>(g, static_cast<const C*>(cond.data),
-                                                         static_cast<const T*>(a.data), static_cast<const T*>(b.data),
-                                                         static_cast<T*>(out.data));
+      where_kernel<C, T><<<grid_for(g.n), kThreads, 0, current_stream()>>>(
+          g, static_cast<const C*>(cond.data), static_cast<const T*>(a.data),
+          static_cast<const T*>(b.data), static_cast<T*>(out.data));
     });
   });
   CADENZA_CUDA_CHECK(cudaGetLastError());
@@ -152,7 +153,8 @@ void copy_cast(DType src_dt, DType dst_dt, int ndim, const int64_t* shape, Opera
     using S = decltype(s);
     dispatch(dst_dt, "copy_cast", [&](auto d) {
       using D = decltype(d);
-      cast_kernel<S, D><<<grid_for(g.n), kThreads>>>(g, static_cast<const S*>(src.data), static_cast<D*>(dst.data));
+      cast_kernel<S, D><<<grid_for(g.n), kThreads, 0, current_stream()>>>(
+          g, static_cast<const S*>(src.data), static_cast<D*>(dst.data));
     });
   });
   CADENZA_CUDA_CHECK(cudaGetLastError());
@@ -163,7 +165,8 @@ void fill(DType dt, int ndim, const int64_t* shape, Operand dst, double value) {
   if (g.n == 0) return;
   dispatch(dt, "fill", [&](auto v) {
     using T = decltype(v);
-    fill_kernel<T><<<grid_for(g.n), kThreads>>>(g, static_cast<T*>(dst.data), static_cast<T>(value));
+    fill_kernel<T><<<grid_for(g.n), kThreads, 0, current_stream()>>>(g, static_cast<T*>(dst.data),
+                                                                     static_cast<T>(value));
   });
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }

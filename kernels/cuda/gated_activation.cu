@@ -47,11 +47,11 @@ void gated_activation_forward(DType dt, int64_t B, int64_t C, int64_t T, const v
   const int64_t n = B * C * T;
   if (n == 0) return;
   if (dt == DType::f32)
-    forward_kernel<float>
-        <<<grid_for(n), kThreads>>>(C, T, n, static_cast<const float*>(x), static_cast<float*>(y));
+    forward_kernel<float><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        C, T, n, static_cast<const float*>(x), static_cast<float*>(y));
   else
-    forward_kernel<double><<<grid_for(n), kThreads>>>(C, T, n, static_cast<const double*>(x),
-                                                      static_cast<double*>(y));
+    forward_kernel<double><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        C, T, n, static_cast<const double*>(x), static_cast<double*>(y));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -61,13 +61,13 @@ void gated_activation_backward(DType dt, int64_t B, int64_t C, int64_t T, const 
   const int64_t n = B * C * T;
   if (n == 0) return;
   if (dt == DType::f32)
-    backward_kernel<float><<<grid_for(n), kThreads>>>(C, T, n, static_cast<const float*>(x),
-                                                      static_cast<const float*>(g),
-                                                      static_cast<float*>(dx));
+    backward_kernel<float><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        C, T, n, static_cast<const float*>(x), static_cast<const float*>(g),
+        static_cast<float*>(dx));
   else
-    backward_kernel<double><<<grid_for(n), kThreads>>>(C, T, n, static_cast<const double*>(x),
-                                                       static_cast<const double*>(g),
-                                                       static_cast<double*>(dx));
+    backward_kernel<double><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        C, T, n, static_cast<const double*>(x), static_cast<const double*>(g),
+        static_cast<double*>(dx));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

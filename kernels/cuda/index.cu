@@ -69,11 +69,11 @@ void read_rows(bool per_element, int64_t outer, int64_t N, int64_t inner, const 
                const int64_t* idx, int64_t L, void* out) {
   const int64_t n = outer * L * inner;
   if (per_element)
-    gather_kernel<T><<<grid_for(n), kThreads>>>(N, inner, static_cast<const T*>(x), idx, L, n,
-                                                static_cast<T*>(out));
+    gather_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        N, inner, static_cast<const T*>(x), idx, L, n, static_cast<T*>(out));
   else
-    index_select_kernel<T><<<grid_for(n), kThreads>>>(N, inner, static_cast<const T*>(x), idx, L, n,
-                                                      static_cast<T*>(out));
+    index_select_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        N, inner, static_cast<const T*>(x), idx, L, n, static_cast<T*>(out));
 }
 
 // Adds: src is [outer, L, inner], out [outer, N, inner] (index_add, scatter_add).
@@ -82,11 +82,11 @@ void add_rows(bool per_element, int64_t outer, int64_t N, int64_t inner, void* o
               const int64_t* idx, int64_t L, const void* src) {
   const int64_t n = outer * L * inner;
   if (per_element)
-    scatter_add_kernel<T><<<grid_for(n), kThreads>>>(N, inner, static_cast<T*>(out), idx, L, n,
-                                                     static_cast<const T*>(src));
+    scatter_add_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        N, inner, static_cast<T*>(out), idx, L, n, static_cast<const T*>(src));
   else
-    index_add_kernel<T><<<grid_for(n), kThreads>>>(N, inner, static_cast<T*>(out), idx, L, n,
-                                                   static_cast<const T*>(src));
+    index_add_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        N, inner, static_cast<T*>(out), idx, L, n, static_cast<const T*>(src));
 }
 
 // The typed launches for dt (int32_t is CUDA's int).

@@ -1,7 +1,10 @@
 #pragma once
 // Launch geometry shared by the CUDA kernels: 256 threads a block, and a
-// grid of at most 65535 blocks that grid-stride loops cover.
+// grid of at most 65535 blocks that grid-stride loops cover; every launch
+// goes to current_stream() (kernels/cuda/stream.h).
 #include <cstdint>
+
+#include "kernels/cuda/stream.h"
 
 namespace cadenza::kernels::cuda {
 

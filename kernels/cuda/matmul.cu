@@ -1,14 +1,17 @@
 #include <climits>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/cublas.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/matmul.h"
+#include "kernels/cuda/stream.h"
 
 namespace cadenza::kernels::cuda {
 
@@ -25,22 +28,46 @@ int cublas_int(int64_t v, const char* op, const char* what) {
   return static_cast<int>(v);
 }
 
-cublasHandle_t cublas_handle() {
+namespace {
+
+std::mutex& handles_mutex() {
   static std::mutex mu;
-  static std::vector<cublasHandle_t> handles;
+  return mu;
+}
+// Never destroyed (as PyTorch's handle pool): the driver may be gone at exit.
+std::map<std::pair<int, cudaStream_t>, cublasHandle_t>& handles() {
+  static auto* h = new std::map<std::pair<int, cudaStream_t>, cublasHandle_t>();
+  return *h;
+}
+
+}  // namespace
+
+cublasHandle_t cublas_handle() {
   int device = 0;
   CADENZA_CUDA_CHECK(cudaGetDevice(&device));
-  std::lock_guard<std::mutex> lock(mu);
-  if (handles.size() <= static_cast<size_t>(device))
-    handles.resize(static_cast<size_t>(device) + 1, nullptr);
-  cublasHandle_t& h = handles[static_cast<size_t>(device)];
+  const cudaStream_t stream = current_stream();
+  std::lock_guard<std::mutex> lock(handles_mutex());
+  cublasHandle_t& h = handles()[{device, stream}];
   if (!h) {
     CADENZA_CUBLAS_CHECK(cublasCreate(&h));
+    CADENZA_CUBLAS_CHECK(cublasSetStream(h, stream));
     const char* tf32 = std::getenv("CADENZA_ALLOW_TF32");
     CADENZA_CUBLAS_CHECK(cublasSetMathMode(
         h, tf32 && tf32[0] == '1' ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   }
   return h;
+}
+
+void release_cublas_handle(cudaStream_t stream, int device) {
+  cublasHandle_t h = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(handles_mutex());
+    auto it = handles().find({device, stream});
+    if (it == handles().end()) return;
+    h = it->second;
+    handles().erase(it);
+  }
+  if (h) CADENZA_CUBLAS_CHECK(cublasDestroy(h));
 }
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: cuBLAS

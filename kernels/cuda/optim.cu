@@ -3,6 +3,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/optim.h"
+#include "kernels/cuda/scratch.h"
 #include "kernels/update_math.h"
 
 namespace cadenza::kernels::cuda {
@@ -51,41 +52,47 @@ __global__ void scale_kernel(int64_t n, T* x, T s) {
 void adam_step(DType dt, int64_t n, void* p, const void* g, void* m, void* v, const AdamParams& a) {
   if (n <= 0) return;
   if (dt == DType::f32)
-    adam_kernel<float><<<grid_for(n), kThreads>>>(n, static_cast<float*>(p), static_cast<const float*>(g),
-                                                  static_cast<float*>(m), static_cast<float*>(v),
-                                                  kmath::adam_consts<float>(a));
+    adam_kernel<float><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        n, static_cast<float*>(p), static_cast<const float*>(g), static_cast<float*>(m),
+        static_cast<float*>(v), kmath::adam_consts<float>(a));
   else
-    adam_kernel<double><<<grid_for(n), kThreads>>>(n, static_cast<double*>(p), static_cast<const double*>(g),
-                                                   static_cast<double*>(m), static_cast<double*>(v),
-                                                   kmath::adam_consts<double>(a));
+    adam_kernel<double><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        n, static_cast<double*>(p), static_cast<const double*>(g), static_cast<double*>(m),
+        static_cast<double*>(v), kmath::adam_consts<double>(a));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 void sgd_step(DType dt, int64_t n, void* p, const void* g, void* buf, const SgdParams& s) {
   if (n <= 0) return;
   if (dt == DType::f32)
-    sgd_kernel<float><<<grid_for(n), kThreads>>>(n, static_cast<float*>(p), static_cast<const float*>(g),
-                                                 static_cast<float*>(buf), kmath::sgd_consts<float>(s));
+    sgd_kernel<float><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        n, static_cast<float*>(p), static_cast<const float*>(g), static_cast<float*>(buf),
+        kmath::sgd_consts<float>(s));
   else
-    sgd_kernel<double><<<grid_for(n), kThreads>>>(n, static_cast<double*>(p), static_cast<const double*>(g),
-                                                  static_cast<double*>(buf), kmath::sgd_consts<double>(s));
+    sgd_kernel<double><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        n, static_cast<double*>(p), static_cast<const double*>(g), static_cast<double*>(buf),
+        kmath::sgd_consts<double>(s));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
+// The partial sums come back through a copy on the current stream (not a
+// cudaMalloc/cudaFree pair, whose free waits for every stream of the device).
 double sum_squares(DType dt, int64_t n, const void* x) {
   if (n <= 0) return 0;
   const int grid = grid_for(n) < 1024 ? grid_for(n) : 1024;
-  double* partial = nullptr;
-  CADENZA_CUDA_CHECK(cudaMalloc(&partial, sizeof(double) * grid));
+  Scratch partial(sizeof(double) * grid, "sum_squares", "partial sums");
+  const cudaStream_t stream = current_stream();
   if (dt == DType::f32)
-    sumsq_kernel<float><<<grid, kThreads>>>(n, static_cast<const float*>(x), partial);
+    sumsq_kernel<float>
+        <<<grid, kThreads, 0, stream>>>(n, static_cast<const float*>(x), partial.as<double>());
   else
-    sumsq_kernel<double><<<grid, kThreads>>>(n, static_cast<const double*>(x), partial);
-  cudaError_t err = cudaGetLastError();
+    sumsq_kernel<double>
+        <<<grid, kThreads, 0, stream>>>(n, static_cast<const double*>(x), partial.as<double>());
+  CADENZA_CUDA_CHECK(cudaGetLastError());
   std::vector<double> host(static_cast<size_t>(grid));
-  if (err == cudaSuccess) err = cudaMemcpy(host.data(), partial, sizeof(double) * grid, cudaMemcpyDeviceToHost);
-  cudaFree(partial);
-  CADENZA_CUDA_CHECK(err);
+  CADENZA_CUDA_CHECK(cudaMemcpyAsync(host.data(), partial.as<double>(), sizeof(double) * grid,
+                                     cudaMemcpyDeviceToHost, stream));
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(stream));
   double s = 0;
   for (double v : host) s += v;  // in block order: the same sum every run
   return s;
@@ -94,9 +101,11 @@ double sum_squares(DType dt, int64_t n, const void* x) {
 void scale_inplace(DType dt, int64_t n, void* x, double s) {
   if (n <= 0) return;
   if (dt == DType::f32)
-    scale_kernel<float><<<grid_for(n), kThreads>>>(n, static_cast<float*>(x), static_cast<float>(s));
+    scale_kernel<float><<<grid_for(n), kThreads, 0, current_stream()>>>(n, static_cast<float*>(x),
+                                                                        static_cast<float>(s));
   else
-    scale_kernel<double><<<grid_for(n), kThreads>>>(n, static_cast<double*>(x), s);
+    scale_kernel<double>
+        <<<grid_for(n), kThreads, 0, current_stream()>>>(n, static_cast<double*>(x), s);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -37,9 +37,11 @@ void philox_uniform(DType dt, uint64_t seed, uint64_t counter, int64_t n, void* 
   if (n <= 0) return;
   const int64_t blocks = (n + 3) / 4;
   if (dt == DType::f32)
-    uniform_kernel<float><<<grid_for(blocks), kThreads>>>(seed, counter, n, static_cast<float*>(out), lo, hi);
+    uniform_kernel<float><<<grid_for(blocks), kThreads, 0, current_stream()>>>(
+        seed, counter, n, static_cast<float*>(out), lo, hi);
   else
-    uniform_kernel<double><<<grid_for(blocks), kThreads>>>(seed, counter, n, static_cast<double*>(out), lo, hi);
+    uniform_kernel<double><<<grid_for(blocks), kThreads, 0, current_stream()>>>(
+        seed, counter, n, static_cast<double*>(out), lo, hi);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -47,9 +49,11 @@ void philox_normal(DType dt, uint64_t seed, uint64_t counter, int64_t n, void* o
   if (n <= 0) return;
   const int64_t blocks = (n + 1) / 2;
   if (dt == DType::f32)
-    normal_kernel<float><<<grid_for(blocks), kThreads>>>(seed, counter, n, static_cast<float*>(out), mean, std);
+    normal_kernel<float><<<grid_for(blocks), kThreads, 0, current_stream()>>>(
+        seed, counter, n, static_cast<float*>(out), mean, std);
   else
-    normal_kernel<double><<<grid_for(blocks), kThreads>>>(seed, counter, n, static_cast<double*>(out), mean, std);
+    normal_kernel<double><<<grid_for(blocks), kThreads, 0, current_stream()>>>(
+        seed, counter, n, static_cast<double*>(out), mean, std);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

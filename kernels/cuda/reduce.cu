@@ -82,11 +82,13 @@ template <class T>
 void typed(ReduceOp op, int64_t outer, int64_t R, int64_t inner, const T* x, void* out) {
   const int grid = grid_for(outer * inner * 32);
   if (op == ReduceOp::sum) {
-    sum_kernel<T><<<grid, kThreads>>>(outer, R, inner, x, static_cast<T*>(out));
+    sum_kernel<T>
+        <<<grid, kThreads, 0, current_stream()>>>(outer, R, inner, x, static_cast<T*>(out));
   } else {
     const bool is_max = op == ReduceOp::max || op == ReduceOp::argmax;
     const bool want_index = op == ReduceOp::argmax || op == ReduceOp::argmin;
-    extreme_kernel<T><<<grid, kThreads>>>(is_max, want_index, outer, R, inner, x, out);
+    extreme_kernel<T>
+        <<<grid, kThreads, 0, current_stream()>>>(is_max, want_index, outer, R, inner, x, out);
   }
 }
 

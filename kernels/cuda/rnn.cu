@@ -122,8 +122,8 @@ void lstm_fwd(int64_t Tn, int64_t B, int64_t H, T* act, const T* w_hh, const T* 
     const T* cp = t == 0 ? c0 : cells + (t - 1) * BH;
     T* a = act + t * BG;
     project(handle, b, g, h, hp, w_hh, T(1), a);
-    lstm_cell_forward_kernel<T>
-        <<<grid_for(BH), kThreads>>>(B, H, a, cp, cells + t * BH, h_out + t * BH);
+    lstm_cell_forward_kernel<T><<<grid_for(BH), kThreads, 0, current_stream()>>>(
+        B, H, a, cp, cells + t * BH, h_out + t * BH);
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
 }
@@ -139,15 +139,16 @@ void lstm_bwd(int64_t Tn, int64_t B, int64_t H, const T* act, const T* w_hh, con
   if (BH == 0) return;
   if (Tn > 0 && lstm_recurrent_backward_persistent(Tn, B, H, act, w_hh, c0, cells, dh_out, dc, dh0, dgates))
     return;
-  CADENZA_CUDA_CHECK(cudaMemsetAsync(dh0, 0, static_cast<size_t>(BH) * sizeof(T), 0));
+  CADENZA_CUDA_CHECK(
+      cudaMemsetAsync(dh0, 0, static_cast<size_t>(BH) * sizeof(T), current_stream()));
   if (Tn == 0) return;
   const int b = cublas_int(B, op, "B"), h = cublas_int(H, op, "H"), g = cublas_int(4 * H, op, "4H");
   cublasHandle_t handle = cublas_handle();
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const T* cp = t == 0 ? c0 : cells + (t - 1) * BH;
     T* dg = dgates + t * BG;
-    lstm_cell_backward_kernel<T><<<grid_for(BH), kThreads>>>(B, H, act + t * BG, cp, cells + t * BH,
-                                                             dh_out + t * BH, dh0, dc, dg);
+    lstm_cell_backward_kernel<T><<<grid_for(BH), kThreads, 0, current_stream()>>>(
+        B, H, act + t * BG, cp, cells + t * BH, dh_out + t * BH, dh0, dc, dg);
     CADENZA_CUDA_CHECK(cudaGetLastError());
     back_project(handle, b, h, g, dg, w_hh, T(0), dh0);
   }
@@ -166,8 +167,8 @@ void gru_fwd(int64_t Tn, int64_t B, int64_t H, const T* gx, const T* w_hh, const
   for (int64_t t = 0; t < Tn; ++t) {
     const T* hp = t == 0 ? h0 : h_out + (t - 1) * BH;
     project(handle, b, g, h, hp, w_hh, T(0), gh.as<T>());
-    gru_cell_forward_kernel<T><<<grid_for(BH), kThreads>>>(B, H, gx + t * BG, gh.as<T>(), b_hh, hp,
-                                                           save + t * 4 * BH, h_out + t * BH);
+    gru_cell_forward_kernel<T><<<grid_for(BH), kThreads, 0, current_stream()>>>(
+        B, H, gx + t * BG, gh.as<T>(), b_hh, hp, save + t * 4 * BH, h_out + t * BH);
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
 }
@@ -180,13 +181,14 @@ void gru_bwd(int64_t Tn, int64_t B, int64_t H, const T* w_hh, const T* h0, const
   const int64_t BH = B * H, BG = 3 * BH;
   if (BH == 0) return;
   if (Tn > 0 && gru_recurrent_backward_persistent(Tn, B, H, w_hh, h0, h_out, save, dh_out, dgx, dgh, dh0)) return;
-  CADENZA_CUDA_CHECK(cudaMemsetAsync(dh0, 0, static_cast<size_t>(BH) * sizeof(T), 0));
+  CADENZA_CUDA_CHECK(
+      cudaMemsetAsync(dh0, 0, static_cast<size_t>(BH) * sizeof(T), current_stream()));
   if (Tn == 0) return;
   const int b = cublas_int(B, op, "B"), h = cublas_int(H, op, "H"), g = cublas_int(3 * H, op, "3H");
   cublasHandle_t handle = cublas_handle();
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const T* hp = t == 0 ? h0 : h_out + (t - 1) * BH;
-    gru_cell_backward_kernel<T><<<grid_for(BH), kThreads>>>(
+    gru_cell_backward_kernel<T><<<grid_for(BH), kThreads, 0, current_stream()>>>(
         B, H, save + t * 4 * BH, hp, dh_out + t * BH, dh0, dgx + t * BG, dgh + t * BG);
     CADENZA_CUDA_CHECK(cudaGetLastError());
     back_project(handle, b, h, g, dgh + t * BG, w_hh, T(1), dh0);

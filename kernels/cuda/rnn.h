@@ -23,7 +23,7 @@
 // steps when x is given). CADENZA_RNN_PERSISTENT picks the path: unset
 // (automatic, as above), 0 (always cuBLAS) or 1 (always persistent; an
 // error naming the reason where it cannot run, e.g. B > 8), read on every
-// call. All on the default stream, on contiguous device buffers; f32 and f64.
+// call. All on the current stream, on contiguous device buffers; f32 and f64.
 #include "kernels/cpu/rnn.h"
 
 namespace cadenza::kernels::cuda {

@@ -19,6 +19,7 @@
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/rnn_persistent.h"
+#include "kernels/cuda/stream.h"
 #include "kernels/rnn_math.h"
 
 namespace cadenza::kernels::cuda {
@@ -369,7 +370,7 @@ void launch(void (*kernel)(Args), const Args& args) {
   void* params[] = {&a};
   CADENZA_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel),
                                                  dim3(args.p.blocks), dim3(kRecurrentThreads),
-                                                 params, args.p.smem_bytes, 0));
+                                                 params, args.p.smem_bytes, current_stream()));
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
+#include "kernels/cuda/cublas.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/runtime.h"
 
@@ -12,6 +15,78 @@ namespace {
 
 constexpr size_t kStageBytes = size_t{8} << 20;
 constexpr size_t kStageFrom = size_t{1} << 20;
+constexpr int kMaxDevices = 64;
+
+void check_index(int device) {
+  if (device < 0 || device >= kMaxDevices)
+    throw std::runtime_error("CUDA: device index " + std::to_string(device) + " is out of range");
+}
+
+// Makes `device` current for its scope and restores the previous one, so
+// that making or waiting for a stream or event of one device leaves the
+// thread's device alone.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    CADENZA_CUDA_CHECK(cudaGetDevice(&prev_));
+    if (prev_ != device) CADENZA_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceScope() {
+    int now = prev_;
+    if (cudaGetDevice(&now) == cudaSuccess && now != prev_) cudaSetDevice(prev_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int prev_ = 0;
+};
+
+// This thread's current stream per device (null: the default stream).
+thread_local void* tls_current[kMaxDevices] = {};
+
+cudaStream_t stream_of(int device) {
+  return static_cast<cudaStream_t>(tls_current[device]);
+}
+
+// Timing-free events for the allocator's held-back blocks, reused: one is
+// recorded at every release of a block that another stream used.
+class EventPool {
+ public:
+  explicit EventPool(int device) : device_(device) {}
+  cudaEvent_t get() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        cudaEvent_t e = free_.back();
+        free_.pop_back();
+        return e;
+      }
+    }
+    DeviceScope scope(device_);
+    cudaEvent_t e = nullptr;
+    CADENZA_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    return e;
+  }
+  void put(cudaEvent_t e) {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(e);
+  }
+
+ private:
+  int device_;
+  std::mutex mu_;
+  std::vector<cudaEvent_t> free_;
+};
+
+bool ready(cudaError_t err) {
+  if (err == cudaErrorNotReady) {
+    cudaGetLastError();  // not an error: clear it, as cudaStreamQuery's callers must
+    return false;
+  }
+  CADENZA_CUDA_CHECK(err);
+  return true;
+}
 
 // One allocator per device, made on first use.
 CachingAllocator& allocator(int device) {
@@ -21,7 +96,20 @@ CachingAllocator& allocator(int device) {
   if (device < 0) throw std::runtime_error("CUDA: negative device index");
   if (per_device.size() <= static_cast<size_t>(device)) per_device.resize(static_cast<size_t>(device) + 1);
   auto& a = per_device[static_cast<size_t>(device)];
-  if (!a)
+  if (!a) {
+    auto pool = std::make_shared<EventPool>(device);
+    StreamEvents events;
+    events.record = [device, pool](const void* stream) -> void* {
+      cudaEvent_t e = pool->get();
+      DeviceScope scope(device);
+      CADENZA_CUDA_CHECK(cudaEventRecord(e, static_cast<cudaStream_t>(const_cast<void*>(stream))));
+      return e;
+    };
+    events.done = [](void* e) { return ready(cudaEventQuery(static_cast<cudaEvent_t>(e))); };
+    events.wait = [](void* e) {
+      CADENZA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(e)));
+    };
+    events.free = [pool](void* e) { pool->put(static_cast<cudaEvent_t>(e)); };
     a = std::make_unique<CachingAllocator>(
         [device](size_t n) -> void* {
           CADENZA_CUDA_CHECK(cudaSetDevice(device));
@@ -37,7 +125,9 @@ CachingAllocator& allocator(int device) {
         [device](void* p) {
           CADENZA_CUDA_CHECK(cudaSetDevice(device));
           CADENZA_CUDA_CHECK(cudaFree(p));
-        });
+        },
+        std::move(events));
+  }
   return *a;
 }
 
@@ -67,7 +157,10 @@ int device_count() {
   return n;
 }
 
-void* device_allocate(size_t bytes, int device) { return allocator(device).allocate(bytes, nullptr); }
+void* device_allocate(size_t bytes, int device) {
+  check_index(device);
+  return allocator(device).allocate(bytes, tls_current[device]);
+}
 
 void device_release(void* p, size_t, int device) { allocator(device).release(p); }
 
@@ -81,38 +174,54 @@ void staged(size_t bytes, const Step& step) {
   for (size_t done = 0; done < bytes; done += kStageBytes) step(done, std::min(kStageBytes, bytes - done), buf);
 }
 
+// Each chunk waits for the stream before the host touches the staging
+// buffer again: the copy out of it, or the next chunk into it.
 void copy_to_host(void* host_dst, const void* src, size_t bytes, int device) {
+  check_index(device);
   CADENZA_CUDA_CHECK(cudaSetDevice(device));
+  const cudaStream_t s = stream_of(device);
   if (bytes < kStageFrom) {
-    CADENZA_CUDA_CHECK(cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost));
+    CADENZA_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, bytes, cudaMemcpyDeviceToHost, s));
+    CADENZA_CUDA_CHECK(cudaStreamSynchronize(s));
     return;
   }
   staged(bytes, [&](size_t done, size_t n, void* buf) {
-    CADENZA_CUDA_CHECK(cudaMemcpy(buf, static_cast<const char*>(src) + done, n, cudaMemcpyDeviceToHost));
+    CADENZA_CUDA_CHECK(
+        cudaMemcpyAsync(buf, static_cast<const char*>(src) + done, n, cudaMemcpyDeviceToHost, s));
+    CADENZA_CUDA_CHECK(cudaStreamSynchronize(s));
     std::memcpy(static_cast<char*>(host_dst) + done, buf, n);
   });
 }
 
 void copy_from_host(void* dst, const void* host_src, size_t bytes, int device) {
+  check_index(device);
   CADENZA_CUDA_CHECK(cudaSetDevice(device));
+  const cudaStream_t s = stream_of(device);
   if (bytes < kStageFrom) {
-    CADENZA_CUDA_CHECK(cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice));
+    // From pageable memory the call may return before the transfer ends;
+    // the caller's buffer may be freed as soon as this returns.
+    CADENZA_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, s));
+    CADENZA_CUDA_CHECK(cudaStreamSynchronize(s));
     return;
   }
   staged(bytes, [&](size_t done, size_t n, void* buf) {
     std::memcpy(buf, static_cast<const char*>(host_src) + done, n);
-    CADENZA_CUDA_CHECK(cudaMemcpy(static_cast<char*>(dst) + done, buf, n, cudaMemcpyHostToDevice));
+    CADENZA_CUDA_CHECK(
+        cudaMemcpyAsync(static_cast<char*>(dst) + done, buf, n, cudaMemcpyHostToDevice, s));
+    CADENZA_CUDA_CHECK(cudaStreamSynchronize(s));
   });
 }
 
 void copy_within(void* dst, const void* src, size_t bytes, int device) {
+  check_index(device);
   CADENZA_CUDA_CHECK(cudaSetDevice(device));
-  CADENZA_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+  CADENZA_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_of(device)));
 }
 
 void zero(void* p, size_t bytes, int device) {
+  check_index(device);
   CADENZA_CUDA_CHECK(cudaSetDevice(device));
-  CADENZA_CUDA_CHECK(cudaMemset(p, 0, bytes));
+  CADENZA_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream_of(device)));
 }
 
 void synchronize(int device) {
@@ -125,5 +234,93 @@ void empty_cache() {
 }
 
 AllocatorStats allocator_stats(int device) { return allocator(device).stats(); }
+
+// ---- streams and events ----
+
+void* stream_create(int device) {
+  check_index(device);
+  DeviceScope scope(device);
+  cudaStream_t s = nullptr;
+  CADENZA_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  return s;
+}
+
+void stream_destroy(void* stream, int device) {
+  if (!stream) return;  // the default stream is never destroyed
+  check_index(device);
+  DeviceScope scope(device);
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(s));
+  allocator(device).retire_stream(stream);
+  kernels::cuda::release_cublas_handle(s, device);
+  CADENZA_CUDA_CHECK(cudaStreamDestroy(s));
+}
+
+void* current_stream(int device) {
+  check_index(device);
+  return tls_current[device];
+}
+
+void set_current_stream(void* stream, int device) {
+  check_index(device);
+  tls_current[device] = stream;
+}
+
+void stream_synchronize(void* stream, int device) {
+  DeviceScope scope(device);
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
+}
+
+bool stream_query(void* stream, int device) {
+  DeviceScope scope(device);
+  return ready(cudaStreamQuery(static_cast<cudaStream_t>(stream)));
+}
+
+void* event_create(bool timing, int device) {
+  DeviceScope scope(device);
+  cudaEvent_t e = nullptr;
+  CADENZA_CUDA_CHECK(
+      cudaEventCreateWithFlags(&e, timing ? cudaEventDefault : cudaEventDisableTiming));
+  return e;
+}
+
+void event_destroy(void* event, int device) {
+  DeviceScope scope(device);
+  CADENZA_CUDA_CHECK(cudaEventDestroy(static_cast<cudaEvent_t>(event)));
+}
+
+void event_record(void* event, void* stream, int device) {
+  DeviceScope scope(device);
+  CADENZA_CUDA_CHECK(
+      cudaEventRecord(static_cast<cudaEvent_t>(event), static_cast<cudaStream_t>(stream)));
+}
+
+void stream_wait_event(void* stream, void* event, int device) {
+  DeviceScope scope(device);
+  CADENZA_CUDA_CHECK(
+      cudaStreamWaitEvent(static_cast<cudaStream_t>(stream), static_cast<cudaEvent_t>(event), 0));
+}
+
+void event_synchronize(void* event, int device) {
+  DeviceScope scope(device);
+  CADENZA_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
+}
+
+bool event_query(void* event, int device) {
+  DeviceScope scope(device);
+  return ready(cudaEventQuery(static_cast<cudaEvent_t>(event)));
+}
+
+float event_elapsed_ms(void* start, void* end, int device) {
+  DeviceScope scope(device);
+  float ms = 0;
+  CADENZA_CUDA_CHECK(
+      cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));
+  return ms;
+}
+
+void record_stream(void* p, void* stream, int device) {
+  allocator(device).record_stream(p, stream);
+}
 
 }  // namespace cadenza::cuda

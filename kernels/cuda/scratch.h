@@ -1,8 +1,9 @@
 #pragma once
 // Device scratch for the CUDA kernels (included by .cu files only), from the
-// backend's caching allocator, given back on scope exit. Safe without a
-// stream sync: the next user of the block queues on the same default stream,
-// after the work that reads it here.
+// backend's caching allocator under the current stream, given back on scope
+// exit. Safe without a stream sync: the block goes back to that stream's
+// cache, so its next user queues on the same stream, after the work that
+// reads it here. (The kernel using it must not change streams in between.)
 #include <cstddef>
 #include <stdexcept>
 #include <string>

@@ -87,13 +87,13 @@ void cross_entropy_forward(DType dt, int64_t rows, int64_t C, const void* x, con
   const int grid = grid_for(rows * 32);
   auto* b = reinterpret_cast<unsigned long long*>(bad);
   if (dt == DType::f32)
-    cross_entropy_kernel<float><<<grid, kThreads>>>(rows, C, static_cast<const float*>(x), t, ignore_index,
-                                                    static_cast<float*>(loss), static_cast<float*>(lse),
-                                                    static_cast<float*>(valid), safe, b);
+    cross_entropy_kernel<float><<<grid, kThreads, 0, current_stream()>>>(
+        rows, C, static_cast<const float*>(x), t, ignore_index, static_cast<float*>(loss),
+        static_cast<float*>(lse), static_cast<float*>(valid), safe, b);
   else
-    cross_entropy_kernel<double><<<grid, kThreads>>>(rows, C, static_cast<const double*>(x), t, ignore_index,
-                                                     static_cast<double*>(loss), static_cast<double*>(lse),
-                                                     static_cast<double*>(valid), safe, b);
+    cross_entropy_kernel<double><<<grid, kThreads, 0, current_stream()>>>(
+        rows, C, static_cast<const double*>(x), t, ignore_index, static_cast<double*>(loss),
+        static_cast<double*>(lse), static_cast<double*>(valid), safe, b);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -102,11 +102,11 @@ void cross_entropy_backward(DType dt, int64_t rows, int64_t C, const void* x, co
   if (rows * C == 0) return;
   const int grid = grid_for(rows * C);
   if (dt == DType::f32)
-    cross_entropy_backward_kernel<float><<<grid, kThreads>>>(
-        rows, C, static_cast<const float*>(x), safe, static_cast<const float*>(lse), static_cast<const float*>(valid),
-        static_cast<const float*>(g), static_cast<float*>(dx));
+    cross_entropy_backward_kernel<float><<<grid, kThreads, 0, current_stream()>>>(
+        rows, C, static_cast<const float*>(x), safe, static_cast<const float*>(lse),
+        static_cast<const float*>(valid), static_cast<const float*>(g), static_cast<float*>(dx));
   else
-    cross_entropy_backward_kernel<double><<<grid, kThreads>>>(
+    cross_entropy_backward_kernel<double><<<grid, kThreads, 0, current_stream()>>>(
         rows, C, static_cast<const double*>(x), safe, static_cast<const double*>(lse),
         static_cast<const double*>(valid), static_cast<const double*>(g), static_cast<double*>(dx));
   CADENZA_CUDA_CHECK(cudaGetLastError());
@@ -116,9 +116,11 @@ void softmax_forward(DType dt, int64_t rows, int64_t C, const void* x, void* y, 
   if (rows * C == 0) return;
   const int grid = grid_for(rows * 32);
   if (dt == DType::f32)
-    softmax_kernel<float><<<grid, kThreads>>>(rows, C, static_cast<const float*>(x), static_cast<float*>(y), log);
+    softmax_kernel<float><<<grid, kThreads, 0, current_stream()>>>(
+        rows, C, static_cast<const float*>(x), static_cast<float*>(y), log);
   else
-    softmax_kernel<double><<<grid, kThreads>>>(rows, C, static_cast<const double*>(x), static_cast<double*>(y), log);
+    softmax_kernel<double><<<grid, kThreads, 0, current_stream()>>>(
+        rows, C, static_cast<const double*>(x), static_cast<double*>(y), log);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

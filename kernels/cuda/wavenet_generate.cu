@@ -1,5 +1,3 @@
-#include "kernels/cuda/wavenet_generate.h"
-
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -7,6 +5,8 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/stream.h"
+#include "kernels/cuda/wavenet_generate.h"
 #include "kernels/wavenet_generate_math.h"
 
 namespace cadenza::kernels::cuda {
@@ -230,13 +230,16 @@ struct Buffer {
   T* as() const {
     return static_cast<T*>(p);
   }
+  // Queued on `stream`; `v` must live until the stream has done it.
   template <class T>
-  void upload(const std::vector<T>& v) {
+  void upload(const std::vector<T>& v, cudaStream_t stream) {
     resize(v.size() * sizeof(T));
-    if (!v.empty()) CADENZA_CUDA_CHECK(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    if (!v.empty())
+      CADENZA_CUDA_CHECK(
+          cudaMemcpyAsync(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
   }
-  void zero() {
-    if (bytes) CADENZA_CUDA_CHECK(cudaMemset(p, 0, bytes));
+  void zero(cudaStream_t stream) {
+    if (bytes) CADENZA_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));
   }
 };
 
@@ -265,7 +268,8 @@ struct WaveNetGenDevice::Impl {
   Buffer cond, uniforms, out, logits_out;  // per run
 
   template <class W>
-  void launch(int64_t steps, const float* cond_d, double temperature, bool keep_logits) {
+  void launch(int64_t steps, const float* cond_d, double temperature, bool keep_logits,
+              cudaStream_t stream) {
     wg::Ctx<W> c;
     c.d = d;
     c.layers = layers.as<const W>();
@@ -312,7 +316,7 @@ struct WaveNetGenDevice::Impl {
     CADENZA_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel),
                                                    dim3(static_cast<unsigned>(plan.blocks)),
                                                    dim3(static_cast<unsigned>(plan.threads)), args,
-                                                   static_cast<size_t>(plan.smem_bytes), nullptr));
+                                                   static_cast<size_t>(plan.smem_bytes), stream));
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
 };
@@ -323,6 +327,10 @@ WaveNetGenDevice::WaveNetGenDevice(const WaveNetGenWeights& w, int64_t streams, 
   Impl& m = *impl_;
   m.device = device;
   DeviceGuard guard(device);
+  // The uploads go on the current stream (a synchronous cudaMemcpy from
+  // pageable memory may return before its transfer is done, and would not
+  // be ordered with a non-blocking stream); waited for at the end.
+  const cudaStream_t stream = current_stream();
   WaveNetGenImages im = wavenet_generate_images(w, streams, precision);
   m.d = im.dims;
   int sms = 0, optin = 0;
@@ -342,23 +350,23 @@ WaveNetGenDevice::WaveNetGenDevice(const WaveNetGenWeights& w, int64_t streams, 
                              std::to_string(sms) + " SMs, " + std::to_string(optin) +
                              " bytes of shared memory per block)");
   if (m.d.bf16) {
-    m.layers.upload(im.layers_h);
-    m.last1.upload(im.last1_h);
-    m.last3.upload(im.last3_h);
+    m.layers.upload(im.layers_h, stream);
+    m.last1.upload(im.last1_h, stream);
+    m.last3.upload(im.last3_h, stream);
   } else {
-    m.layers.upload(im.layers_f32);
-    m.last1.upload(im.last1_f32);
-    m.last3.upload(im.last3_f32);
+    m.layers.upload(im.layers_f32, stream);
+    m.last1.upload(im.last1_f32, stream);
+    m.last3.upload(im.last3_f32, stream);
   }
-  m.bias.upload(im.bias);
-  if (!im.gate_bias.empty()) m.gate_bias.upload(im.gate_bias);
-  m.dilation.upload(im.dilation);
-  m.ring_at.upload(im.ring_at);
+  m.bias.upload(im.bias, stream);
+  if (!im.gate_bias.empty()) m.gate_bias.upload(im.gate_bias, stream);
+  m.dilation.upload(im.dilation, stream);
+  m.ring_at.upload(im.ring_at, stream);
   m.ring.resize(static_cast<size_t>(im.ring_floats) * sizeof(float));
-  m.ring.zero();  // silence before the first sample
-  m.table.upload(im.table);
-  m.last1_b.upload(im.last1_b);
-  m.last3_b.upload(im.last3_b);
+  m.ring.zero(stream);  // silence before the first sample
+  m.table.upload(im.table, stream);
+  m.last1_b.upload(im.last1_b, stream);
+  m.last3_b.upload(im.last3_b, stream);
   const wg::Dims& d = m.d;
   m.msg_h.resize(static_cast<size_t>(d.L * 2 * d.N * d.R) * sizeof(float));
   m.msg_s.resize(static_cast<size_t>(d.L * 2 * d.N * d.S) * sizeof(float));
@@ -367,6 +375,7 @@ WaveNetGenDevice::WaveNetGenDevice(const WaveNetGenWeights& w, int64_t streams, 
   m.ids.resize(static_cast<size_t>(d.N) * sizeof(int32_t));
   m.flags.resize(static_cast<size_t>(2 * d.L + m.plan.head1 + m.plan.head3) * sizeof(int));
   m.error.resize(sizeof(int));
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 WaveNetGenDevice::~WaveNetGenDevice() = default;
@@ -390,31 +399,41 @@ void WaveNetGenDevice::run(int64_t steps, const int32_t* ids, const float* cond,
       throw std::out_of_range("wavenet generation: input id " + std::to_string(ids[n]) + " of stream " +
                               std::to_string(n) + " is outside the " + std::to_string(d.Q) + " classes");
   DeviceGuard guard(m.device);
+  // Everything on the current stream; the caller's buffers are read and
+  // written before this returns (the stream is waited for, not the device).
+  const cudaStream_t stream = current_stream();
   const size_t NS = static_cast<size_t>(d.N * steps);
-  CADENZA_CUDA_CHECK(cudaMemcpy(m.ids.p, ids, d.N * sizeof(int32_t), cudaMemcpyHostToDevice));
+  CADENZA_CUDA_CHECK(
+      cudaMemcpyAsync(m.ids.p, ids, d.N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
   m.uniforms.resize(NS * sizeof(double));
-  CADENZA_CUDA_CHECK(cudaMemcpy(m.uniforms.p, uniforms, NS * sizeof(double), cudaMemcpyHostToDevice));
+  CADENZA_CUDA_CHECK(
+      cudaMemcpyAsync(m.uniforms.p, uniforms, NS * sizeof(double), cudaMemcpyHostToDevice, stream));
   m.out.resize(NS * sizeof(int32_t));
   if (cond) {
     m.cond.resize(NS * d.cin * sizeof(float));
-    CADENZA_CUDA_CHECK(cudaMemcpy(m.cond.p, cond, NS * d.cin * sizeof(float), cudaMemcpyHostToDevice));
+    CADENZA_CUDA_CHECK(cudaMemcpyAsync(m.cond.p, cond, NS * d.cin * sizeof(float),
+                                       cudaMemcpyHostToDevice, stream));
   }
   if (logits) m.logits_out.resize(NS * d.Q * sizeof(float));
-  m.flags.zero();
-  m.error.zero();
+  m.flags.zero(stream);
+  m.error.zero(stream);
   const float* cond_d = cond ? m.cond.as<const float>() : nullptr;
   if (d.bf16)
-    m.launch<uint32_t>(steps, cond_d, temperature, logits != nullptr);
+    m.launch<uint32_t>(steps, cond_d, temperature, logits != nullptr, stream);
   else
-    m.launch<float>(steps, cond_d, temperature, logits != nullptr);
-  CADENZA_CUDA_CHECK(cudaDeviceSynchronize());
+    m.launch<float>(steps, cond_d, temperature, logits != nullptr, stream);
   int err = 0;
-  CADENZA_CUDA_CHECK(cudaMemcpy(&err, m.error.p, sizeof(int), cudaMemcpyDeviceToHost));
+  CADENZA_CUDA_CHECK(cudaMemcpyAsync(&err, m.error.p, sizeof(int), cudaMemcpyDeviceToHost, stream));
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(stream));
   if (err != 0)
     throw std::runtime_error("wavenet generation kernel: block " + std::to_string(err - 1) +
                              " timed out waiting for another block (of " + std::to_string(m.plan.blocks) + ")");
-  CADENZA_CUDA_CHECK(cudaMemcpy(out, m.out.p, NS * sizeof(int32_t), cudaMemcpyDeviceToHost));
-  if (logits) CADENZA_CUDA_CHECK(cudaMemcpy(logits, m.logits_out.p, NS * d.Q * sizeof(float), cudaMemcpyDeviceToHost));
+  CADENZA_CUDA_CHECK(
+      cudaMemcpyAsync(out, m.out.p, NS * sizeof(int32_t), cudaMemcpyDeviceToHost, stream));
+  if (logits)
+    CADENZA_CUDA_CHECK(cudaMemcpyAsync(logits, m.logits_out.p, NS * d.Q * sizeof(float),
+                                       cudaMemcpyDeviceToHost, stream));
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(stream));
   m.t += steps;
 }
 
