@@ -713,3 +713,33 @@ TEST_CASE("distributed: the overlapped all-reduce of device gradients equals the
   REQUIRE(compare_reducers(w, dev, stand_in, true) >= 4);
   REQUIRE(stand_in->reduces > 0);
 }
+
+TEST_CASE(
+    "distributed: LSTM training overlapped with backward equals training without, bit for bit",
+    "[distributed][overlap]") {
+  if (!two_ranks()) {
+    WARN("needs mpirun -np 2");
+    return;
+  }
+  auto train = pattern_pieces(23, 40, 5), valid = pattern_pieces(6, 40, 6);
+  TokenTrainOptions o;
+  o.seq_len = 10;
+  o.steps = 6;
+  o.lr = 3e-3;
+  o.warmup = 1;
+  o.eval_every = 3;
+  o.quiet = true;
+  o.batch = 2;
+  o.comm = world();
+  o.bucket_bytes = 4096;  // several buckets, most started during backward
+  o.out_dir = run_dir("lstm-overlap");
+  auto on = train_tokens(token_config(), train, valid, o);
+  o.overlap = false;
+  o.out_dir = run_dir("lstm-after");
+  auto off = train_tokens(token_config(), train, valid, o);
+  REQUIRE(on.losses == off.losses);
+  REQUIRE(on.final_val_nll == off.final_val_nll);
+  if (world()->rank() == 0)
+    require_close_checkpoints(run_dir_path("lstm-overlap") + "/latest.safetensors",
+                              run_dir_path("lstm-after") + "/latest.safetensors", 0, 0);
+}
