@@ -1,5 +1,6 @@
 #include "engine/autograd.h"
 
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -106,6 +107,55 @@ std::vector<Node*> topo_order(const std::vector<Node*>& roots) {
   return std::vector<Node*>(post.rbegin(), post.rend());
 }
 
+bool has_hooks(const TensorImpl* leaf) {
+  return leaf->hooks && !leaf->hooks->hooks.empty();
+}
+
+// When each hooked leaf's gradient is final in one pass: a leaf's .grad is
+// final once every edge into it has been passed, whether or not that edge
+// carried a gradient (a node may give none, or get none and be skipped).
+class LeafReadiness {
+ public:
+  // Counts the edges into hooked leaves: those of `order`'s nodes, and the
+  // roots that are leaves themselves (`root_leaves`, accumulated already).
+  LeafReadiness(const std::vector<Node*>& order,
+                const std::vector<std::shared_ptr<TensorImpl>>& root_leaves) {
+    for (Node* n : order)
+      for (const Edge& e : n->next)
+        if (e.leaf && has_hooks(e.leaf.get())) ++state_[e.leaf.get()].remaining;
+    for (const auto& leaf : root_leaves) {
+      if (!has_hooks(leaf.get())) continue;
+      State& s = state_[leaf.get()];
+      s.got = true;
+      if (s.remaining == 0 && !s.fired) fire(leaf, s);
+    }
+  }
+  bool any() const { return !state_.empty(); }
+  // Edge `e` of a node has been passed; `got` when it accumulated a gradient.
+  void passed(const Edge& e, bool got) {
+    if (!e.leaf) return;
+    auto it = state_.find(e.leaf.get());
+    if (it == state_.end()) return;
+    State& s = it->second;
+    s.got = s.got || got;
+    if (--s.remaining == 0 && s.got && !s.fired) fire(e.leaf, s);
+  }
+
+ private:
+  struct State {
+    int64_t remaining = 0;
+    bool got = false, fired = false;
+  };
+  static void fire(const std::shared_ptr<TensorImpl>& leaf, State& s) {
+    s.fired = true;
+    // A copy: a hook may remove itself or register another.
+    std::vector<std::pair<uint64_t, PostAccumulateGradHook>> hooks = leaf->hooks->hooks;
+    Tensor t(leaf);
+    for (auto& h : hooks) h.second(t);
+  }
+  std::unordered_map<const TensorImpl*, State> state_;
+};
+
 void engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
             bool create_graph, Targets* targets) {
   if (roots.size() != grads.size())
@@ -114,6 +164,7 @@ void engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, 
   GradModeGuard mode(create_graph);
   std::unordered_map<Node*, Tensor> pending;
   std::vector<Node*> root_nodes;
+  std::vector<std::shared_ptr<TensorImpl>> root_leaves;
   for (size_t i = 0; i < roots.size(); ++i) {
     const Tensor& r = roots[i];
     if (!r.requires_grad())
@@ -135,11 +186,19 @@ void engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, 
       if (it != targets->leaves.end()) add_into(targets->found[it->second], g);
     } else {
       accumulate_leaf(r.impl(), g, create_graph);
+      root_leaves.push_back(r.impl_ptr());
     }
   }
-  for (Node* node : topo_order(root_nodes)) {
+  const std::vector<Node*> order = topo_order(root_nodes);
+  // grad() leaves .grad alone, and so its hooks.
+  LeafReadiness ready = targets ? LeafReadiness({}, {}) : LeafReadiness(order, root_leaves);
+  for (Node* node : order) {
     auto it = pending.find(node);
-    if (it == pending.end()) continue;
+    if (it == pending.end()) {
+      if (ready.any())
+        for (const Edge& e : node->next) ready.passed(e, false);
+      continue;
+    }
     Tensor g = std::move(it->second);
     pending.erase(it);
     if (targets) {
@@ -168,10 +227,71 @@ void engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, 
         accumulate_leaf(e.leaf.get(), in_grads[k], create_graph);
       }
     }
+    if (ready.any())
+      for (size_t k = 0; k < node->next.size(); ++k)
+        ready.passed(node->next[k], in_grads[k].defined());
   }
 }
 
 }  // namespace
+
+HookHandle register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook) {
+  if (!leaf.defined() || !leaf.requires_grad() || leaf.grad_fn())
+    throw Error("register_post_accumulate_grad_hook: " +
+                (leaf.defined() ? leaf.str() : std::string("an undefined tensor")) +
+                " is not a leaf that requires grad (a parameter)");
+  if (!hook) throw Error("register_post_accumulate_grad_hook: an empty hook");
+  TensorImpl* impl = leaf.impl();
+  if (!impl->hooks) impl->hooks = std::make_shared<LeafHooks>();
+  HookHandle h;
+  h.hooks_ = impl->hooks;
+  h.id_ = impl->hooks->next_id++;
+  impl->hooks->hooks.emplace_back(h.id_, std::move(hook));
+  return h;
+}
+
+void HookHandle::remove() {
+  if (auto hooks = hooks_.lock()) {
+    auto& v = hooks->hooks;
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& h) { return h.first == id_; }),
+            v.end());
+  }
+  hooks_.reset();
+}
+
+bool HookHandle::active() const {
+  auto hooks = hooks_.lock();
+  if (!hooks) return false;
+  for (const auto& h : hooks->hooks)
+    if (h.first == id_) return true;
+  return false;
+}
+
+std::vector<bool> reaches(const std::vector<Tensor>& roots, const std::vector<Tensor>& leaves) {
+  std::unordered_set<const TensorImpl*> found;
+  std::unordered_set<const Node*> seen;
+  std::vector<const Node*> stack;
+  for (const Tensor& r : roots) {
+    if (!r.defined() || !r.requires_grad()) continue;
+    if (!r.grad_fn()) {
+      found.insert(r.impl());
+    } else if (seen.insert(r.grad_fn().get()).second) {
+      stack.push_back(r.grad_fn().get());
+    }
+  }
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->next) {
+      if (e.leaf) found.insert(e.leaf.get());
+      if (e.fn && seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+    }
+  }
+  std::vector<bool> out(leaves.size());
+  for (size_t i = 0; i < leaves.size(); ++i)
+    out[i] = leaves[i].defined() && found.count(leaves[i].impl()) > 0;
+  return out;
+}
 
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                   bool retain_graph, bool create_graph) {

@@ -69,6 +69,47 @@ Tensor record(Tensor out, const char* name, const std::vector<Tensor>& inputs, B
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads,
                   bool retain_graph, bool create_graph);
 
+// Runs right after a backward pass (run_backward, Tensor::backward) has
+// accumulated a leaf's last gradient of the pass into its .grad, so the
+// hook sees the .grad the optimizer will see (PyTorch's
+// register_post_accumulate_grad_hook). Once per leaf and pass, however many
+// edges reach the leaf; not for leaves the pass gives no gradient, and not
+// for grad(), which leaves .grad alone. Leaves nearer the outputs come
+// first: data parallelism starts reducing the last layers' gradients while
+// backward still differentiates the first ones.
+using PostAccumulateGradHook = std::function<void(const Tensor& leaf)>;
+
+// A leaf's hooks, kept in its TensorImpl.
+struct LeafHooks {
+  std::vector<std::pair<uint64_t, PostAccumulateGradHook>> hooks;
+  uint64_t next_id = 1;
+};
+
+// Removes one registered hook (PyTorch's RemovableHandle). Dropping the
+// handle leaves the hook in place.
+class HookHandle {
+ public:
+  HookHandle() = default;
+  // Idempotent; a no-op once the leaf is gone.
+  void remove();
+  bool active() const;
+
+ private:
+  friend HookHandle register_post_accumulate_grad_hook(const Tensor& leaf,
+                                                       PostAccumulateGradHook hook);
+  std::weak_ptr<LeafHooks> hooks_;
+  uint64_t id_ = 0;
+};
+
+// `leaf` must require grad and have no history (a parameter).
+HookHandle register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook);
+
+// For each of `leaves`, whether the graph behind `roots` reaches it, so
+// that a backward pass from them may give it a gradient; an unreached leaf
+// surely gets none (what DistributedDataParallel's find_unused_parameters
+// looks for).
+std::vector<bool> reaches(const std::vector<Tensor>& roots, const std::vector<Tensor>& leaves);
+
 // Gradients of `outputs` with respect to `inputs` (torch.autograd.grad): the
 // inputs' .grad fields are left alone. Unreached inputs get undefined tensors
 // unless allow_unused is false, in which case that is an error.

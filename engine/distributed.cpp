@@ -52,6 +52,47 @@ bool env_set(const char* name) {
 
 }  // namespace
 
+namespace {
+
+// A collective that completed before its handle was made.
+class Completed : public PendingCollective {
+ public:
+  bool test() override { return true; }
+  void wait() override {}
+};
+
+}  // namespace
+
+std::unique_ptr<PendingCollective> Communicator::start_allreduce_sum(float* data, int64_t n,
+                                                                     const std::string& what) {
+  allreduce_sum(data, n, what);
+  return std::make_unique<Completed>();
+}
+
+std::unique_ptr<PendingCollective> Communicator::start_allreduce_sum(double* data, int64_t n,
+                                                                     const std::string& what) {
+  allreduce_sum(data, n, what);
+  return std::make_unique<Completed>();
+}
+
+std::unique_ptr<PendingCollective> DeviceCommunicator::start_allreduce_sum(
+    Tensor& t, const std::string& what) {
+  allreduce_sum(t, what);
+  return std::make_unique<Completed>();
+}
+
+bool overlap_enabled() {
+  const char* v = std::getenv("CADENZA_DIST_OVERLAP");
+  if (!v || !*v) return true;
+  const std::string s = v;
+  if (s == "1" || s == "on" || s == "true") return true;
+  if (s == "0" || s == "off" || s == "false") return false;
+  throw CommError(
+      "CADENZA_DIST_OVERLAP must be 1 (overlap the all-reduce with backward) or 0 (after it), got "
+      "'" +
+      s + "'");
+}
+
 std::shared_ptr<Communicator> single_process() { return std::make_shared<SingleProcess>(); }
 
 bool mpi_built() { return CADENZA_HAVE_MPI != 0; }
@@ -169,6 +210,54 @@ class Watchdog {
   uint64_t epoch_ = 0;
 };
 
+// MPI_Iallreduce's requests for one buffer (several when it holds more
+// than an int's count of values). No watchdog thread here: wait() polls
+// MPI_Test against the timeout itself, as the NCCL path polls its stream.
+class MpiPending : public PendingCollective {
+ public:
+  MpiPending(std::vector<MPI_Request> requests, std::string what, int rank, int size)
+      : requests_(std::move(requests)), what_(std::move(what)), rank_(rank), size_(size) {}
+  bool test() override {
+    if (done_) return true;
+    int flag = 0;
+    int rc = MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag,
+                         MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS)
+      throw CommError("rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " +
+                      what_ + ": " + mpi_error_text(rc));
+    done_ = flag != 0;
+    return done_;
+  }
+  void wait() override {
+    const double timeout = collective_timeout();
+    const auto start = std::chrono::steady_clock::now();
+    for (int polls = 0; !test(); ++polls) {
+      const double waited =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (waited > timeout) {
+        char limit[32];
+        std::snprintf(limit, sizeof limit, "%g", timeout);
+        throw CommError(
+            "rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ": " + what_ +
+            " did not complete within " + limit +
+            " s (CADENZA_DIST_TIMEOUT): another rank has died, failed or stopped taking part");
+      }
+      // Spin first, as MPI's blocking collectives do; then leave the core
+      // to the other ranks and threads of a shared machine.
+      if (polls < 1000)
+        std::this_thread::yield();
+      else
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+    }
+  }
+
+ private:
+  std::vector<MPI_Request> requests_;
+  std::string what_;
+  int rank_, size_;
+  bool done_ = false;
+};
+
 // MPI_COMM_WORLD, with MPI's own (blocking, tuned) collectives, each
 // watched by the Watchdog.
 class MpiWorld : public Communicator {
@@ -196,6 +285,14 @@ class MpiWorld : public Communicator {
   }
   void allreduce_sum(double* data, int64_t n, const std::string& what) override {
     allreduce(data, n, MPI_DOUBLE, sizeof(double), what);
+  }
+  std::unique_ptr<PendingCollective> start_allreduce_sum(float* data, int64_t n,
+                                                         const std::string& what) override {
+    return start_allreduce(data, n, MPI_FLOAT, sizeof(float), what);
+  }
+  std::unique_ptr<PendingCollective> start_allreduce_sum(double* data, int64_t n,
+                                                         const std::string& what) override {
+    return start_allreduce(data, n, MPI_DOUBLE, sizeof(double), what);
   }
   void broadcast(void* data, int64_t bytes, int root, const std::string& what) override {
     check_root(root, what);
@@ -259,6 +356,21 @@ class MpiWorld : public Communicator {
       check(MPI_Allreduce(MPI_IN_PLACE, p + done * elem, chunk, type, MPI_SUM, MPI_COMM_WORLD), what);
       done += chunk;
     }
+  }
+
+  std::unique_ptr<PendingCollective> start_allreduce(void* data, int64_t n, MPI_Datatype type,
+                                                     size_t elem, const std::string& what) {
+    auto* p = static_cast<char*>(data);
+    std::vector<MPI_Request> requests;
+    for (int64_t done = 0; done < n;) {
+      int chunk = static_cast<int>(std::min<int64_t>(n - done, kChunk));
+      requests.push_back(MPI_REQUEST_NULL);
+      check(MPI_Iallreduce(MPI_IN_PLACE, p + done * elem, chunk, type, MPI_SUM, MPI_COMM_WORLD,
+                           &requests.back()),
+            what);
+      done += chunk;
+    }
+    return std::make_unique<MpiPending>(std::move(requests), what, rank_, size_);
   }
 
   int rank_ = 0, size_ = 1;
@@ -407,27 +519,27 @@ void reduce_dtype(Communicator& comm, DeviceCommunicator* on_device, const std::
 
 }  // namespace
 
-void GradientReducer::operator()(const std::vector<Tensor>& params) {
-  auto t0 = std::chrono::steady_clock::now();
-  last_buckets_ = last_bytes_ = 0;
-  ++calls_;
+void check_reducible(Communicator& comm, const std::vector<Tensor>& params) {
   for (const Tensor& p : params)
     if (p.dtype() != DType::f32 && p.dtype() != DType::f64)
       throw CommError("gradient reduction: a parameter has dtype " + std::string(dtype_name(p.dtype())) +
                       "; only f32 and f64 gradients are reduced");
-  // The same parameter count and sizes on every rank, or the buckets would
-  // silently pair different tensors.
-  {
-    double shape_sig[2] = {static_cast<double>(params.size()), 0};
-    for (const Tensor& p : params) shape_sig[1] += static_cast<double>(p.numel());
-    double check[2] = {shape_sig[0], shape_sig[1]};
-    comm_->allreduce_sum(check, 2, "all-reduce of the gradients' sizes");
-    if (check[0] != shape_sig[0] * comm_->size() || check[1] != shape_sig[1] * comm_->size())
-      throw CommError("gradient reduction: rank " + std::to_string(comm_->rank()) + " has " +
-                      std::to_string(params.size()) + " parameters of " +
-                      std::to_string(static_cast<int64_t>(shape_sig[1])) +
-                      " values, and the ranks differ (each must build the same model)");
-  }
+  double shape_sig[2] = {static_cast<double>(params.size()), 0};
+  for (const Tensor& p : params) shape_sig[1] += static_cast<double>(p.numel());
+  double check[2] = {shape_sig[0], shape_sig[1]};
+  comm.allreduce_sum(check, 2, "all-reduce of the gradients' sizes");
+  if (check[0] != shape_sig[0] * comm.size() || check[1] != shape_sig[1] * comm.size())
+    throw CommError("gradient reduction: rank " + std::to_string(comm.rank()) + " has " +
+                    std::to_string(params.size()) + " parameters of " +
+                    std::to_string(static_cast<int64_t>(shape_sig[1])) +
+                    " values, and the ranks differ (each must build the same model)");
+}
+
+void GradientReducer::operator()(const std::vector<Tensor>& params) {
+  auto t0 = std::chrono::steady_clock::now();
+  last_buckets_ = last_bytes_ = 0;
+  ++calls_;
+  check_reducible(*comm_, params);
   reduce_dtype<float>(*comm_, device_.get(), params, DType::f32, bucket_bytes_, calls_, last_buckets_, last_bytes_);
   reduce_dtype<double>(*comm_, device_.get(), params, DType::f64, bucket_bytes_, calls_, last_buckets_, last_bytes_);
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

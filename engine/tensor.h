@@ -70,6 +70,7 @@ void synchronize(Device device);
 
 struct Node;
 struct TensorImpl;
+struct LeafHooks;  // engine/autograd.h
 
 class Tensor {
  public:
@@ -181,6 +182,8 @@ struct TensorImpl {
   bool requires_grad = false;
   Tensor grad;
   std::shared_ptr<Node> grad_fn;
+  // A leaf's post-accumulate-grad hooks (null when it has none).
+  std::shared_ptr<LeafHooks> hooks;
 };
 
 }  // namespace cadenza

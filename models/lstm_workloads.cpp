@@ -25,18 +25,19 @@ SequenceModelConfig w1_config() {
   return c;
 }
 
-std::function<void()> make_w1_step(uint64_t seed, std::function<void(const std::vector<Tensor>&)> grad_hook) {
+std::function<void()> make_w1_step(uint64_t seed, GradSync sync) {
   manual_seed(seed);
   auto model = std::make_shared<SequenceModel>(w1_config());
   auto opt = std::make_shared<optim::Adam>(model->parameters(), 1e-3);
   Generator g(seed);
   Tensor inp = randint(0, 388, {32, 128}, &g), tgt = randint(0, 388, {32, 128}, &g);
-  return [model, opt, inp, tgt, grad_hook] {
+  return [model, opt, inp, tgt, sync] {
     opt->zero_grad();
     Tensor logits = model->forward_tokens(inp);
     Tensor loss = cross_entropy(reshape(logits, {kW1Tokens, 388}), reshape(tgt, {kW1Tokens}));
+    if (sync.before_backward) sync.before_backward(opt->params(), loss);
     loss.backward();
-    if (grad_hook) grad_hook(opt->params());
+    if (sync.after_backward) sync.after_backward(opt->params());
     optim::clip_grad_norm(opt->params(), 1.0);
     opt->step();
   };

@@ -13,11 +13,19 @@ namespace cadenza::models {
 
 SequenceModelConfig w1_config();
 
-// Prepares W1 and returns one training step (forward, backward, clip, Adam).
-// grad_hook, when given, runs between backward and clipping (the data-
-// parallel scaling benchmark all-reduces the gradients there).
-std::function<void()> make_w1_step(uint64_t seed = 1,
-                                   std::function<void(const std::vector<Tensor>&)> grad_hook = {});
+// What data parallelism does around a training step's backward, each with
+// the optimizer's parameters: before it (arms an all-reduce overlapped with
+// backward) and between it and clipping (finishes that all-reduce, or runs
+// the whole one). Either may be empty.
+struct GradSync {
+  std::function<void(const std::vector<Tensor>& params, const Tensor& loss)> before_backward;
+  std::function<void(const std::vector<Tensor>& params)> after_backward;
+};
+
+// Prepares W1 and returns one training step (forward, backward, clip, Adam),
+// with `sync` around backward (the data-parallel scaling benchmark
+// all-reduces the gradients there).
+std::function<void()> make_w1_step(uint64_t seed = 1, GradSync sync = {});
 constexpr int64_t kW1Tokens = 32 * 128;
 
 // Generates `tokens` tokens one at a time from `model` (batch 1) with

@@ -57,13 +57,14 @@ const char* lr_schedule_name(LrSchedule s) {
 }
 
 void StepContext::apply(optim::Optimizer& opt) const {
-  if (hook_ && *hook_) (*hook_)(opt.params());
+  if (after_backward_ && *after_backward_) (*after_backward_)(opt);
   if (o_ && o_->clip > 0) optim::clip_grad_norm(opt.params(), o_->clip);
   opt.step();
 }
 
 void StepContext::update(optim::Optimizer& opt, const Tensor& loss) const {
   opt.zero_grad();
+  if (before_backward_ && *before_backward_) (*before_backward_)(opt, loss);
   loss.backward();
   apply(opt);
 }
@@ -129,8 +130,12 @@ class TrainingLoop {
   int rank_ = 0, world_ = 1;
   bool lead_ = true;  // rank 0: logs and writes
   std::unique_ptr<dist::GradientReducer> reducer_;
+  // One per optimizer, its hooks on that optimizer's parameters (empty
+  // without overlap).
+  std::map<const optim::Optimizer*, std::unique_ptr<dist::OverlappedReducer>> overlapped_;
   std::shared_ptr<dist::DeviceCommunicator> device_comm_;  // NCCL, for ranks on GPUs
-  GradHook hook_;
+  StepContext::BackwardHook before_backward_;
+  StepContext::OptimizerHook after_backward_;
   TrainTask& task_;
   LoopOptions& o_;
   std::string latest_, best_;
@@ -519,15 +524,34 @@ TrainResult TrainingLoop::run() {
     dist::broadcast_tensors(*comm_, model_tensors(), 0, "broadcast of the parameters and buffers", device_comm_.get());
     reducer_ = std::make_unique<dist::GradientReducer>(comm_, o_.bucket_bytes);
     reducer_->use_device(device_comm_);
-    hook_ = [this](const std::vector<Tensor>& params) {
-      (*reducer_)(params);
+    if (o_.overlap && dist::overlap_enabled()) {
+      // Hooks on the parameters, once: an update's backward starts each
+      // bucket's all-reduce as soon as its gradients are final.
+      for (auto& [prefix, opt] : task_.optimizers()) {
+        auto r = std::make_unique<dist::OverlappedReducer>(comm_, opt->params(), o_.bucket_bytes);
+        r->use_device(device_comm_);
+        overlapped_[opt] = std::move(r);
+      }
+      before_backward_ = [this](optim::Optimizer& opt, const Tensor& loss) {
+        auto it = overlapped_.find(&opt);
+        if (it != overlapped_.end()) it->second->prepare({loss});
+      };
+    }
+    after_backward_ = [this](optim::Optimizer& opt) {
+      auto it = overlapped_.find(&opt);
+      if (it != overlapped_.end())
+        it->second->finish();
+      else
+        (*reducer_)(opt.params());
       // Buffers (BatchNorm's running statistics) follow rank 0, as
       // PyTorch's DistributedDataParallel has them.
       dist::broadcast_tensors(*comm_, buffers(), 0, "broadcast of the buffers", device_comm_.get());
-      if (o_.grad_hook) o_.grad_hook(params);
+      if (o_.grad_hook) o_.grad_hook(opt.params());
     };
   } else {
-    hook_ = o_.grad_hook;
+    after_backward_ = [this](optim::Optimizer& opt) {
+      if (o_.grad_hook) o_.grad_hook(opt.params());
+    };
   }
   if (spe_ > 0 && (pos_ < 0 || pos_ >= spe_))
     throw Error("'" + latest_ + "': position " + std::to_string(pos_) + " is outside the epoch's " +
@@ -551,7 +575,13 @@ TrainResult TrainingLoop::run() {
       where = "; gradients over " + device_comm_->describe() + " (rank 0)";
     else if (o_.device != Device{})
       where = "; rank 0 on " + o_.device.str() + ", gradients reduced through the host";
-    progress_->log("data-parallel over " + comm_->describe() + batch + where);
+    char mb[32];
+    std::snprintf(mb, sizeof mb, "%g", static_cast<double>(o_.bucket_bytes) / (1 << 20));
+    const std::string how =
+        overlapped_.empty()
+            ? "; all-reduce after backward, in buckets of " + std::string(mb) + " MiB"
+            : "; all-reduce overlapped with backward, in buckets of " + std::string(mb) + " MiB";
+    progress_->log("data-parallel over " + comm_->describe() + batch + where + how);
   }
   TrainResult res;
   res.best_val_nll = best_val_;
@@ -564,7 +594,8 @@ TrainResult TrainingLoop::run() {
   if (spe_ > 0 && !finished) task_.begin_epoch(epoch_);
   StepContext ctx;
   ctx.o_ = &o_;
-  ctx.hook_ = &hook_;
+  ctx.before_backward_ = &before_backward_;
+  ctx.after_backward_ = &after_backward_;
   task_.train_mode();
   while (!finished && step_ < total_) {
     ctx.step = step_;

@@ -112,6 +112,10 @@ struct LoopOptions {
   // The ranks this run trains over (null: this process alone).
   std::shared_ptr<dist::Communicator> comm;
   int64_t bucket_bytes = 25 << 20;  // gradient bucket size of the data-parallel all-reduce
+  // Overlap that all-reduce with backward (bucket by bucket, as each
+  // bucket's gradients become final), else run it after backward. The same
+  // values either way; CADENZA_DIST_OVERLAP=0 turns it off as well.
+  bool overlap = true;
   // After every step, with the number of steps done (tests inject faults here).
   std::function<void(int64_t steps_done)> after_step;
   // Names of the run-shaping fields the caller chose (e.g. from flags typed):
@@ -154,14 +158,19 @@ class StepContext {
   int64_t epoch = 0;  // 0-based epoch (tasks with epochs)
   int64_t pos = 0;    // 0-based batch within the epoch (tasks with epochs)
   // zero_grad, loss.backward(), the gradient hook, clipping, opt.step().
+  // With several ranks the gradients' all-reduce overlaps the backward.
   void update(optim::Optimizer& opt, const Tensor& loss) const;
-  // The same after a backward the task ran itself (gradients in place).
+  // The same after a backward the task ran itself (gradients in place; the
+  // all-reduce runs after it).
   void apply(optim::Optimizer& opt) const;
 
  private:
   friend class TrainingLoop;
+  using OptimizerHook = std::function<void(optim::Optimizer&)>;
+  using BackwardHook = std::function<void(optim::Optimizer&, const Tensor& loss)>;
   const LoopOptions* o_ = nullptr;
-  const GradHook* hook_ = nullptr;  // the loop's: reduction, then the options' hook
+  const BackwardHook* before_backward_ = nullptr;  // the loop's: arms an overlapped reduction
+  const OptimizerHook* after_backward_ = nullptr;  // the loop's: reduction, then the options' hook
 };
 
 // What one training step reports.

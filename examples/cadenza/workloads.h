@@ -7,13 +7,14 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "models/lstm_workloads.h"
 
 namespace cadenza::cli {
 
 // Under mpirun, the training-step workloads (W1, W2) average their
-// gradients over the ranks with this hook between backward and the
-// optimizer step, as data-parallel training does; empty in one process.
-std::function<void(const std::vector<Tensor>&)>& bench_grad_hook();
+// gradients over the ranks with these calls around backward, as data-
+// parallel training does; empty in one process.
+models::GradSync& bench_grad_sync();
 
 struct Workload {
   std::string name;

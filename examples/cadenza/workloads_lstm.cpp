@@ -13,7 +13,7 @@ std::vector<Workload> lstm_workloads() {
   w1.throughput_unit = "tokens/s";
   w1.work_per_unit = static_cast<double>(models::kW1Tokens);
   w1.throughput_scale = 1;
-  w1.prepare = [] { return models::make_w1_step(1, bench_grad_hook()); };
+  w1.prepare = [] { return models::make_w1_step(1, bench_grad_sync()); };
   out.push_back(w1);
   Workload w4;
   w4.name = "W4";

@@ -30,12 +30,13 @@ std::function<void()> w2_step() {
   Generator g(2);
   Tensor ids = randint(0, 256, {4, 4097}, &g);
   Tensor x = contiguous(narrow(ids, 1, 0, 4096)), y = contiguous(narrow(ids, 1, 1, 4096));
-  auto hook = bench_grad_hook();
-  return [model, opt, x, y, hook] {
+  auto sync = bench_grad_sync();
+  return [model, opt, x, y, sync] {
     opt->zero_grad();
     Tensor loss = cross_entropy(model->forward_audio(x), y);
+    if (sync.before_backward) sync.before_backward(opt->params(), loss);
     loss.backward();
-    if (hook) hook(opt->params());
+    if (sync.after_backward) sync.after_backward(opt->params());
     optim::clip_grad_norm(opt->params(), 1.0);
     opt->step();
   };

@@ -4,8 +4,8 @@
 // Without mpirun it runs as a group of one, and the cases that need two
 // ranks say so and pass nothing off as checked.
 #include <catch2/catch.hpp>
-
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -144,6 +144,35 @@ void twin_parameters(const std::vector<std::pair<Shape, DType>>& specs, size_t m
   }
 }
 
+// A DeviceCommunicator that reduces through the host on the emulated
+// device: the device path of the reducers (packing, reducing in place,
+// scaling and scattering on the device) without NCCL in the loop.
+struct HostBacked : dist::DeviceCommunicator {
+  std::shared_ptr<dist::Communicator> host;
+  Device dev;
+  int reduces = 0, broadcasts = 0;
+  Device device() const override { return dev; }
+  std::string describe() const override { return "a stand-in"; }
+  void allreduce_sum(Tensor& t, const std::string& what) override {
+    REQUIRE(t.device() == dev);
+    REQUIRE(t.is_contiguous());
+    Tensor h = t.to(Device{}).contiguous();
+    if (h.dtype() == DType::f32)
+      host->allreduce_sum(h.data<float>(), h.numel(), what);
+    else
+      host->allreduce_sum(h.data<double>(), h.numel(), what);
+    t.copy_(h.to(dev));
+    ++reduces;
+  }
+  void broadcast(Tensor& t, int root, const std::string& what) override {
+    Tensor h = t.to(Device{}).contiguous();
+    host->broadcast(h.raw_data(), h.numel() * static_cast<int64_t>(dtype_size(h.dtype())), root,
+                    what);
+    t.copy_(h.to(dev));
+    ++broadcasts;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("distributed: collectives sum, broadcast and gather across the ranks", "[distributed]") {
@@ -254,30 +283,6 @@ TEST_CASE("distributed: gradients reduced by a device communicator equal the hos
   auto w = world();
   const int R = w->rank();
   const Device dev{Device::cuda, 0};
-  struct HostBacked : dist::DeviceCommunicator {
-    std::shared_ptr<dist::Communicator> host;
-    Device dev;
-    int reduces = 0, broadcasts = 0;
-    Device device() const override { return dev; }
-    std::string describe() const override { return "a stand-in"; }
-    void allreduce_sum(Tensor& t, const std::string& what) override {
-      REQUIRE(t.device() == dev);
-      REQUIRE(t.is_contiguous());
-      Tensor h = t.to(Device{}).contiguous();
-      if (h.dtype() == DType::f32)
-        host->allreduce_sum(h.data<float>(), h.numel(), what);
-      else
-        host->allreduce_sum(h.data<double>(), h.numel(), what);
-      t.copy_(h.to(dev));
-      ++reduces;
-    }
-    void broadcast(Tensor& t, int root, const std::string& what) override {
-      Tensor h = t.to(Device{}).contiguous();
-      host->broadcast(h.raw_data(), h.numel() * static_cast<int64_t>(dtype_size(h.dtype())), root, what);
-      t.copy_(h.to(dev));
-      ++broadcasts;
-    }
-  };
   auto stand_in = std::make_shared<HostBacked>();
   stand_in->host = w;
   stand_in->dev = dev;
@@ -511,4 +516,230 @@ TEST_CASE("distributed: WaveNet training over 2 ranks equals one rank with twice
   o.warmup = 1;
   o.quiet = true;
   require_equals_one_rank(o, "wavenet", [&](const WaveNetTrainOptions& oo) { return train_wavenet(cfg, data, oo); });
+}
+
+namespace {
+
+// The world's collectives, counting the started (nonblocking) all-reduces.
+struct CountingComm : dist::Communicator {
+  std::shared_ptr<dist::Communicator> inner;
+  int starts = 0;
+  explicit CountingComm(std::shared_ptr<dist::Communicator> w) : inner(std::move(w)) {}
+  int rank() const override { return inner->rank(); }
+  int size() const override { return inner->size(); }
+  std::string describe() const override { return inner->describe(); }
+  void allreduce_sum(float* d, int64_t n, const std::string& what) override {
+    inner->allreduce_sum(d, n, what);
+  }
+  void allreduce_sum(double* d, int64_t n, const std::string& what) override {
+    inner->allreduce_sum(d, n, what);
+  }
+  std::unique_ptr<dist::PendingCollective> start_allreduce_sum(float* d, int64_t n,
+                                                               const std::string& what) override {
+    ++starts;
+    return inner->start_allreduce_sum(d, n, what);
+  }
+  std::unique_ptr<dist::PendingCollective> start_allreduce_sum(double* d, int64_t n,
+                                                               const std::string& what) override {
+    ++starts;
+    return inner->start_allreduce_sum(d, n, what);
+  }
+  void broadcast(void* d, int64_t bytes, int root, const std::string& what) override {
+    inner->broadcast(d, bytes, root, what);
+  }
+  std::vector<std::string> gather(const std::string& mine, int root,
+                                  const std::string& what) override {
+    return inner->gather(mine, root, what);
+  }
+  [[noreturn]] void abort(int code) override {
+    inner->abort(code);
+    std::_Exit(code);  // not reached
+  }
+};
+
+// Three linear layers and two spare parameters: an f64 one no rank uses,
+// and an f32 one only even ranks add to the output. Every rank builds the
+// same weights; the input is the rank's own.
+struct SmallNet {
+  std::vector<Tensor> params;
+  Tensor spare64, even_only;
+  SmallNet(Device dev) {
+    Generator g(7);
+    auto make = [&](Shape s, DType dt = DType::f32) {
+      Tensor t = mul(randn(s, DType::f32, &g), Tensor::scalar(0.3)).to(dt).to(dev).detach();
+      t.requires_grad_(true);
+      params.push_back(t);
+      return t;
+    };
+    const std::vector<std::pair<int64_t, int64_t>> layers = {{5, 16}, {16, 16}, {16, 4}};
+    for (auto [in, out] : layers) {
+      make({out, in});
+      make({out});
+    }
+    spare64 = make({3}, DType::f64);
+    even_only = make({4});
+  }
+  Tensor loss(int rank, int step) const {
+    Generator g(100 + 10 * static_cast<uint64_t>(rank) + static_cast<uint64_t>(step));
+    Tensor h = randn({6, 5}, DType::f32, &g).to(params[0].device());
+    for (int l = 0; l < 3; ++l) h = tanh(linear(h, params[2 * l], params[2 * l + 1]));
+    if (rank % 2 == 0) h = add(h, even_only);
+    return sum(mul(h, h));
+  }
+  void zero_grad() const {
+    for (const Tensor& p : params) p.zero_grad();
+  }
+};
+
+void require_same_bits(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+  REQUIRE(a.size() == b.size());
+  for (size_t k = 0; k < a.size(); ++k) {
+    INFO("parameter " << k);
+    Tensor ga = a[k].grad(), gb = b[k].grad();
+    REQUIRE(ga.defined());
+    REQUIRE(gb.defined());
+    REQUIRE(ga.device() == a[k].device());
+    REQUIRE(gb.device() == b[k].device());
+    Tensor ha = ga.to(Device{}).contiguous(), hb = gb.to(Device{}).contiguous();
+    REQUIRE(ha.shape() == hb.shape());
+    REQUIRE(ha.dtype() == hb.dtype());
+    REQUIRE(std::memcmp(ha.raw_data(), hb.raw_data(), ha.numel() * dtype_size(ha.dtype())) == 0);
+  }
+}
+
+// Two steps of SmallNet on `dev`: the post-backward reducer's gradients
+// and the overlapped one's, bit for bit; returns the overlapped reducer's
+// buckets started during backward in the last step.
+int64_t compare_reducers(const std::shared_ptr<dist::Communicator>& comm, Device dev,
+                         std::shared_ptr<dist::DeviceCommunicator> device_comm, bool with_outputs) {
+  const int R = comm->rank();
+  SmallNet after(dev), overlapped(dev);
+  dist::GradientReducer post(comm, 64);
+  dist::OverlappedReducer over(comm, overlapped.params, 64);
+  post.use_device(device_comm);
+  over.use_device(device_comm);
+  REQUIRE(over.buckets() >= 6);
+  for (int step = 0; step < 2; ++step) {
+    after.zero_grad();
+    after.loss(R, step).backward();
+    post(after.params);
+    overlapped.zero_grad();
+    Tensor loss = overlapped.loss(R, step);
+    over.prepare(with_outputs ? std::vector<Tensor>{loss} : std::vector<Tensor>{});
+    loss.backward();
+    over.finish();
+    require_same_bits(after.params, overlapped.params);
+    REQUIRE(over.last_bytes() == post.last_bytes());
+    REQUIRE(over.last_buckets() == over.buckets());
+  }
+  // The spare no rank uses is averaged as zeros; the even ranks' one as
+  // their share.
+  REQUIRE(overlapped.spare64.grad().to(Device{}).to_vector<double>() ==
+          std::vector<double>(3, 0.0));
+  return over.last_started_in_backward();
+}
+
+}  // namespace
+
+// The overlapped reducer against the post-backward one on a small model
+// whose 64-byte buckets make seven all-reduces: the same gradients, bit for
+// bit, while buckets start before backward ends. A parameter no rank uses
+// and one only some ranks use are averaged as zeros where missing; the
+// ranks start their buckets in the same order although their gradients
+// arrive differently.
+TEST_CASE(
+    "distributed: the all-reduce overlapped with backward gives the post-backward reducer's bits",
+    "[distributed][overlap]") {
+  auto w = world();
+  const int64_t started = compare_reducers(w, Device{}, nullptr, true);
+  // Given the loss, the unused parameters hold nothing back: all but the
+  // first layer's buckets start before finish(), however many ranks.
+  REQUIRE(started >= 4);
+  // Without it, the spare that no rank uses (second in reverse order) holds
+  // back every bucket but the first; the sums are the same.
+  compare_reducers(w, Device{}, nullptr, false);
+}
+
+TEST_CASE("distributed: the overlapped all-reduce starts while backward still runs",
+          "[distributed][overlap]") {
+  auto counting = std::make_shared<CountingComm>(world());
+  SmallNet net(Device{});
+  // The first layer's weight is among the last gradients backward makes
+  // final; by then the later layers' buckets must be in flight. (This hook
+  // comes first, so it sees the count before the reducer's own hook on it.)
+  int started_before_last = -1;
+  HookHandle h = register_post_accumulate_grad_hook(
+      net.params[0], [&](const Tensor&) { started_before_last = counting->starts; });
+  dist::OverlappedReducer over(counting, net.params, 64);
+  Tensor loss = net.loss(world()->rank(), 0);
+  over.prepare({loss});
+  loss.backward();
+  REQUIRE(started_before_last >= 3);
+  REQUIRE(started_before_last < over.buckets());
+  over.finish();
+  REQUIRE(counting->starts == over.buckets());
+  REQUIRE(over.last_started_in_backward() >= started_before_last);
+  h.remove();
+
+  // Without prepare() (a backward the reducer was not told of) it all
+  // happens in finish(): nothing started during backward.
+  net.zero_grad();
+  net.loss(world()->rank(), 1).backward();
+  over.finish();
+  REQUIRE(over.last_started_in_backward() == 0);
+  REQUIRE(counting->starts == 2 * over.buckets());
+
+  // Two backward passes for one prepare() are refused, as DDP refuses them.
+  net.zero_grad();
+  Tensor twice = net.loss(world()->rank(), 2);
+  over.prepare({twice});
+  twice.backward(Tensor(), true);
+  REQUIRE_THROWS_WITH(twice.backward(), Catch::Contains("twice between prepare() and finish()"));
+  over.finish();  // the first pass's all-reduces, which every rank started
+}
+
+// On the emulated device: through the host (MPI), and over a stand-in
+// DeviceCommunicator (the NCCL path, with the blocking start of the
+// default), each bit-identical to the post-backward reducer on the same path.
+TEST_CASE("distributed: the overlapped all-reduce of device gradients equals the post-backward one",
+          "[distributed][overlap]") {
+  EmulatedCuda emulated;
+  auto w = world();
+  const Device dev{Device::cuda, 0};
+  REQUIRE(compare_reducers(w, dev, nullptr, true) >= 4);
+  auto stand_in = std::make_shared<HostBacked>();
+  stand_in->host = w;
+  stand_in->dev = dev;
+  REQUIRE(compare_reducers(w, dev, stand_in, true) >= 4);
+  REQUIRE(stand_in->reduces > 0);
+}
+
+TEST_CASE(
+    "distributed: LSTM training overlapped with backward equals training without, bit for bit",
+    "[distributed][overlap]") {
+  if (!two_ranks()) {
+    WARN("needs mpirun -np 2");
+    return;
+  }
+  auto train = pattern_pieces(23, 40, 5), valid = pattern_pieces(6, 40, 6);
+  TokenTrainOptions o;
+  o.seq_len = 10;
+  o.steps = 6;
+  o.lr = 3e-3;
+  o.warmup = 1;
+  o.eval_every = 3;
+  o.quiet = true;
+  o.batch = 2;
+  o.comm = world();
+  o.bucket_bytes = 4096;  // several buckets, most started during backward
+  o.out_dir = run_dir("lstm-overlap");
+  auto on = train_tokens(token_config(), train, valid, o);
+  o.overlap = false;
+  o.out_dir = run_dir("lstm-after");
+  auto off = train_tokens(token_config(), train, valid, o);
+  REQUIRE(on.losses == off.losses);
+  REQUIRE(on.final_val_nll == off.final_val_nll);
+  if (world()->rank() == 0)
+    require_close_checkpoints(run_dir_path("lstm-overlap") + "/latest.safetensors",
+                              run_dir_path("lstm-after") + "/latest.safetensors", 0, 0);
 }

@@ -1,6 +1,10 @@
 // Autograd semantics: accumulation, retain_graph, no_grad, detach,
-// create_graph (double backward), autograd::grad.
+// create_graph (double backward), autograd::grad, post-accumulate-grad hooks.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -109,4 +113,95 @@ TEST_CASE("autograd: grad() leaves .grad alone and reports unused inputs", "[aut
   REQUIRE_FALSE(g[1].defined());
   REQUIRE_FALSE(x.grad().defined());
   REQUIRE_THROWS_WITH(grad({y}, {z}, {}, true, false, false), Contains("not used"));
+}
+
+TEST_CASE("autograd: a post-accumulate-grad hook sees a leaf's final .grad, once per pass",
+          "[autograd][hooks]") {
+  // x reaches the loss through three edges taken at different times: the
+  // mul inside exp, the mul after it, and the sum at the end.
+  Tensor x = param({0.5, -1.0});
+  int calls = 0;
+  std::vector<double> seen;
+  HookHandle h = register_post_accumulate_grad_hook(x, [&](const Tensor& leaf) {
+    ++calls;
+    REQUIRE(leaf.impl() == x.impl());
+    seen = leaf.grad().to_vector<double>();
+  });
+  REQUIRE(h.active());
+  auto loss = [&] { return sum(exp(x * 2.0) * x) + sum(x); };
+  loss().backward();
+  REQUIRE(calls == 1);
+  // d/dx: (1 + 2x) e^{2x} + 1, all of it, not a partial sum.
+  REQUIRE(seen.size() == 2);
+  for (size_t i = 0; i < 2; ++i) {
+    double v = std::vector<double>{0.5, -1.0}[i];
+    REQUIRE(seen[i] == Approx((1 + 2 * v) * std::exp(2 * v) + 1));
+  }
+  REQUIRE(seen == x.grad().to_vector<double>());
+  // A second pass fires again and sees the accumulated .grad.
+  loss().backward();
+  REQUIRE(calls == 2);
+  REQUIRE(seen[0] == Approx(2 * ((1 + 1.0) * std::exp(1.0) + 1)));
+}
+
+TEST_CASE(
+    "autograd: post-accumulate-grad hooks fire nearest the output first, and only for reached "
+    "leaves",
+    "[autograd][hooks]") {
+  Tensor w1 = param({1.5}), w2 = param({-2}), w3 = param({0.25}), unused = param({7});
+  Tensor x = Tensor::from_vector<double>({3});
+  std::vector<std::string> order;
+  std::vector<std::pair<Tensor, std::string>> named = {
+      {w1, "w1"}, {w2, "w2"}, {w3, "w3"}, {unused, "unused"}};
+  for (const auto& [t, name] : named)
+    register_post_accumulate_grad_hook(t,
+                                       [&order, n = name](const Tensor&) { order.push_back(n); });
+  Tensor h1 = tanh(w1 * x), h2 = tanh(w2 * h1);
+  sum(w3 * h2).backward();
+  REQUIRE(order == std::vector<std::string>{"w3", "w2", "w1"});
+  REQUIRE_FALSE(unused.grad().defined());
+}
+
+TEST_CASE("autograd: a leaf used twice in one op, or as an output itself, fires once",
+          "[autograd][hooks]") {
+  Tensor a = param({1, 2});
+  int calls = 0;
+  std::vector<double> seen;
+  register_post_accumulate_grad_hook(a, [&](const Tensor& t) {
+    ++calls;
+    seen = t.grad().to_vector<double>();
+  });
+  sum(a * a).backward();
+  REQUIRE(calls == 1);
+  REQUIRE(seen == std::vector<double>{2, 4});
+  // An output that is the leaf itself, beside one that depends on it.
+  a.zero_grad();
+  run_backward({sum(a * 3.0), a}, {Tensor(), Tensor::ones({2}, DType::f64)}, false, false);
+  REQUIRE(calls == 2);
+  REQUIRE(seen == std::vector<double>{4, 4});
+}
+
+TEST_CASE("autograd: a removed post-accumulate-grad hook stays quiet, and grad() fires none",
+          "[autograd][hooks]") {
+  Tensor x = param({2}), y = param({3});
+  int x_calls = 0, y_calls = 0;
+  HookHandle hx = register_post_accumulate_grad_hook(x, [&](const Tensor&) { ++x_calls; });
+  register_post_accumulate_grad_hook(y, [&](const Tensor&) { ++y_calls; });
+  Tensor out = sum(x * y);
+  auto g = grad({out}, {x, y}, {}, true);
+  REQUIRE(g[0].item() == 3);
+  REQUIRE(x_calls == 0);  // grad() leaves .grad alone, and so the hooks
+  REQUIRE(y_calls == 0);
+  hx.remove();
+  REQUIRE_FALSE(hx.active());
+  hx.remove();  // twice is harmless
+  out.backward();
+  REQUIRE(x_calls == 0);
+  REQUIRE(y_calls == 1);
+  REQUIRE(x.grad().item() == 3);
+  // Only leaves that require grad take hooks.
+  REQUIRE_THROWS_WITH(register_post_accumulate_grad_hook(x * 2.0, [](const Tensor&) {}),
+                      Contains("not a leaf"));
+  REQUIRE_THROWS_WITH(register_post_accumulate_grad_hook(Tensor::ones({1}), [](const Tensor&) {}),
+                      Contains("not a leaf"));
 }
