@@ -184,18 +184,6 @@ struct Buffer {
   }
 };
 
-class DeviceGuard {
- public:
-  explicit DeviceGuard(int device) {
-    CADENZA_CUDA_CHECK(cudaGetDevice(&prev_));
-    if (prev_ != device) CADENZA_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceGuard() { cudaSetDevice(prev_); }
-
- private:
-  int prev_ = 0;
-};
-
 }  // namespace
 
 struct DecoderDevice::Impl {

@@ -17,4 +17,19 @@ inline cudaStream_t current_stream() {
   return static_cast<cudaStream_t>(cadenza::cuda::current_stream(device));
 }
 
+// Makes `device` current for its scope.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    CADENZA_CUDA_CHECK(cudaGetDevice(&prev_));
+    if (prev_ != device) CADENZA_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceGuard() { cudaSetDevice(prev_); }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int prev_ = 0;
+};
+
 }  // namespace cadenza::kernels::cuda
