@@ -577,10 +577,9 @@ TrainResult TrainingLoop::run() {
       where = "; rank 0 on " + o_.device.str() + ", gradients reduced through the host";
     char mb[32];
     std::snprintf(mb, sizeof mb, "%g", static_cast<double>(o_.bucket_bytes) / (1 << 20));
-    const std::string how =
-        overlapped_.empty()
-            ? "; all-reduce after backward, in buckets of " + std::string(mb) + " MiB"
-            : "; all-reduce overlapped with backward, in buckets of " + std::string(mb) + " MiB";
+    const std::string how = std::string("; all-reduce ") +
+                            (overlapped_.empty() ? "after backward" : "overlapped with backward") +
+                            ", in buckets of " + mb + " MiB";
     progress_->log("data-parallel over " + comm_->describe() + batch + where + how);
   }
   TrainResult res;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/scratch.h"
 #include "kernels/cuda/stream.h"
 
 namespace cadenza::kernels::cuda {
@@ -15,6 +16,8 @@ namespace dec = kmath::dec;
 namespace cg = cooperative_groups;
 
 namespace {
+
+constexpr const char* kOp = "lstm decoding";
 
 struct Args {
   dec::Dims d;
@@ -163,27 +166,6 @@ __global__ void __launch_bounds__(dec::kThreads, 1) decoder_kernel(const Args a)
   for (int64_t i = tid; i < d.L * jn; i += nth) a.c[(i / jn) * H + j0 + i % jn] = sm[p.c_at + (i / jn) * U + i % jn];
 }
 
-struct Buffer {
-  void* p = nullptr;
-  ~Buffer() {
-    if (p) cudaFree(p);
-  }
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(p);
-  }
-  void alloc(size_t bytes) {
-    if (p) CADENZA_CUDA_CHECK(cudaFree(p));
-    p = nullptr;
-    CADENZA_CUDA_CHECK(cudaMalloc(&p, bytes > 0 ? bytes : 16));
-  }
-  // Queued on the current stream: src must live until that stream is synchronised.
-  void put(const void* src, size_t bytes, size_t at = 0) {
-    CADENZA_CUDA_CHECK(
-        cudaMemcpyAsync(static_cast<char*>(p) + at, src, bytes, cudaMemcpyHostToDevice, current_stream()));
-  }
-};
-
 }  // namespace
 
 struct DecoderDevice::Impl {
@@ -191,7 +173,7 @@ struct DecoderDevice::Impl {
   dec::Dims d;
   dec::Plan plan;
   int parity = 0;
-  Buffer table, w_hh, w_ih, b, w_out, b_out, h, c, logits, fed, u, out;
+  DeviceBuffer table, w_hh, w_ih, b, w_out, b_out, h, c, logits, fed, u, out;
 };
 
 dec::Plan DecoderDevice::plan_for(const dec::Dims& d, int device) {
@@ -211,6 +193,7 @@ DecoderDevice::DecoderDevice(const dec::Weights& w, int device) : impl_(std::mak
   Impl& m = *impl_;
   m.device = device;
   DeviceGuard guard(device);
+  const cudaStream_t stream = current_stream();
   m.d = {w.V, w.H, w.L};
   m.plan = plan_for(m.d, device);
   if (!m.plan.fits)
@@ -219,27 +202,27 @@ DecoderDevice::DecoderDevice(const dec::Weights& w, int device) : impl_(std::mak
                              std::to_string(w.V) + ")");
   const int64_t V = w.V, H = w.H, L = w.L, G = 4 * H;
   const size_t layer = static_cast<size_t>(G * H) * sizeof(float);
-  m.table.alloc(static_cast<size_t>(V * G) * sizeof(float));
-  m.table.put(w.table, static_cast<size_t>(V * G) * sizeof(float));
-  m.w_hh.alloc(L * layer);
-  m.w_ih.alloc(L * layer);
-  m.b.alloc(static_cast<size_t>(L * G) * sizeof(float));
+  m.table.resize(static_cast<size_t>(V * G) * sizeof(float), kOp);
+  m.table.put(w.table, static_cast<size_t>(V * G) * sizeof(float), 0, stream);
+  m.w_hh.resize(L * layer, kOp);
+  m.w_ih.resize(L * layer, kOp);
+  m.b.resize(static_cast<size_t>(L * G) * sizeof(float), kOp);
   for (int64_t l = 0; l < L; ++l) {
-    m.w_hh.put(w.w_hh[l], layer, l * layer);
+    m.w_hh.put(w.w_hh[l], layer, l * layer, stream);
     if (l > 0) {
-      m.w_ih.put(w.w_ih[l], layer, l * layer);
-      m.b.put(w.b[l], static_cast<size_t>(G) * sizeof(float), static_cast<size_t>(l * G) * sizeof(float));
+      m.w_ih.put(w.w_ih[l], layer, l * layer, stream);
+      m.b.put(w.b[l], static_cast<size_t>(G) * sizeof(float), static_cast<size_t>(l * G) * sizeof(float), stream);
     }
   }
-  m.w_out.alloc(static_cast<size_t>(V * H) * sizeof(float));
-  m.w_out.put(w.w_out, static_cast<size_t>(V * H) * sizeof(float));
-  m.b_out.alloc(static_cast<size_t>(V) * sizeof(float));
-  m.b_out.put(w.b_out, static_cast<size_t>(V) * sizeof(float));
-  m.h.alloc(static_cast<size_t>(L * 2 * H) * sizeof(float));
-  m.c.alloc(static_cast<size_t>(L * H) * sizeof(float));
-  m.logits.alloc(static_cast<size_t>(V) * sizeof(float));
+  m.w_out.resize(static_cast<size_t>(V * H) * sizeof(float), kOp);
+  m.w_out.put(w.w_out, static_cast<size_t>(V * H) * sizeof(float), 0, stream);
+  m.b_out.resize(static_cast<size_t>(V) * sizeof(float), kOp);
+  m.b_out.put(w.b_out, static_cast<size_t>(V) * sizeof(float), 0, stream);
+  m.h.resize(static_cast<size_t>(L * 2 * H) * sizeof(float), kOp);
+  m.c.resize(static_cast<size_t>(L * H) * sizeof(float), kOp);
+  m.logits.resize(static_cast<size_t>(V) * sizeof(float), kOp);
   reset();
-  CADENZA_CUDA_CHECK(cudaStreamSynchronize(current_stream()));  // the caller's weights may go now
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(stream));  // the caller's weights may go now
 }
 
 DecoderDevice::~DecoderDevice() = default;
@@ -249,9 +232,8 @@ const dec::Plan& DecoderDevice::plan() const { return impl_->plan; }
 void DecoderDevice::reset() {
   Impl& m = *impl_;
   DeviceGuard guard(m.device);
-  const cudaStream_t stream = current_stream();
-  CADENZA_CUDA_CHECK(cudaMemsetAsync(m.h.p, 0, static_cast<size_t>(m.d.L * 2 * m.d.H) * sizeof(float), stream));
-  CADENZA_CUDA_CHECK(cudaMemsetAsync(m.c.p, 0, static_cast<size_t>(m.d.L * m.d.H) * sizeof(float), stream));
+  m.h.zero(current_stream());
+  m.c.zero(current_stream());
   m.parity = 0;
 }
 
@@ -270,12 +252,13 @@ std::vector<int32_t> DecoderDevice::generate(int64_t tokens, int32_t first, cons
     throw std::invalid_argument("lstm decoding: " + std::to_string(tokens) + " tokens need as many uniforms, got " +
                                 std::to_string(uniforms.size()));
   DeviceGuard guard(m.device);
+  const cudaStream_t stream = current_stream();
   const int64_t n_fed = static_cast<int64_t>(fed.size());
-  m.fed.alloc(fed.size() * sizeof(int32_t));
-  m.fed.put(fed.data(), fed.size() * sizeof(int32_t));
-  m.u.alloc(static_cast<size_t>(tokens) * sizeof(double));
-  m.u.put(uniforms.data(), static_cast<size_t>(tokens) * sizeof(double));
-  m.out.alloc(static_cast<size_t>(tokens) * sizeof(int32_t));
+  m.fed.resize(fed.size() * sizeof(int32_t), kOp);
+  m.fed.put(fed.data(), fed.size() * sizeof(int32_t), 0, stream);
+  m.u.resize(static_cast<size_t>(tokens) * sizeof(double), kOp);
+  m.u.put(uniforms.data(), static_cast<size_t>(tokens) * sizeof(double), 0, stream);
+  m.out.resize(static_cast<size_t>(tokens) * sizeof(int32_t), kOp);
   Args a;
   a.d = m.d;
   a.p = m.plan;
@@ -309,12 +292,12 @@ std::vector<int32_t> DecoderDevice::generate(int64_t tokens, int32_t first, cons
   void* args[] = {&a};
   CADENZA_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(decoder_kernel),
                                                  dim3(static_cast<unsigned>(m.plan.blocks)), dim3(dec::kThreads),
-                                                 args, smem, current_stream()));
+                                                 args, smem, stream));
   CADENZA_CUDA_CHECK(cudaGetLastError());
   std::vector<int32_t> out(static_cast<size_t>(tokens));
   CADENZA_CUDA_CHECK(cudaMemcpyAsync(out.data(), m.out.p, out.size() * sizeof(int32_t), cudaMemcpyDeviceToHost,
-                                     current_stream()));
-  CADENZA_CUDA_CHECK(cudaStreamSynchronize(current_stream()));
+                                     stream));
+  CADENZA_CUDA_CHECK(cudaStreamSynchronize(stream));
   // Every step flipped the state's buffer.
   m.parity = static_cast<int>((m.parity + n_fed + tokens - 1) % 2);
   return out;

@@ -5,6 +5,8 @@
 // cache, so its next user queues on the same stream, after the work that
 // reads it here. (The kernel using it must not change streams in between.)
 #include <cstddef>
+#include <memory>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -40,6 +42,45 @@ class Scratch {
   size_t bytes_;
   int device_ = 0;
   void* p_ = nullptr;
+};
+
+// A device buffer that lives as long as its owner and grows on demand (the
+// persistent kernels' weights and queues), from the same caching allocator
+// under the current stream. `p` is null until the first resize.
+class DeviceBuffer {
+ public:
+  void* p = nullptr;
+  size_t bytes = 0;
+  // At least n bytes (the contents are lost when it grows).
+  void resize(size_t n, const char* op) {
+    if (p && n <= bytes) return;
+    s_.reset();
+    p = nullptr;
+    s_ = std::make_unique<Scratch>(n > 0 ? n : 16, op);
+    p = s_->as<void>();
+    bytes = n;
+  }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p);
+  }
+  // n bytes of src at byte `at`, queued on `stream`: src must live until
+  // the stream has done it.
+  void put(const void* src, size_t n, size_t at, cudaStream_t stream) {
+    if (n) CADENZA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(p) + at, src, n, cudaMemcpyHostToDevice, stream));
+  }
+  // Resized to v and filled with it, queued on `stream`.
+  template <class T>
+  void upload(const std::vector<T>& v, cudaStream_t stream, const char* op) {
+    resize(v.size() * sizeof(T), op);
+    put(v.data(), v.size() * sizeof(T), 0, stream);
+  }
+  void zero(cudaStream_t stream) {
+    if (bytes) CADENZA_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));
+  }
+
+ private:
+  std::unique_ptr<Scratch> s_;
 };
 
 }  // namespace cadenza::kernels::cuda

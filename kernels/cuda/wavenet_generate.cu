@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/scratch.h"
 #include "kernels/cuda/stream.h"
 #include "kernels/cuda/wavenet_generate.h"
 #include "kernels/wavenet_generate_math.h"
@@ -14,6 +15,8 @@ namespace cadenza::kernels::cuda {
 namespace wg = kmath::wg;
 
 namespace {
+
+constexpr const char* kOp = "wavenet_generate";
 
 // Polls of a flag before a block gives up (about ten seconds of L2 round
 // trips): a peer block that died, or a schedule bug, ends the launch with an
@@ -208,41 +211,6 @@ __global__ void __launch_bounds__(256) wavenet_generate_kernel(wg::Ctx<W> c, wg:
   }
 }
 
-// A device buffer freed with its owner.
-struct Buffer {
-  void* p = nullptr;
-  size_t bytes = 0;
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() {
-    if (p) cudaFree(p);
-  }
-  void resize(size_t n) {
-    if (n <= bytes && p) return;
-    if (p) CADENZA_CUDA_CHECK(cudaFree(p));
-    p = nullptr;
-    bytes = 0;
-    CADENZA_CUDA_CHECK(cudaMalloc(&p, n > 0 ? n : 16));
-    bytes = n;
-  }
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(p);
-  }
-  // Queued on `stream`; `v` must live until the stream has done it.
-  template <class T>
-  void upload(const std::vector<T>& v, cudaStream_t stream) {
-    resize(v.size() * sizeof(T));
-    if (!v.empty())
-      CADENZA_CUDA_CHECK(
-          cudaMemcpyAsync(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice, stream));
-  }
-  void zero(cudaStream_t stream) {
-    if (bytes) CADENZA_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, stream));
-  }
-};
-
 }  // namespace
 
 struct WaveNetGenDevice::Impl {
@@ -250,9 +218,9 @@ struct WaveNetGenDevice::Impl {
   wg::Dims d;
   wg::Plan plan;
   int64_t t = 0;
-  Buffer layers, bias, gate_bias, dilation, ring_at, ring, table, last1, last1_b, last3, last3_b;
-  Buffer msg_h, msg_s, head_b, logits, ids, flags, error;
-  Buffer cond, uniforms, out, logits_out;  // per run
+  DeviceBuffer layers, bias, gate_bias, dilation, ring_at, ring, table, last1, last1_b, last3, last3_b;
+  DeviceBuffer msg_h, msg_s, head_b, logits, ids, flags, error;
+  DeviceBuffer cond, uniforms, out, logits_out;  // per run
 
   template <class W>
   void launch(int64_t steps, const float* cond_d, double temperature, bool keep_logits,
@@ -337,31 +305,31 @@ WaveNetGenDevice::WaveNetGenDevice(const WaveNetGenWeights& w, int64_t streams, 
                              std::to_string(sms) + " SMs, " + std::to_string(optin) +
                              " bytes of shared memory per block)");
   if (m.d.bf16) {
-    m.layers.upload(im.layers_h, stream);
-    m.last1.upload(im.last1_h, stream);
-    m.last3.upload(im.last3_h, stream);
+    m.layers.upload(im.layers_h, stream, kOp);
+    m.last1.upload(im.last1_h, stream, kOp);
+    m.last3.upload(im.last3_h, stream, kOp);
   } else {
-    m.layers.upload(im.layers_f32, stream);
-    m.last1.upload(im.last1_f32, stream);
-    m.last3.upload(im.last3_f32, stream);
+    m.layers.upload(im.layers_f32, stream, kOp);
+    m.last1.upload(im.last1_f32, stream, kOp);
+    m.last3.upload(im.last3_f32, stream, kOp);
   }
-  m.bias.upload(im.bias, stream);
-  if (!im.gate_bias.empty()) m.gate_bias.upload(im.gate_bias, stream);
-  m.dilation.upload(im.dilation, stream);
-  m.ring_at.upload(im.ring_at, stream);
-  m.ring.resize(static_cast<size_t>(im.ring_floats) * sizeof(float));
+  m.bias.upload(im.bias, stream, kOp);
+  if (!im.gate_bias.empty()) m.gate_bias.upload(im.gate_bias, stream, kOp);
+  m.dilation.upload(im.dilation, stream, kOp);
+  m.ring_at.upload(im.ring_at, stream, kOp);
+  m.ring.resize(static_cast<size_t>(im.ring_floats) * sizeof(float), kOp);
   m.ring.zero(stream);  // silence before the first sample
-  m.table.upload(im.table, stream);
-  m.last1_b.upload(im.last1_b, stream);
-  m.last3_b.upload(im.last3_b, stream);
+  m.table.upload(im.table, stream, kOp);
+  m.last1_b.upload(im.last1_b, stream, kOp);
+  m.last3_b.upload(im.last3_b, stream, kOp);
   const wg::Dims& d = m.d;
-  m.msg_h.resize(static_cast<size_t>(d.L * 2 * d.N * d.R) * sizeof(float));
-  m.msg_s.resize(static_cast<size_t>(d.L * 2 * d.N * d.S) * sizeof(float));
-  m.head_b.resize(static_cast<size_t>(2 * d.N * d.S) * sizeof(float));
-  m.logits.resize(static_cast<size_t>(2 * d.N * d.Q) * sizeof(float));
-  m.ids.resize(static_cast<size_t>(d.N) * sizeof(int32_t));
-  m.flags.resize(static_cast<size_t>(2 * d.L + m.plan.head1 + m.plan.head3) * sizeof(int));
-  m.error.resize(sizeof(int));
+  m.msg_h.resize(static_cast<size_t>(d.L * 2 * d.N * d.R) * sizeof(float), kOp);
+  m.msg_s.resize(static_cast<size_t>(d.L * 2 * d.N * d.S) * sizeof(float), kOp);
+  m.head_b.resize(static_cast<size_t>(2 * d.N * d.S) * sizeof(float), kOp);
+  m.logits.resize(static_cast<size_t>(2 * d.N * d.Q) * sizeof(float), kOp);
+  m.ids.resize(static_cast<size_t>(d.N) * sizeof(int32_t), kOp);
+  m.flags.resize(static_cast<size_t>(2 * d.L + m.plan.head1 + m.plan.head3) * sizeof(int), kOp);
+  m.error.resize(sizeof(int), kOp);
   CADENZA_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
@@ -392,16 +360,16 @@ void WaveNetGenDevice::run(int64_t steps, const int32_t* ids, const float* cond,
   const size_t NS = static_cast<size_t>(d.N * steps);
   CADENZA_CUDA_CHECK(
       cudaMemcpyAsync(m.ids.p, ids, d.N * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
-  m.uniforms.resize(NS * sizeof(double));
+  m.uniforms.resize(NS * sizeof(double), kOp);
   CADENZA_CUDA_CHECK(
       cudaMemcpyAsync(m.uniforms.p, uniforms, NS * sizeof(double), cudaMemcpyHostToDevice, stream));
-  m.out.resize(NS * sizeof(int32_t));
+  m.out.resize(NS * sizeof(int32_t), kOp);
   if (cond) {
-    m.cond.resize(NS * d.cin * sizeof(float));
+    m.cond.resize(NS * d.cin * sizeof(float), kOp);
     CADENZA_CUDA_CHECK(cudaMemcpyAsync(m.cond.p, cond, NS * d.cin * sizeof(float),
                                        cudaMemcpyHostToDevice, stream));
   }
-  if (logits) m.logits_out.resize(NS * d.Q * sizeof(float));
+  if (logits) m.logits_out.resize(NS * d.Q * sizeof(float), kOp);
   m.flags.zero(stream);
   m.error.zero(stream);
   const float* cond_d = cond ? m.cond.as<const float>() : nullptr;
