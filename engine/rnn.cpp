@@ -98,14 +98,16 @@ void check_rnn_args(const char* op, int64_t gates, const Tensor& x, const Tensor
     if (s->defined() && s->shape() != Shape{B, H})
       throw Error(std::string(op) + ": initial state " + s->str() + " should be [" + std::to_string(B) +
                   ", " + std::to_string(H) + "]");
-  for (const Tensor* t : {&h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh})
-    if (t->defined()) detail::check_same_dtype(x, *t, op);
+  // Devices first, by name: check_same_dtype would refuse a mismatch too,
+  // without saying which tensor.
   detail::check_same_device(x, h0, op, "input", "h0");
   detail::check_same_device(x, c0, op, "input", "c0");
   detail::check_same_device(x, w_ih, op, "input", "weight_ih");
   detail::check_same_device(x, w_hh, op, "input", "weight_hh");
   detail::check_same_device(x, b_ih, op, "input", "bias_ih");
   detail::check_same_device(x, b_hh, op, "input", "bias_hh");
+  for (const Tensor* t : {&h0, &c0, &w_ih, &w_hh, &b_ih, &b_hh})
+    if (t->defined()) detail::check_same_dtype(x, *t, op);
   if (T == 0) throw Error(std::string(op) + ": input has no time steps");
 }
 
@@ -133,12 +135,12 @@ void check_gates_args(const char* op, int64_t gates, const Tensor& gx, const Ten
                   std::to_string(H) + "]");
   if (b_hh.defined() && b_hh.shape() != Shape{G})
     throw Error(std::string(op) + ": bias " + b_hh.str() + " should be [" + std::to_string(G) + "]");
-  for (const Tensor* t : {&h0, &c0, &w_hh, &b_hh})
-    if (t->defined()) detail::check_same_dtype(gx, *t, op);
   detail::check_same_device(gx, h0, op, "gates", "h0");
   detail::check_same_device(gx, c0, op, "gates", "c0");
   detail::check_same_device(gx, w_hh, op, "gates", "weight_hh");
   detail::check_same_device(gx, b_hh, op, "gates", "bias_hh");
+  for (const Tensor* t : {&h0, &c0, &w_hh, &b_hh})
+    if (t->defined()) detail::check_same_dtype(gx, *t, op);
 }
 
 Tensor state_or_zeros(const Tensor& s, int64_t B, int64_t H, DType dt, Device dev) {

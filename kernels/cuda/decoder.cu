@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/scratch.h"
 #include "kernels/cuda/stream.h"
 
@@ -289,10 +290,8 @@ std::vector<int32_t> DecoderDevice::generate(int64_t tokens, int32_t first, cons
   if (static_cast<int64_t>(per_sm) * sms < m.plan.blocks)
     throw std::runtime_error("lstm decoding: " + std::to_string(m.plan.blocks) + " blocks of " + std::to_string(smem) +
                              " bytes cannot all be resident on cuda:" + std::to_string(m.device));
-  void* args[] = {&a};
-  CADENZA_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(decoder_kernel),
-                                                 dim3(static_cast<unsigned>(m.plan.blocks)), dim3(dec::kThreads),
-                                                 args, smem, stream));
+  CADENZA_CUDA_CHECK(launch_cooperative(decoder_kernel, dim3(static_cast<unsigned>(m.plan.blocks)),
+                                        dim3(dec::kThreads), smem, stream, a));
   CADENZA_CUDA_CHECK(cudaGetLastError());
   std::vector<int32_t> out(static_cast<size_t>(tokens));
   CADENZA_CUDA_CHECK(cudaMemcpyAsync(out.data(), m.out.p, out.size() * sizeof(int32_t), cudaMemcpyDeviceToHost,

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/rnn_persistent.h"
 #include "kernels/cuda/stream.h"
 #include "kernels/rnn_math.h"
@@ -366,11 +367,8 @@ RecurrentPlan choose(const char* op, const void* kernel, RecurrentPass pass, int
 
 template <class Args>
 void launch(void (*kernel)(Args), const Args& args) {
-  Args a = args;
-  void* params[] = {&a};
-  CADENZA_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel),
-                                                 dim3(args.p.blocks), dim3(kRecurrentThreads),
-                                                 params, args.p.smem_bytes, current_stream()));
+  CADENZA_CUDA_CHECK(launch_cooperative(kernel, dim3(args.p.blocks), dim3(kRecurrentThreads), args.p.smem_bytes,
+                                        current_stream(), args));
 }
 
 }  // namespace

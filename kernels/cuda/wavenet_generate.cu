@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/launch.h"
 #include "kernels/cuda/scratch.h"
 #include "kernels/cuda/stream.h"
 #include "kernels/cuda/wavenet_generate.h"
@@ -34,6 +35,15 @@ struct Flags {
   __device__ int* q(int64_t i) const { return base + 2 * L + head1 + i; }
 };
 
+#ifdef CADENZA_CUDA_EMU
+// On the CUDA emulator (tests/cuda_emu) a poll gives the other threads
+// their turn, as the device's other multiprocessors would run meanwhile.
+__device__ __forceinline__ int load_acquire(const int* p) {
+  ::cuemu::yield();
+  return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+__device__ __forceinline__ void store_release(int* p, int v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+#else
 __device__ __forceinline__ int load_acquire(const int* p) {
   int v;
   asm volatile("ld.acquire.gpu.global.s32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
@@ -42,6 +52,7 @@ __device__ __forceinline__ int load_acquire(const int* p) {
 __device__ __forceinline__ void store_release(int* p, int v) {
   asm volatile("st.release.gpu.global.s32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
 }
+#endif
 
 // Thread 0 waits until flags[0, count) all reach `value`; the block then
 // goes on together. False (every thread) when the wait timed out or another
@@ -267,11 +278,9 @@ struct WaveNetGenDevice::Impl {
                                std::to_string(sms) + " SMs)");
     int* flag_base = flags.as<int>();
     int* err = error.as<int>();
-    void* args[] = {&c, &plan, &flag_base, &err};
-    CADENZA_CUDA_CHECK(cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel),
-                                                   dim3(static_cast<unsigned>(plan.blocks)),
-                                                   dim3(static_cast<unsigned>(plan.threads)), args,
-                                                   static_cast<size_t>(plan.smem_bytes), stream));
+    CADENZA_CUDA_CHECK(launch_cooperative(kernel, dim3(static_cast<unsigned>(plan.blocks)),
+                                          dim3(static_cast<unsigned>(plan.threads)),
+                                          static_cast<size_t>(plan.smem_bytes), stream, c, plan, flag_base, err));
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
 };

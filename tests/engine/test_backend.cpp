@@ -242,7 +242,10 @@ std::vector<OpCase> op_cases() {
          Tensor rv = add(mul(x[4], x[4]), Tensor::scalar(0.5, x[4].dtype()).to(x[4].device()));
          Tensor e = batch_norm(x[3], x[4], rv, Tensor(), x[4], false);
          return grads_of(add(add(sum(mul(a, x[0])), sum(mul(b, b))), sum(mul(e, x[3]))), x);
-       }});
+       },
+       // f32: the CPU's own gradients are up to 7.6e-5 (relative) off the
+       // f64 values here, and the CUDA kernels' 6.3e-5 (on the emulator).
+       2e-4});
   c.push_back({"gated_activation and its gradient",
                {KernelId::gated_activation_forward, KernelId::gated_activation_backward},
                F,
@@ -286,7 +289,10 @@ std::vector<OpCase> op_cases() {
          Tensor gg = gru_layer_gates(x[12], Tensor(), x[8], x[10]);
          return grads_of(add(add(sum(mul(l, l)), sum(g)), add(sum(mul(lg, lg)), sum(gg))), x);
        },
-       1e-4});
+       // f32: the squared loss amplifies rounding; the CPU's weight_ih
+       // gradient is 2.5e-4 (relative) off the f64 values, the CUDA
+       // kernels' 2.7e-5 (on the emulator).
+       1e-3});
   c.push_back({"Adam and SGD steps, global-norm clipping",
                {KernelId::adam_step, KernelId::sgd_step, KernelId::sum_squares, KernelId::scale_inplace},
                F,
