@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test suite: installs what is missing, builds Release, runs ctest, then
-# runs the tests again under AddressSanitizer + UBSan and the fuzz targets.
+# The test suite: installs what is missing, builds Release, runs ctest, runs
+# the CUDA kernels and the engine's tests on the CUDA emulator
+# (tests/cuda_emu), then the tests again under AddressSanitizer + UBSan, and
+# the fuzz targets.
 #   CADENZA_QUICK=1  only the Release build and its tests
 #   CADENZA_FUZZ_SECONDS=N  seconds per fuzz target (default 60)
 set -euo pipefail
@@ -17,6 +19,20 @@ echo "== Tests (Release) ($(date +%T))"
 (cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
 
 if [ "${CADENZA_QUICK:-0}" = 1 ]; then exit 0; fi
+
+if [ -x /usr/local/cuda/bin/nvcc ] || [ -f /usr/local/cuda/include/cuda_runtime.h ]; then
+  echo "== The CUDA kernels on the CPU emulator, tests/cuda_emu ($(date +%T))"
+  # Without a GPU the cuda-labelled tests above skip; here every .cu runs on
+  # the CPU (each CUDA thread a fiber), with the engine's unit tests, whose
+  # backend table then covers the CUDA backend too. Engine-only: kernels/
+  # and engine/ and their tests.
+  cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DCADENZA_ENGINE_ONLY=ON -DCADENZA_CUDA=EMU \
+    -DCADENZA_MPI=OFF >/dev/null
+  cmake --build build-emu -j"$jobs"
+  (cd build-emu && ctest --output-on-failure -j"$jobs" --timeout 900)
+else
+  echo "== No CUDA toolkit headers: the CUDA emulator's tests are not built"
+fi
 
 echo "== Tests under AddressSanitizer + UndefinedBehaviorSanitizer ($(date +%T))"
 # -O1: the sanitizers find the same faults, and on 2 cores build and tests
