@@ -147,6 +147,17 @@ struct LaunchState {
 
 thread_local LaunchState* g_launch = nullptr;
 
+// CADENZA_CUDA_EMU_ORDER=reverse runs blocks and threads last first. A
+// result that changes with the order is a race a GPU may or may not show:
+// a missing barrier, or a block reading another's output unordered.
+bool reverse_order() {
+  static const bool r = [] {
+    const char* e = std::getenv("CADENZA_CUDA_EMU_ORDER");
+    return e && std::strcmp(e, "reverse") == 0;
+  }();
+  return r;
+}
+
 // ---- stacks ----
 std::vector<char*>& stack_pool() {
   static thread_local std::vector<char*> pool;
@@ -192,7 +203,11 @@ void to_scheduler() {
   LaunchState& L = *g_launch;
   Fiber* f = L.running;
   const std::vector<Fiber*>& fibers = f->block->fibers;
-  for (size_t i = f->c.linear + 1; i < fibers.size(); ++i) {
+  const bool rev = reverse_order();
+  const size_t count = fibers.size();
+  for (size_t k = 1; k < count; ++k) {
+    const size_t i = rev ? f->c.linear - k : f->c.linear + k;
+    if (i >= count) break;  // past either end (unsigned wrap below 0)
     Fiber* n = fibers[i];
     if (n->st != St::run || (!n->started && !L.error.empty())) continue;
     n->started = true;
@@ -299,8 +314,11 @@ void schedule(const std::vector<Block*>& blocks) {
   uint64_t idle_passes = 0, last_progress = L.progress;
   while (L.live > 0 && L.error.empty()) {
     bool ran = false, only_yields = true;
+    const bool rev = reverse_order();
     for (Block* b : blocks) {
-      for (Fiber* f : b->fibers) {
+      const size_t count = b->fibers.size();
+      for (size_t k = 0; k < count; ++k) {
+        Fiber* f = b->fibers[rev ? count - 1 - k : k];
         if (f->st != St::run && f->st != St::yielded) continue;
         if (f->st == St::run) only_yields = false;
         f->st = St::run;
@@ -577,12 +595,12 @@ void run_launch(const LaunchConfig& cfg, const void* kernel, void (*body)(void*)
       return;
     }
     std::vector<Block*> blocks;
-    for (unsigned long long i = 0; i < nblocks; ++i) blocks.push_back(make_block(i));
+    for (unsigned long long i = 0; i < nblocks; ++i) blocks.push_back(make_block(reverse_order() ? nblocks - 1 - i : i));
     schedule(blocks);
     for (Block* b : blocks) free_block(b);
   } else {
     for (unsigned long long i = 0; i < nblocks && L.error.empty(); ++i) {
-      std::vector<Block*> one{make_block(i)};
+      std::vector<Block*> one{make_block(reverse_order() ? nblocks - 1 - i : i)};
       schedule(one);
       free_block(one[0]);
       L.live = 0;
