@@ -159,10 +159,19 @@ int device_count() {
 
 void* device_allocate(size_t bytes, int device) {
   check_index(device);
-  return allocator(device).allocate(bytes, tls_current[device]);
+  void* p = allocator(device).allocate(bytes, tls_current[device]);
+#ifdef CADENZA_CUDA_EMU
+  ::cuemu::note_block(p, bytes, CachingAllocator::round(bytes));  // guards the rounding slack
+#endif
+  return p;
 }
 
-void device_release(void* p, size_t, int device) { allocator(device).release(p); }
+void device_release(void* p, size_t, int device) {
+#ifdef CADENZA_CUDA_EMU
+  ::cuemu::forget_block(p);
+#endif
+  allocator(device).release(p);
+}
 
 // A host copy of `bytes`: directly when small, else chunk by chunk through
 // the pinned buffer, `step(offset, n, buffer)` moving each chunk.

@@ -60,6 +60,13 @@ void yield();  // a spin-wait's turn: lets the other fibers run
 void* dynamic_shared(size_t* bytes);
 void* block_shared(const void* key, size_t bytes, size_t align);
 [[noreturn]] void trap(const char* why);
+
+// The caching allocator (kernels/cuda/runtime.cu) hands out blocks rounded
+// up from the bytes asked for: the emulator guards the rounding slack of
+// each live block too, so a kernel writing past a tensor's last byte fails
+// its launch even inside the block.
+void note_block(void* p, size_t bytes, size_t rounded);
+void forget_block(void* p);
 long long clock();
 
 // A __shared__ variable (the rewrite's): one per block, keyed by its type

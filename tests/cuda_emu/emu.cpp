@@ -630,6 +630,7 @@ struct Allocation {
 std::mutex g_mem_mutex;
 std::map<const void*, Allocation> g_device_mem;
 std::map<const void*, size_t> g_host_mem;
+std::map<const void*, std::pair<size_t, size_t>> g_blocks_noted;  // bytes asked for, guarded slack
 thread_local int t_device = 0;
 
 struct EmuEvent {
@@ -647,9 +648,30 @@ struct EmuHandle {
 }  // namespace
 
 namespace cuemu {
+void note_block(void* p, size_t bytes, size_t rounded) {
+  if (!p || rounded <= bytes) return;
+  const size_t slack = std::min(rounded - bytes, size_t{256});
+  std::memset(static_cast<unsigned char*>(p) + bytes, kRedzoneByte, slack);
+  std::lock_guard<std::mutex> lock(g_mem_mutex);
+  g_blocks_noted[p] = {bytes, slack};
+}
+void forget_block(void* p) {
+  std::lock_guard<std::mutex> lock(g_mem_mutex);
+  g_blocks_noted.erase(p);
+}
 namespace {
 bool device_redzones_intact(std::string* which) {
   std::lock_guard<std::mutex> lock(g_mem_mutex);
+  for (auto& kv : g_blocks_noted) {
+    const auto* end = static_cast<const unsigned char*>(kv.first) + kv.second.first;
+    for (size_t i = 0; i < kv.second.second; ++i)
+      if (end[i] != kRedzoneByte) {
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "%p (a cached block, %zu bytes asked for)", kv.first, kv.second.first);
+        *which = buf;
+        return false;
+      }
+  }
   for (auto& kv : g_device_mem)
     if (!redzone_intact(static_cast<const unsigned char*>(kv.first) + kv.second.bytes)) {
       char buf[96];

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cuda/runtime.h"
+
 namespace {
 
 template <class T>
@@ -172,6 +174,15 @@ TEST_CASE("cuda emulator: the faults it promises to report fail the launch", "[c
     CHECK(cudaGetLastError() == cudaErrorLaunchFailure);
     // Mend the redzone, or every later launch and the cudaFree report it again.
     std::memset(reinterpret_cast<unsigned char*>(d.p) + 40, 0xa5, 4);
+  }
+  SECTION("a write past a tensor's bytes inside a block of the caching allocator") {
+    void* p = cadenza::cuda::device_allocate(40, 0);  // a 512-byte block
+    ::cuemu::Launch(1, 32).kernel(write_past_the_end)(static_cast<int*>(p), 10);
+    CHECK(cudaGetLastError() == cudaErrorLaunchFailure);
+    std::memset(static_cast<unsigned char*>(p) + 40, 0xa5, 4);
+    ::cuemu::Launch(1, 32).kernel(write_past_the_end)(static_cast<int*>(p), 9);  // the last element: fine
+    CHECK(cudaGetLastError() == cudaSuccess);
+    cadenza::cuda::device_release(p, 40, 0);
   }
   SECTION("a write past the launch's dynamic shared memory") {
     ::cuemu::Launch(1, 32, 256 * sizeof(int)).kernel(past_dynamic_shared)(0);
