@@ -24,6 +24,7 @@
 #include <cstring>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 #define CADENZA_CUDA_EMU 1
 #define __launch_bounds__(...)
@@ -85,25 +86,31 @@ struct LaunchConfig {
 };
 void run_launch(const LaunchConfig& cfg, const void* kernel, void (*body)(void*), void* closure, bool cooperative);
 
+// Runs k(args...) on every thread of the launch. As on a device, the
+// kernel gets its own copies of the arguments, converted to its parameters.
+template <class... P, class... A>
+void launch_kernel(const LaunchConfig& cfg, void (*k)(P...), bool cooperative, A&&... args) {
+  struct Closure {
+    void (*k)(P...);
+    std::tuple<std::decay_t<P>...> args;
+  };
+  Closure c{k, std::tuple<std::decay_t<P>...>(static_cast<P>(std::forward<A>(args))...)};
+  run_launch(
+      cfg, reinterpret_cast<const void*>(k),
+      [](void* p) {
+        auto* cl = static_cast<Closure*>(p);
+        std::apply(cl->k, cl->args);
+      },
+      &c, cooperative);
+}
+
 template <class... P>
 struct Bound {
   LaunchConfig cfg;
   void (*k)(P...);
   template <class... A>
   void operator()(A&&... args) const {
-    // As on a device, the kernel gets its own copies of the arguments.
-    struct Closure {
-      void (*k)(P...);
-      std::tuple<std::decay_t<P>...> args;
-    };
-    Closure c{k, std::tuple<std::decay_t<P>...>(static_cast<P>(args)...)};
-    run_launch(
-        cfg, reinterpret_cast<const void*>(k),
-        [](void* p) {
-          auto* cl = static_cast<Closure*>(p);
-          std::apply(cl->k, cl->args);
-        },
-        &c, false);
+    launch_kernel(cfg, k, false, std::forward<A>(args)...);
   }
 };
 
@@ -120,18 +127,7 @@ struct Launch {
 template <class... P, class... A>
 cudaError_t launch_cooperative(void (*k)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
                                A&&... args) {
-  struct Closure {
-    void (*k)(P...);
-    std::tuple<std::decay_t<P>...> args;
-  };
-  Closure c{k, std::tuple<std::decay_t<P>...>(static_cast<P>(args)...)};
-  run_launch(
-      LaunchConfig{grid, block, smem, stream}, reinterpret_cast<const void*>(k),
-      [](void* p) {
-        auto* cl = static_cast<Closure*>(p);
-        std::apply(cl->k, cl->args);
-      },
-      &c, true);
+  launch_kernel(LaunchConfig{grid, block, smem, stream}, k, true, std::forward<A>(args)...);
   return cudaGetLastError();
 }
 
@@ -262,26 +258,10 @@ template <class T>
 T __ldg(const T* p) {
   return *p;
 }
-inline unsigned __float_as_uint(float f) {
-  unsigned u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-inline float __uint_as_float(unsigned u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline int __float_as_int(float f) {
-  int u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-inline float __int_as_float(int u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
+inline unsigned __float_as_uint(float f) { return ::cuemu::from_bits<unsigned>(::cuemu::to_bits(f)); }
+inline float __uint_as_float(unsigned u) { return ::cuemu::from_bits<float>(::cuemu::to_bits(u)); }
+inline int __float_as_int(float f) { return ::cuemu::from_bits<int>(::cuemu::to_bits(f)); }
+inline float __int_as_float(int u) { return ::cuemu::from_bits<float>(::cuemu::to_bits(u)); }
 inline float __expf(float x) { return std::exp(x); }
 inline float __logf(float x) { return std::log(x); }
 inline float __fdividef(float a, float b) { return a / b; }
