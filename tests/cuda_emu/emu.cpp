@@ -8,7 +8,13 @@
 // another; a cooperative launch holds every block at once, as the device
 // must.
 #include <cublas_v2.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define CUEMU_ASAN 1
+#endif
 
 #include <Eigen/Core>
 
@@ -56,11 +62,33 @@ constexpr uint64_t kStackCanary = 0x5ca1ab1edeadbeefull;
 constexpr size_t kRedzone = 64;  // after each buffer: a write past its end shows
 constexpr unsigned char kRedzoneByte = 0xa5;
 
-void fill_redzone(unsigned char* end) { std::memset(end, kRedzoneByte, kRedzone); }
-bool redzone_intact(const unsigned char* end) {
-  for (size_t i = 0; i < kRedzone; ++i)
+// Under AddressSanitizer a redzone is poisoned instead, and ASan reports
+// the first read or write into it, with the kernel's line.
+void fill_redzone(unsigned char* end, size_t n = kRedzone) {
+#ifdef CUEMU_ASAN
+  ASAN_POISON_MEMORY_REGION(end, n);
+#else
+  std::memset(end, kRedzoneByte, n);
+#endif
+}
+void clear_redzone(unsigned char* end, size_t n) {
+#ifdef CUEMU_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(end, n);
+#else
+  (void)end;
+  (void)n;
+#endif
+}
+bool redzone_intact(const unsigned char* end, size_t n = kRedzone) {
+#ifdef CUEMU_ASAN
+  (void)end;
+  (void)n;
+  return true;
+#else
+  for (size_t i = 0; i < n; ++i)
     if (end[i] != kRedzoneByte) return false;
   return true;
+#endif
 }
 
 enum class St : uint8_t { run, block_bar, warp_bar, grid_bar, yielded, done };
@@ -96,6 +124,41 @@ cuemu_switch:
 #else
 #error "the CUDA emulator's fibers need x86-64"
 #endif
+
+// Every switch goes through here: under AddressSanitizer it tells ASan
+// which stack the code runs on next (its fiber annotations).
+#ifdef CUEMU_ASAN
+const char* sched_stack_bottom(size_t* size) {
+  static thread_local const char* bottom = nullptr;
+  static thread_local size_t bytes = 0;
+  if (!bottom) {
+    pthread_attr_t attr;
+    void* addr = nullptr;
+    pthread_getattr_np(pthread_self(), &attr);
+    pthread_attr_getstack(&attr, &addr, &bytes);
+    pthread_attr_destroy(&attr);
+    bottom = static_cast<const char*>(addr);
+  }
+  *size = bytes;
+  return bottom;
+}
+#endif
+// to_top: the target fiber's stack top, null for the scheduler's stack;
+// leaving: the current fiber has finished and is never resumed.
+void switch_to(void** save_sp, void* to_sp, const char* to_top, bool leaving = false) {
+#ifdef CUEMU_ASAN
+  void* fake = nullptr;
+  size_t size = kStackBytes;
+  const char* bottom = to_top ? to_top - kStackBytes : sched_stack_bottom(&size);
+  __sanitizer_start_switch_fiber(leaving ? nullptr : &fake, bottom, size);
+  cuemu_switch(save_sp, to_sp);
+  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#else
+  (void)to_top;
+  (void)leaving;
+  cuemu_switch(save_sp, to_sp);
+#endif
+}
 
 struct Warp {
   uint64_t slots[2][32];
@@ -199,7 +262,7 @@ void fail(const std::string& why) {
 // Parks the running fiber. The block's next runnable thread runs directly
 // (half the switches of going through the scheduler: lanes reach a warp
 // collective one after another); at the block's end, the scheduler picks.
-void to_scheduler() {
+void to_scheduler(bool leaving = false) {
   LaunchState& L = *g_launch;
   Fiber* f = L.running;
   const std::vector<Fiber*>& fibers = f->block->fibers;
@@ -213,10 +276,10 @@ void to_scheduler() {
     n->started = true;
     L.running = n;
     detail::current = &n->c;
-    cuemu_switch(&f->sp, n->sp);
+    switch_to(&f->sp, n->sp, n->stack, leaving);
     return;  // resumed: whoever switched back set running and current
   }
-  cuemu_switch(&f->sp, L.sched_sp);
+  switch_to(&f->sp, L.sched_sp, nullptr, leaving);
 }
 
 struct Abandon {};  // unwinds a fiber when its launch has failed
@@ -253,6 +316,9 @@ void warp_maybe_release(Block& b, Warp& w, unsigned warp_index) {
 }
 
 [[noreturn]] void fiber_entry() {
+#ifdef CUEMU_ASAN
+  __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);
+#endif
   LaunchState& L = *g_launch;
   Fiber* f = L.running;
   try {
@@ -272,12 +338,17 @@ void warp_maybe_release(Block& b, Warp& w, unsigned warp_index) {
   warp_maybe_release(b, b.warps[f->c.warp], f->c.warp);
   if (b.at_bar > 0 && b.at_bar == b.live) release_block_barrier(b);
   if (L.at_grid > 0 && L.at_grid == L.live) release_grid_barrier(*L.blocks);
-  to_scheduler();
+  to_scheduler(true);
   std::abort();  // a finished fiber is never resumed
 }
 
 void init_fiber(Fiber& f) {
   f.stack = take_stack();
+#ifdef CUEMU_ASAN
+  // A finished fiber never returns from fiber_entry: its frames stay
+  // poisoned in the stack it gives back.
+  ASAN_UNPOISON_MEMORY_REGION(f.stack - kStackBytes, kStackBytes);
+#endif
   auto* top = reinterpret_cast<uintptr_t*>(f.stack);
   // ret pops fiber_entry with rsp = top - 8: the alignment of a call.
   top[-1] = 0;
@@ -326,7 +397,7 @@ void schedule(const std::vector<Block*>& blocks) {
         ran = true;
         L.running = f;
         detail::current = &f->c;
-        cuemu_switch(&L.sched_sp, f->sp);
+        switch_to(&L.sched_sp, f->sp, f->stack);
         detail::current = nullptr;
         if (!L.error.empty()) break;
       }
@@ -357,7 +428,7 @@ void schedule(const std::vector<Block*>& blocks) {
         L.running = f;
         detail::current = &f->c;
         f->st = St::run;
-        cuemu_switch(&L.sched_sp, f->sp);  // its primitive throws Abandon
+        switch_to(&L.sched_sp, f->sp, f->stack);  // its primitive throws Abandon
         detail::current = nullptr;
       }
   }
@@ -651,26 +722,28 @@ namespace cuemu {
 void note_block(void* p, size_t bytes, size_t rounded) {
   if (!p || rounded <= bytes) return;
   const size_t slack = std::min(rounded - bytes, size_t{256});
-  std::memset(static_cast<unsigned char*>(p) + bytes, kRedzoneByte, slack);
+  fill_redzone(static_cast<unsigned char*>(p) + bytes, slack);
   std::lock_guard<std::mutex> lock(g_mem_mutex);
   g_blocks_noted[p] = {bytes, slack};
 }
 void forget_block(void* p) {
   std::lock_guard<std::mutex> lock(g_mem_mutex);
-  g_blocks_noted.erase(p);
+  auto it = g_blocks_noted.find(p);
+  if (it == g_blocks_noted.end()) return;
+  clear_redzone(static_cast<unsigned char*>(p) + it->second.first, it->second.second);  // the next tensor may be larger
+  g_blocks_noted.erase(it);
 }
 namespace {
 bool device_redzones_intact(std::string* which) {
   std::lock_guard<std::mutex> lock(g_mem_mutex);
   for (auto& kv : g_blocks_noted) {
     const auto* end = static_cast<const unsigned char*>(kv.first) + kv.second.first;
-    for (size_t i = 0; i < kv.second.second; ++i)
-      if (end[i] != kRedzoneByte) {
-        char buf[128];
-        std::snprintf(buf, sizeof buf, "%p (a cached block, %zu bytes asked for)", kv.first, kv.second.first);
-        *which = buf;
-        return false;
-      }
+    if (!redzone_intact(end, kv.second.second)) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "%p (a cached block, %zu bytes asked for)", kv.first, kv.second.first);
+      *which = buf;
+      return false;
+    }
   }
   for (auto& kv : g_device_mem)
     if (!redzone_intact(static_cast<const unsigned char*>(kv.first) + kv.second.bytes)) {
