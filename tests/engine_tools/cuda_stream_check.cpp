@@ -17,9 +17,8 @@
 //     the default stream's values under a StreamGuard.
 // --no-gates skips the gated checks (for compute-sanitizer, which may
 // serialise streams behind a held one). On the CUDA emulator (tests/cuda_emu,
-// which runs each stream's work when it is queued) the gated checks and the
-// per-stream reuse of a freed block, which need work still pending, are
-// skipped too.
+// which runs each stream's work when it is queued) the gated checks, which
+// need work still pending, are skipped too.
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -150,25 +149,22 @@ void check_own_blocks_per_stream() {
   void* pa = nullptr;
   {
     StreamGuard g(a);
-    pa = Tensor::empty(shape).raw_data();  // freed at once, cached for A
+    pa = Tensor::empty(shape, DType::f32, kGpu).raw_data();  // freed at once, cached for A
   }
   void* pb = nullptr;
   {
     StreamGuard g(b);
-    Tensor tb = Tensor::empty(shape);
+    Tensor tb = Tensor::empty(shape, DType::f32, kGpu);
     pb = tb.raw_data();
   }
-  if (on_emulator())
-    std::puts("skipped on the emulator: B does not get the block A freed (A's work is never pending there)");
-  else
-    check(pb != pa, "B does not get the block A freed");
+  check(pb != pa, "B does not get the block A freed");
   {
     StreamGuard g(a);
-    check(Tensor::empty(shape).raw_data() == pa, "A gets its own freed block back");
+    check(Tensor::empty(shape, DType::f32, kGpu).raw_data() == pa, "A gets its own freed block back");
   }
   {
     StreamGuard g(b);
-    check(Tensor::empty(shape).raw_data() == pb, "B gets its own freed block back");
+    check(Tensor::empty(shape, DType::f32, kGpu).raw_data() == pb, "B gets its own freed block back");
   }
   // Two host threads, each with its own stream current, at the same time.
   Generator gen(3);
