@@ -1,8 +1,8 @@
 #pragma once
 // The index arithmetic of the N-d convolution's column matrix, shared by the
 // CUDA kernels (kernels/cuda/conv_nd.cu: vol2col and the gather form of
-// col2vol) and checked on the CPU against kernels/cpu/conv_nd
-// (tests/engine/test_conv_nd.cpp).
+// col2vol, a thread per channel plane and position) and checked on the CPU
+// against kernels/cpu/conv_nd (tests/engine/test_conv_nd.cpp).
 //
 // Column row r = c * kvol + q holds input channel c seen through kernel tap
 // q = (qd * kH + qh) * kW + qw; column p = (pd * oH + ph) * oW + pw is an
@@ -15,35 +15,69 @@
 
 namespace cadenza::kmath {
 
-// The input position (flattened within one channel's volume) that tap q reads
-// for output position p, or -1 in the padding.
-CADENZA_HD int64_t conv_nd_tap_input(const kernels::ConvNdShape& s, int64_t q, int64_t p) {
-  const int64_t qd[3] = {q / (s.k[1] * s.k[2]), q / s.k[2] % s.k[1], q % s.k[2]};
-  const int64_t pd[3] = {p / (s.out[1] * s.out[2]), p / s.out[2] % s.out[1], p % s.out[2]};
-  int64_t at = 0;
-  for (int d = 0; d < 3; ++d) {
-    const int64_t i = pd[d] * s.stride[d] - s.pad[d] + qd[d] * s.dilation[d];
-    if (i < 0 || i >= s.in[d]) return -1;
-    at = at * s.in[d] + i;
+// vol2col for one channel plane (its input volume) and one output position
+// with coordinates pd: the plane's kvol column entries, tap q at dst[q * ld],
+// zero in the padding. Taps loop per dim, so no division is needed.
+template <class T>
+CADENZA_HD void conv_nd_column(const kernels::ConvNdShape& s, const int64_t (&pd)[3],
+                               const T* plane, T* dst, int64_t ld) {
+  for (int64_t q0 = 0; q0 < s.k[0]; ++q0) {
+    const int64_t i0 = pd[0] * s.stride[0] - s.pad[0] + q0 * s.dilation[0];
+    const bool in0 = i0 >= 0 && i0 < s.in[0];
+    for (int64_t q1 = 0; q1 < s.k[1]; ++q1) {
+      const int64_t i1 = pd[1] * s.stride[1] - s.pad[1] + q1 * s.dilation[1];
+      const bool in1 = in0 && i1 >= 0 && i1 < s.in[1];
+      const int64_t row = (i0 * s.in[1] + i1) * s.in[2];
+      for (int64_t q2 = 0; q2 < s.k[2]; ++q2) {
+        const int64_t i2 = pd[2] * s.stride[2] - s.pad[2] + q2 * s.dilation[2];
+        *dst = in1 && i2 >= 0 && i2 < s.in[2] ? plane[row + i2] : T(0);
+        dst += ld;
+      }
+    }
   }
-  return at;
 }
 
-// The inverse: the output position p whose tap q reads input position i, or
-// -1 when no output does (i is not on that tap's stride grid, or the output
-// it would belong to lies outside [0, out)).
-CADENZA_HD int64_t conv_nd_tap_output(const kernels::ConvNdShape& s, int64_t q, int64_t i) {
-  const int64_t qd[3] = {q / (s.k[1] * s.k[2]), q / s.k[2] % s.k[1], q % s.k[2]};
-  const int64_t id[3] = {i / (s.in[1] * s.in[2]), i / s.in[2] % s.in[1], i % s.in[2]};
-  int64_t at = 0;
-  for (int d = 0; d < 3; ++d) {
-    const int64_t t = id[d] + s.pad[d] - qd[d] * s.dilation[d];
-    if (t < 0 || t % s.stride[d] != 0) return -1;
-    const int64_t o = t / s.stride[d];
-    if (o >= s.out[d]) return -1;
-    at = at * s.out[d] + o;
+// The output coordinate o along one dim whose tap q reads input coordinate
+// i (o * stride - pad + q * dilation = i), or -1 when none does. The
+// division is in 32 bits where the coordinate allows it.
+CADENZA_HD int64_t conv_nd_tap_back(int64_t i, int64_t q, int64_t stride, int64_t pad,
+                                    int64_t dilation, int64_t out) {
+  const int64_t t = i + pad - q * dilation;
+  if (t < 0) return -1;
+  int64_t o = t;
+  if (stride != 1) {
+    o = t < (int64_t{1} << 31) && stride < (int64_t{1} << 31)
+            ? static_cast<int64_t>(static_cast<uint32_t>(t) / static_cast<uint32_t>(stride))
+            : t / stride;
+    if (o * stride != t) return -1;
   }
-  return at;
+  return o < out ? o : -1;
+}
+
+// col2vol as a gather, for one channel plane and one input position with
+// coordinates id: the sum, in tap order, of the column entries that read it
+// (cols: the plane's kvol rows of P output positions).
+template <class T>
+CADENZA_HD T conv_nd_gather(const kernels::ConvNdShape& s, const int64_t (&id)[3], const T* cols,
+                            int64_t P) {
+  T acc = T(0);
+  const int64_t k12 = s.k[1] * s.k[2];
+  for (int64_t q0 = 0; q0 < s.k[0]; ++q0) {
+    const int64_t o0 = conv_nd_tap_back(id[0], q0, s.stride[0], s.pad[0], s.dilation[0], s.out[0]);
+    if (o0 < 0) continue;
+    for (int64_t q1 = 0; q1 < s.k[1]; ++q1) {
+      const int64_t o1 =
+          conv_nd_tap_back(id[1], q1, s.stride[1], s.pad[1], s.dilation[1], s.out[1]);
+      if (o1 < 0) continue;
+      const T* row = cols + (q0 * k12 + q1 * s.k[2]) * P + (o0 * s.out[1] + o1) * s.out[2];
+      for (int64_t q2 = 0; q2 < s.k[2]; ++q2) {
+        const int64_t o2 =
+            conv_nd_tap_back(id[2], q2, s.stride[2], s.pad[2], s.dilation[2], s.out[2]);
+        if (o2 >= 0) acc += row[q2 * P + o2];
+      }
+    }
+  }
+  return acc;
 }
 
 // A 1x1x1 kernel with stride 1 and no padding over equal volumes: the input

@@ -11,42 +11,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/strided_layout.h"
+
 namespace cadenza::kernels {
 
 constexpr int64_t kParallelGrain = 32768;  // elements below which one thread is faster
-
-template <int N>
-struct StridedLayout {
-  std::vector<int64_t> shape;
-  std::array<std::vector<int64_t>, N> strides;  // bytes
-};
-
-// Drops size-1 dims and merges dims that are contiguous for every operand.
-template <int N>
-StridedLayout<N> coalesce(int ndim, const int64_t* shape, const std::array<const int64_t*, N>& st,
-                          const std::array<int64_t, N>& elem_size) {
-  StridedLayout<N> L;
-  for (int d = 0; d < ndim; ++d) {
-    if (shape[d] == 1) continue;
-    if (!L.shape.empty()) {
-      bool merge = true;
-      for (int k = 0; k < N; ++k)
-        if (L.strides[k].back() != st[k][d] * elem_size[k] * shape[d]) merge = false;
-      if (merge) {
-        L.shape.back() *= shape[d];
-        for (int k = 0; k < N; ++k) L.strides[k].back() = st[k][d] * elem_size[k];
-        continue;
-      }
-    }
-    L.shape.push_back(shape[d]);
-    for (int k = 0; k < N; ++k) L.strides[k].push_back(st[k][d] * elem_size[k]);
-  }
-  if (L.shape.empty()) {  // a single element
-    L.shape.push_back(1);
-    for (int k = 0; k < N; ++k) L.strides[k].push_back(0);
-  }
-  return L;
-}
 
 // inner(std::array<char*, N> ptrs, int64_t n, const std::array<int64_t, N>& step)
 // processes n elements along the last dim.

@@ -6,6 +6,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/scratch.h"
+#include "kernels/strided_layout.h"
 
 namespace cadenza::kernels::cuda {
 
@@ -35,18 +36,24 @@ __device__ A block_sum(A v, A* slots) {
 }
 
 // Channel c's j-th of its B * L values, j = b * L + l.
+// (L by IndexDiv: no 64-bit division per element.)
+__device__ __forceinline__ int64_t offset_of(int64_t C, const kmath::IndexDiv& L, int64_t c,
+                                             int64_t j) {
+  const int64_t b = L.div(j);
+  return (b * C + c) * L.d + (j - b * L.d);
+}
 template <class T>
-__device__ T at(const T* x, int64_t C, int64_t L, int64_t c, int64_t j) {
-  return x[(j / L * C + c) * L + j % L];
+__device__ T at(const T* x, int64_t C, const kmath::IndexDiv& L, int64_t c, int64_t j) {
+  return x[offset_of(C, L, c, j)];
 }
 
 // A block per channel: the mean, then the mean square about the mean
 // rounded to T, as the CPU does.
 template <class T>
-__global__ void stats_kernel(int64_t B, int64_t C, int64_t L, const T* x, T* mean, T* var) {
+__global__ void stats_kernel(int64_t B, int64_t C, kmath::IndexDiv L, const T* x, T* mean, T* var) {
   using A = typename Acc<T>::type;
   __shared__ A slots[kWarps + 1];
-  const int64_t n = B * L;
+  const int64_t n = B * L.d;
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     A s = 0;
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += static_cast<A>(at(x, C, L, c, j));
@@ -79,11 +86,11 @@ __global__ void scale_shift_kernel(int64_t C, const T* mean, const T* var, doubl
 }
 
 template <class T>
-__global__ void normalize_kernel(int64_t C, int64_t L, int64_t total, const T* x, const T* scale,
-                                 const T* shift, T* y) {
+__global__ void normalize_kernel(kmath::IndexDiv C, kmath::IndexDiv L, int64_t total, const T* x,
+                                 const T* scale, const T* shift, T* y) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
        i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t c = i / L % C;
+    const int64_t c = C.mod(L.div(i));
     y[i] = x[i] * scale[c] + shift[c];
   }
 }
@@ -91,11 +98,11 @@ __global__ void normalize_kernel(int64_t C, int64_t L, int64_t total, const T* x
 // A block per channel: sum g and sum g * (x - mean), then dw, db and dx from
 // them with the CPU's formulas and roundings.
 template <class T>
-__global__ void backward_kernel(int64_t B, int64_t C, int64_t L, const T* x, const T* g,
+__global__ void backward_kernel(int64_t B, int64_t C, kmath::IndexDiv L, const T* x, const T* g,
                                 const T* mean, const T* var, double eps, const T* w, T* dx, T* dw,
                                 T* db) {
   __shared__ double slots[kWarps + 1];
-  const int64_t n = B * L;
+  const int64_t n = B * L.d;
   const double nd = static_cast<double>(n);
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     const T m = mean[c];
@@ -117,7 +124,7 @@ __global__ void backward_kernel(int64_t B, int64_t C, int64_t L, const T* x, con
     const T kt = static_cast<T>(k), mg = static_cast<T>(sg / nd),
             cx = static_cast<T>(invstd * invstd * sgx / nd);
     for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
-      const int64_t i = (j / L * C + c) * L + j % L;
+      const int64_t i = offset_of(C, L, c, j);
       dx[i] = kt * (g[i] - mg - (x[i] - m) * cx);
     }
   }
@@ -131,7 +138,8 @@ void check_dtype(DType dt, const char* op) {
 template <class T>
 void stats(int64_t B, int64_t C, int64_t L, const T* x, T* mean, T* var) {
   if (C == 0) return;
-  stats_kernel<T><<<grid_for(C * kThreads), kThreads, 0, current_stream()>>>(B, C, L, x, mean, var);
+  stats_kernel<T><<<grid_for(C * kThreads), kThreads, 0, current_stream()>>>(
+      B, C, kmath::IndexDiv(L, B * L), x, mean, var);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -147,8 +155,8 @@ void forward(int64_t B, int64_t C, int64_t L, const T* x, const T* mean, const T
   scale_shift_kernel<T>
       <<<grid_for(C), kThreads, 0, current_stream()>>>(C, mean, var, eps, w, bias, scale, shift);
   CADENZA_CUDA_CHECK(cudaGetLastError());
-  normalize_kernel<T>
-      <<<grid_for(total), kThreads, 0, current_stream()>>>(C, L, total, x, scale, shift, y);
+  normalize_kernel<T><<<grid_for(total), kThreads, 0, current_stream()>>>(
+      kmath::IndexDiv(C, total / L), kmath::IndexDiv(L, total), total, x, scale, shift, y);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -157,7 +165,7 @@ void backward(int64_t B, int64_t C, int64_t L, const T* x, const T* g, const T* 
               double eps, const T* w, T* dx, T* dw, T* db) {
   if (C == 0 || (!dx && !dw && !db)) return;
   backward_kernel<T><<<grid_for(C * kThreads), kThreads, 0, current_stream()>>>(
-      B, C, L, x, g, mean, var, eps, w, dx, dw, db);
+      B, C, kmath::IndexDiv(L, B * L), x, g, mean, var, eps, w, dx, dw, db);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -5,47 +5,54 @@
 #include <cstdint>
 
 #include "kernels/cuda/cublas.h"
+#include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/strided_layout.h"
 
 namespace cadenza::kernels::cuda {
 
 // Column-major C_i = alpha op(A_i) op(B_i) + beta C_i for i < batch, X_i =
 // X + i * strideX (a stride of 0 shares one matrix), alpha = 1.
-inline void gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                  const float* A, int lda, long long sa, const float* B, int ldb, long long sb,
-                  float beta, float* C, int ldc, long long sc, int batch) {
+inline void gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                         int k, const float* A, int lda, long long sa, const float* B, int ldb,
+                         long long sb, float beta, float* C, int ldc, long long sc, int batch) {
   const float one = 1.f;
   CADENZA_CUBLAS_CHECK(cublasSgemmStridedBatched(h, ta, tb, m, n, k, &one, A, lda, sa, B, ldb, sb,
                                                  &beta, C, ldc, sc, batch));
 }
-inline void gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                  const double* A, int lda, long long sa, const double* B, int ldb, long long sb,
-                  double beta, double* C, int ldc, long long sc, int batch) {
+inline void gemm_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+                         int k, const double* A, int lda, long long sa, const double* B, int ldb,
+                         long long sb, double beta, double* C, int ldc, long long sc, int batch) {
   const double one = 1.0;
   CADENZA_CUBLAS_CHECK(cublasDgemmStridedBatched(h, ta, tb, m, n, k, &one, A, lda, sa, B, ldb, sb,
                                                  &beta, C, ldc, sc, batch));
 }
 
 // y[b, o, t] = bias[o], or 0 without a bias: the taps then add on top.
+// The channel of flat index i is i / To % Cout, by IndexDiv.
 template <class T>
-__global__ void fill_bias_kernel(int64_t Cout, int64_t To, int64_t n, const T* bias, T* y) {
+__global__ void fill_bias_kernel(kmath::IndexDiv to, kmath::IndexDiv cout, int64_t n, const T* bias,
+                                 T* y) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x)
-    y[i] = bias ? bias[i / To % Cout] : T(0);
+    y[i] = bias ? bias[cout.mod(to.div(i))] : T(0);
 }
 
 // db[o] = sum over b and t of g[b, o, t]: a block per channel, each thread a
 // strided share of the B * To terms, then the block's sum (a fixed order for
 // a given shape, so repeated runs agree).
 template <class T>
-__global__ void bias_grad_kernel(int64_t B, int64_t Cout, int64_t To, const T* g, T* db) {
+__global__ void bias_grad_kernel(int64_t B, int64_t Cout, kmath::IndexDiv to, const T* g, T* db) {
   using A = typename Acc<T>::type;
   __shared__ A warp_sums[kThreads / 32];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t terms = B * to.d;
   for (int64_t o = blockIdx.x; o < Cout; o += gridDim.x) {
     A s = 0;
-    for (int64_t j = threadIdx.x; j < B * To; j += blockDim.x)
-      s += static_cast<A>(g[(j / To * Cout + o) * To + j % To]);
+    for (int64_t j = threadIdx.x; j < terms; j += blockDim.x) {
+      const int64_t b = to.div(j);
+      s += static_cast<A>(g[(b * Cout + o) * to.d + (j - b * to.d)]);
+    }
     for (int off = 16; off > 0; off /= 2) s += __shfl_down_sync(0xffffffffu, s, off);
     if (lane == 0) warp_sums[warp] = s;
     __syncthreads();
@@ -56,6 +63,24 @@ __global__ void bias_grad_kernel(int64_t B, int64_t Cout, int64_t To, const T* g
     }
     __syncthreads();  // warp_sums is reused by the next channel
   }
+}
+
+// The two launched on the current stream, for outputs [B, Cout, To].
+template <class T>
+void fill_bias(int64_t B, int64_t Cout, int64_t To, const T* bias, T* y) {
+  const int64_t total = B * Cout * To;
+  if (total == 0) return;
+  fill_bias_kernel<T><<<grid_for(total), kThreads, 0, current_stream()>>>(
+      kmath::IndexDiv(To, total), kmath::IndexDiv(Cout, B * Cout), total, bias, y);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+template <class T>
+void bias_grad(int64_t B, int64_t Cout, int64_t To, const T* g, T* db) {
+  if (Cout == 0) return;
+  bias_grad_kernel<T><<<grid_for(Cout * kThreads), kThreads, 0, current_stream()>>>(
+      B, Cout, kmath::IndexDiv(To, B * To), g, db);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace cadenza::kernels::cuda

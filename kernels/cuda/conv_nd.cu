@@ -7,6 +7,7 @@
 #include "kernels/cuda/conv_nd.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/scratch.h"
+#include "kernels/strided_layout.h"
 
 namespace cadenza::kernels::cuda {
 
@@ -18,35 +19,49 @@ constexpr int64_t kColumnBytes = int64_t{64} << 20;
 struct Sizes {
   int64_t V, P, kvol, rows;  // input volume, output volume, kernel volume, Cin * kvol
   explicit Sizes(const ConvNdShape& s)
-      : V(s.in_volume()), P(s.out_volume()), kvol(s.kernel_volume()), rows(s.Cin * s.kernel_volume()) {}
+      : V(s.in_volume()),
+        P(s.out_volume()),
+        kvol(s.kernel_volume()),
+        rows(s.Cin * s.kernel_volume()) {}
 };
 
-// col[b][c * kvol + q][p] = x[b][c][tap_input(q, p)], or 0 in the padding, for nb samples.
+// The coordinates of flat position e in a volume [*, n1, n2], by the
+// IndexDivs of n2 and n1.
+__device__ __forceinline__ void coords_of(int64_t e, const kmath::IndexDiv& n2,
+                                          const kmath::IndexDiv& n1, int64_t (&c)[3]) {
+  const int64_t e01 = n2.div(e);
+  c[2] = e - e01 * n2.d;
+  c[0] = n1.div(e01);
+  c[1] = e01 - c[0] * n1.d;
+}
+
+// col[b][c * kvol + q][p] = x[b][c][the input position tap q reads for p],
+// or 0 in the padding: a thread per (b, c, p), which writes its kvol taps.
 template <class T>
-__global__ void vol2col_kernel(ConvNdShape s, int64_t nb, const T* x, T* col) {
-  const int64_t V = s.in[0] * s.in[1] * s.in[2], P = s.out[0] * s.out[1] * s.out[2];
-  const int64_t kvol = s.k[0] * s.k[1] * s.k[2], rows = s.Cin * kvol, n = nb * rows * P;
-  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n; e += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t p = e % P, r = e / P % rows, b = e / (P * rows);
-    const int64_t i = kmath::conv_nd_tap_input(s, r % kvol, p);
-    col[e] = i < 0 ? T(0) : x[(b * s.Cin + r / kvol) * V + i];
+__global__ void vol2col_kernel(ConvNdShape s, int64_t n, kmath::IndexDiv P, kmath::IndexDiv o2,
+                               kmath::IndexDiv o1, const T* x, T* col) {
+  const int64_t V = s.in[0] * s.in[1] * s.in[2], kvol = s.k[0] * s.k[1] * s.k[2];
+  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n;
+       e += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t bc = P.div(e), p = e - bc * P.d;  // bc = b * Cin + c
+    int64_t pd[3];
+    coords_of(p, o2, o1, pd);
+    kmath::conv_nd_column(s, pd, x + bc * V, col + bc * kvol * P.d + p, P.d);
   }
 }
 
-// dx[b][c][i] = sum over taps q of col[b][c * kvol + q][tap_output(q, i)]:
-// each input element gathers what read it, in tap order.
+// dx[b][c][i] = sum over taps q of col[b][c * kvol + q][the output position
+// whose tap q reads i]: each input element gathers what read it, in tap order.
 template <class T>
-__global__ void col2vol_kernel(ConvNdShape s, int64_t nb, const T* col, T* dx) {
-  const int64_t V = s.in[0] * s.in[1] * s.in[2], P = s.out[0] * s.out[1] * s.out[2];
-  const int64_t kvol = s.k[0] * s.k[1] * s.k[2], n = nb * s.Cin * V;
-  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n; e += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t i = e % V, bc = e / V;  // bc = b * Cin + c
-    T acc = 0;
-    for (int64_t q = 0; q < kvol; ++q) {
-      const int64_t p = kmath::conv_nd_tap_output(s, q, i);
-      if (p >= 0) acc += col[(bc * kvol + q) * P + p];
-    }
-    dx[e] = acc;
+__global__ void col2vol_kernel(ConvNdShape s, int64_t n, kmath::IndexDiv V, kmath::IndexDiv i2,
+                               kmath::IndexDiv i1, const T* col, T* dx) {
+  const int64_t P = s.out[0] * s.out[1] * s.out[2], kvol = s.k[0] * s.k[1] * s.k[2];
+  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n;
+       e += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t bc = V.div(e);
+    int64_t id[3];
+    coords_of(e - bc * V.d, i2, i1, id);
+    dx[e] = kmath::conv_nd_gather(s, id, col + bc * kvol * P, P);
   }
 }
 
@@ -60,7 +75,8 @@ int64_t chunk_of(const ConvNdShape& s, const Sizes& z, size_t elem) {
 struct Dims {
   int P, rows, cout;
   Dims(const ConvNdShape& s, const Sizes& z, const char* op)
-      : P(cublas_int(z.P, op, "output volume")), rows(cublas_int(z.rows, op, "Cin x kernel volume")),
+      : P(cublas_int(z.P, op, "output volume")),
+        rows(cublas_int(z.rows, op, "Cin x kernel volume")),
         cout(cublas_int(s.Cout, op, "Cout")) {}
 };
 
@@ -71,13 +87,16 @@ void for_each_column_chunk(const ConvNdShape& s, const T* x, const char* op, F&&
   const Sizes z(s);
   const bool pointwise = kmath::conv_nd_is_pointwise(s);
   const int64_t chunk = chunk_of(s, z, sizeof(T));
-  Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op, "columns");
+  Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op,
+               "columns");
   for (int64_t b0 = 0; b0 < s.B; b0 += chunk) {
     const int64_t nb = std::min(chunk, s.B - b0);
     const T* c = x + b0 * s.Cin * z.V;
     if (!pointwise) {
-      vol2col_kernel<T>
-          <<<grid_for(nb * z.rows * z.P), kThreads, 0, current_stream()>>>(s, nb, c, cols.as<T>());
+      const int64_t n = nb * s.Cin * z.P;
+      vol2col_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
+          s, n, kmath::IndexDiv(z.P, n), kmath::IndexDiv(s.out[2], z.P),
+          kmath::IndexDiv(s.out[1], z.P), c, cols.as<T>());
       CADENZA_CUDA_CHECK(cudaGetLastError());
       c = cols.as<T>();
     }
@@ -94,15 +113,13 @@ void forward(const ConvNdShape& s, const T* x, const T* w, const T* bias, T* y) 
   const Sizes z(s);
   const int64_t total = s.B * s.Cout * z.P;
   if (total == 0) return;
-  fill_bias_kernel<T>
-      <<<grid_for(total), kThreads, 0, current_stream()>>>(s.Cout, z.P, total, bias, y);
-  CADENZA_CUDA_CHECK(cudaGetLastError());
+  fill_bias(s.B, s.Cout, z.P, bias, y);
   if (z.rows == 0) return;
   cublasHandle_t h = cublas_handle();
   const Dims d(s, z, op);
   for_each_column_chunk(s, x, op, [&](int64_t b0, int64_t nb, const T* c) {
-    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_N, d.P, d.cout, d.rows, c, d.P, z.rows * z.P, w, d.rows, 0, T(1),
-                 y + b0 * s.Cout * z.P, d.P, s.Cout * z.P, cublas_int(nb, op, "chunk"));
+    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_N, d.P, d.cout, d.rows, c, d.P, z.rows * z.P, w, d.rows,
+                 0, T(1), y + b0 * s.Cout * z.P, d.P, s.Cout * z.P, cublas_int(nb, op, "chunk"));
   });
 }
 
@@ -123,17 +140,21 @@ void backward_input(const ConvNdShape& s, const T* g, const T* w, T* dx) {
   }
   const bool pointwise = kmath::conv_nd_is_pointwise(s);
   const int64_t chunk = chunk_of(s, z, sizeof(T));
-  Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op, "columns");
+  Scratch cols(pointwise ? 0 : static_cast<size_t>(chunk * z.rows * z.P) * sizeof(T), op,
+               "columns");
   cublasHandle_t h = cublas_handle();
   const Dims d(s, z, op);
   for (int64_t b0 = 0; b0 < s.B; b0 += chunk) {
     const int64_t nb = std::min(chunk, s.B - b0);
     T* target = pointwise ? dx + b0 * s.Cin * z.V : cols.as<T>();
-    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, d.P, d.rows, d.cout, g + b0 * s.Cout * z.P, d.P, s.Cout * z.P, w,
-                 d.rows, 0, T(0), target, d.P, z.rows * z.P, cublas_int(nb, op, "chunk"));
+    gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, d.P, d.rows, d.cout, g + b0 * s.Cout * z.P, d.P,
+                 s.Cout * z.P, w, d.rows, 0, T(0), target, d.P, z.rows * z.P,
+                 cublas_int(nb, op, "chunk"));
     if (!pointwise) {
-      col2vol_kernel<T><<<grid_for(nb * s.Cin * z.V), kThreads, 0, current_stream()>>>(
-          s, nb, cols.as<T>(), dx + b0 * s.Cin * z.V);
+      const int64_t n = nb * s.Cin * z.V;
+      col2vol_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
+          s, n, kmath::IndexDiv(z.V, n), kmath::IndexDiv(s.in[2], z.V),
+          kmath::IndexDiv(s.in[1], z.V), cols.as<T>(), dx + b0 * s.Cin * z.V);
       CADENZA_CUDA_CHECK(cudaGetLastError());
     }
   }
@@ -162,10 +183,7 @@ void backward_weight(const ConvNdShape& s, const T* g, const T* x, T* dw) {
 
 template <class T>
 void backward_bias(const ConvNdShape& s, const T* g, T* db) {
-  if (s.Cout == 0) return;
-  bias_grad_kernel<T><<<grid_for(s.Cout * kThreads), kThreads, 0, current_stream()>>>(
-      s.B, s.Cout, s.out_volume(), g, db);
-  CADENZA_CUDA_CHECK(cudaGetLastError());
+  bias_grad(s.B, s.Cout, s.out_volume(), g, db);
 }
 
 template <class F>
@@ -180,21 +198,25 @@ void by_dtype(DType dt, const char* op, F&& f) {
 
 }  // namespace
 
-void conv_nd_forward(DType dt, const ConvNdShape& s, const void* x, const void* w, const void* bias, void* y) {
+void conv_nd_forward(DType dt, const ConvNdShape& s, const void* x, const void* w, const void* bias,
+                     void* y) {
   by_dtype(dt, "conv_nd_forward", [&](auto t) {
     using T = decltype(t);
-    forward(s, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias), static_cast<T*>(y));
+    forward(s, static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
+            static_cast<T*>(y));
   });
 }
 
-void conv_nd_backward_input(DType dt, const ConvNdShape& s, const void* g, const void* w, void* dx) {
+void conv_nd_backward_input(DType dt, const ConvNdShape& s, const void* g, const void* w,
+                            void* dx) {
   by_dtype(dt, "conv_nd_backward_input", [&](auto t) {
     using T = decltype(t);
     backward_input(s, static_cast<const T*>(g), static_cast<const T*>(w), static_cast<T*>(dx));
   });
 }
 
-void conv_nd_backward_weight(DType dt, const ConvNdShape& s, const void* g, const void* x, void* dw) {
+void conv_nd_backward_weight(DType dt, const ConvNdShape& s, const void* g, const void* x,
+                             void* dw) {
   by_dtype(dt, "conv_nd_backward_weight", [&](auto t) {
     using T = decltype(t);
     backward_weight(s, static_cast<const T*>(g), static_cast<const T*>(x), static_cast<T*>(dw));

@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -5,170 +6,314 @@
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/elementwise_math.h"
+#include "kernels/strided_layout.h"
 
 namespace cadenza::kernels::cuda {
 
 namespace {
 
 constexpr int kMaxDims = 8;
+constexpr int kPack = 4;  // elements a thread takes at once on the packed path
 
-// A shape and up to four operands' strides (in elements), by value.
+// Four consecutive elements, loaded and stored as one or two 16-byte
+// accesses.
+template <class T>
+struct alignas(sizeof(T) * kPack > 16 ? 16 : sizeof(T) * kPack) Pack {
+  T v[kPack];
+};
+
+// Elements [i, i + 4) of an operand whose stride is 1 (unit) or 0 (the same
+// element four times).
+template <class T>
+__device__ __forceinline__ Pack<T> load_pack(const T* p, int64_t i, bool unit) {
+  if (unit) return *reinterpret_cast<const Pack<T>*>(p + i);
+  Pack<T> r;
+  const T v = *p;
+  for (int j = 0; j < kPack; ++j) r.v[j] = v;
+  return r;
+}
+
+// Each op as a functor over its typed operands, output last: at() computes
+// one element from the operands' element offsets, pack() the elements
+// [i, i + 4) of operands that are all unit-stride or broadcast (bit k of
+// `unit` set: operand k has stride 1).
+template <class T>
+struct UnaryF {
+  static constexpr int N = 2;
+  UnaryOp op;
+  double p0, p1;
+  const T* x;
+  T* out;
+  __device__ void at(const int64_t (&o)[N]) const {
+    out[o[1]] = kmath::unary_value<T>(op, x[o[0]], p0, p1);
+  }
+  __device__ void pack(int64_t i, unsigned unit) const {
+    Pack<T> r = load_pack(x, i, unit & 1u);
+    for (int j = 0; j < kPack; ++j) r.v[j] = kmath::unary_value<T>(op, r.v[j], p0, p1);
+    *reinterpret_cast<Pack<T>*>(out + i) = r;
+  }
+};
+
+template <class T>
+struct BinaryF {
+  static constexpr int N = 3;
+  BinaryOp op;
+  const T* a;
+  const T* b;
+  T* out;
+  __device__ void at(const int64_t (&o)[N]) const {
+    out[o[2]] = kmath::binary_value<T>(op, a[o[0]], b[o[1]]);
+  }
+  __device__ void pack(int64_t i, unsigned unit) const {
+    Pack<T> x = load_pack(a, i, unit & 1u);
+    const Pack<T> y = load_pack(b, i, unit & 2u);
+    for (int j = 0; j < kPack; ++j) x.v[j] = kmath::binary_value<T>(op, x.v[j], y.v[j]);
+    *reinterpret_cast<Pack<T>*>(out + i) = x;
+  }
+};
+
+template <class C, class T>
+struct WhereF {
+  static constexpr int N = 4;
+  const C* cond;
+  const T* a;
+  const T* b;
+  T* out;
+  __device__ void at(const int64_t (&o)[N]) const {
+    out[o[3]] = cond[o[0]] != C(0) ? a[o[1]] : b[o[2]];
+  }
+  __device__ void pack(int64_t i, unsigned unit) const {
+    const Pack<C> c = load_pack(cond, i, unit & 1u);
+    Pack<T> x = load_pack(a, i, unit & 2u);
+    const Pack<T> y = load_pack(b, i, unit & 4u);
+    for (int j = 0; j < kPack; ++j) x.v[j] = c.v[j] != C(0) ? x.v[j] : y.v[j];
+    *reinterpret_cast<Pack<T>*>(out + i) = x;
+  }
+};
+
+template <class S, class D>
+struct CastF {
+  static constexpr int N = 2;
+  const S* src;
+  D* dst;
+  __device__ void at(const int64_t (&o)[N]) const { dst[o[1]] = static_cast<D>(src[o[0]]); }
+  __device__ void pack(int64_t i, unsigned unit) const {
+    const Pack<S> s = load_pack(src, i, unit & 1u);
+    Pack<D> r;
+    for (int j = 0; j < kPack; ++j) r.v[j] = static_cast<D>(s.v[j]);
+    *reinterpret_cast<Pack<D>*>(dst + i) = r;
+  }
+};
+
+template <class T>
+struct FillF {
+  static constexpr int N = 1;
+  T* dst;
+  T value;
+  __device__ void at(const int64_t (&o)[N]) const { dst[o[0]] = value; }
+  __device__ void pack(int64_t i, unsigned) const {
+    Pack<T> r;
+    for (int j = 0; j < kPack; ++j) r.v[j] = value;
+    *reinterpret_cast<Pack<T>*>(dst + i) = r;
+  }
+};
+
+// The coalesced layout of a launch, in elements, by value.
 template <int N>
 struct Geometry {
   int ndim = 0;
   int64_t n = 1;
   int64_t shape[kMaxDims];
   int64_t strides[N][kMaxDims];
+  kmath::FastDiv div[kMaxDims];  // by shape[d], for the 32-bit path
 };
 
-template <int N>
-Geometry<N> geometry(int ndim, const int64_t* shape, const Operand (&ops)[N], const char* op) {
+// Every operand unit-stride or broadcast along one dim, the output
+// unit-stride, and the unit-stride ones aligned for 16-byte accesses: four
+// elements a thread, no index arithmetic; the last n % 4 one each.
+template <class F>
+__global__ void packed_kernel(F f, int64_t n, unsigned unit) {
+  const int64_t step = int64_t{gridDim.x} * blockDim.x,
+                first = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
+  const int64_t packs = n / kPack;
+  for (int64_t p = first; p < packs; p += step) f.pack(p * kPack, unit);
+  for (int64_t i = packs * kPack + first; i < n; i += step) {
+    int64_t o[F::N];
+    for (int k = 0; k < F::N; ++k) o[k] = (unit >> k) & 1u ? i : 0;
+    f.at(o);
+  }
+}
+
+// Any strides, fewer than 2^31 elements: the multi-index by FastDiv.
+template <class F>
+__global__ void strided_kernel(F f, Geometry<F::N> g) {
+  const uint32_t step = gridDim.x * blockDim.x;
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < static_cast<uint32_t>(g.n);
+       i += step) {
+    int64_t o[F::N];
+    for (int k = 0; k < F::N; ++k) o[k] = 0;
+    uint32_t r = i;
+    for (int d = g.ndim - 1; d > 0; --d) {
+      const uint32_t q = g.div[d].div(r);
+      const int64_t c = r - q * static_cast<uint32_t>(g.shape[d]);
+      for (int k = 0; k < F::N; ++k) o[k] += c * g.strides[k][d];
+      r = q;
+    }
+    for (int k = 0; k < F::N; ++k) o[k] += int64_t{r} * g.strides[k][0];
+    f.at(o);
+  }
+}
+
+// 2^31 elements or more: 64-bit division.
+template <class F>
+__global__ void strided64_kernel(F f, Geometry<F::N> g) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < g.n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    int64_t o[F::N];
+    for (int k = 0; k < F::N; ++k) o[k] = 0;
+    int64_t r = i;
+    for (int d = g.ndim - 1; d >= 0; --d) {
+      const int64_t c = r % g.shape[d];
+      r /= g.shape[d];
+      for (int k = 0; k < F::N; ++k) o[k] += c * g.strides[k][d];
+    }
+    f.at(o);
+  }
+}
+
+// CADENZA_CUDA_INDEX64=1 sends every launch to the 64-bit path, so the tests
+// can cover it without 2^31 elements.
+bool force_index64() {
+  static const bool on = [] {
+    const char* e = std::getenv("CADENZA_CUDA_INDEX64");
+    return e != nullptr && e[0] == '1';
+  }();
+  return on;
+}
+
+// Picks the path for f's operands (output last) and launches it.
+template <class F>
+void launch(const F& f, int ndim, const int64_t* shape, const Operand (&ops)[F::N],
+            const int64_t (&elem)[F::N], const char* op) {
   if (ndim > kMaxDims)
-    throw std::invalid_argument(std::string(op) + " (cuda): " + std::to_string(ndim) + " dims, at most " +
-                                std::to_string(kMaxDims));
-  Geometry<N> g;
-  g.ndim = ndim;
-  for (int d = 0; d < ndim; ++d) {
-    g.shape[d] = shape[d];
-    g.n *= shape[d];
-    for (int k = 0; k < N; ++k) g.strides[k][d] = ops[k].strides[d];
+    throw std::invalid_argument(std::string(op) + " (cuda): " + std::to_string(ndim) +
+                                " dims, at most " + std::to_string(kMaxDims));
+  int64_t n = 1;
+  for (int d = 0; d < ndim; ++d) n *= shape[d];
+  if (n == 0) return;
+  std::array<const int64_t*, F::N> st;
+  std::array<int64_t, F::N> ones;
+  for (int k = 0; k < F::N; ++k) {
+    st[k] = ops[k].strides;
+    ones[k] = 1;
   }
-  return g;
-}
-
-// Element offsets of linear index i (row-major over the shape) in each operand.
-template <int N>
-__device__ void offsets(const Geometry<N>& g, int64_t i, int64_t (&off)[N]) {
-  for (int k = 0; k < N; ++k) off[k] = 0;
-  for (int d = g.ndim - 1; d >= 0; --d) {
-    const int64_t c = i % g.shape[d];
-    i /= g.shape[d];
-    for (int k = 0; k < N; ++k) off[k] += c * g.strides[k][d];
+  const StridedLayout<F::N> L = coalesce<F::N>(ndim, shape, st, ones);
+  Geometry<F::N> g;
+  g.ndim = static_cast<int>(L.shape.size());
+  g.n = n;
+  bool fits32 = n < (int64_t{1} << 31);
+  for (int d = 0; d < g.ndim; ++d) {
+    g.shape[d] = L.shape[d];
+    for (int k = 0; k < F::N; ++k) g.strides[k][d] = L.strides[k][d];
+    if (fits32) g.div[d] = kmath::FastDiv(static_cast<uint32_t>(L.shape[d]));
   }
-}
-
-template <class T>
-__global__ void unary_kernel(Geometry<2> g, UnaryOp op, const T* x, T* out, double p0, double p1) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < g.n; i += int64_t{gridDim.x} * blockDim.x) {
-    int64_t off[2];
-    offsets(g, i, off);
-    out[off[1]] = kmath::unary_value<T>(op, x[off[0]], p0, p1);
+  const cudaStream_t stream = current_stream();
+  if (force_index64()) fits32 = false;
+  if (fits32 && g.ndim == 1 && g.strides[F::N - 1][0] == 1) {
+    unsigned unit = 0;
+    bool packed = true;
+    for (int k = 0; k < F::N; ++k) {
+      const int64_t s = g.strides[k][0];
+      if (s == 1) {
+        unit |= 1u << k;
+        const int64_t bytes = elem[k] * kPack > 16 ? 16 : elem[k] * kPack;
+        packed = packed && reinterpret_cast<uintptr_t>(ops[k].data) % bytes == 0;
+      } else if (s != 0) {
+        packed = false;
+      }
+    }
+    if (packed) {
+      packed_kernel<F><<<grid_for((n + kPack - 1) / kPack), kThreads, 0, stream>>>(f, n, unit);
+      CADENZA_CUDA_CHECK(cudaGetLastError());
+      return;
+    }
   }
-}
-
-template <class T>
-__global__ void binary_kernel(Geometry<3> g, BinaryOp op, const T* a, const T* b, T* out) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < g.n; i += int64_t{gridDim.x} * blockDim.x) {
-    int64_t off[3];
-    offsets(g, i, off);
-    out[off[2]] = kmath::binary_value<T>(op, a[off[0]], b[off[1]]);
-  }
-}
-
-template <class C, class T>
-__global__ void where_kernel(Geometry<4> g, const C* cond, const T* a, const T* b, T* out) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < g.n; i += int64_t{gridDim.x} * blockDim.x) {
-    int64_t off[4];
-    offsets(g, i, off);
-    out[off[3]] = cond[off[0]] != C(0) ? a[off[1]] : b[off[2]];
-  }
-}
-
-template <class S, class D>
-__global__ void cast_kernel(Geometry<2> g, const S* src, D* dst) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < g.n; i += int64_t{gridDim.x} * blockDim.x) {
-    int64_t off[2];
-    offsets(g, i, off);
-    dst[off[1]] = static_cast<D>(src[off[0]]);
-  }
-}
-
-template <class T>
-__global__ void fill_kernel(Geometry<1> g, T* dst, T value) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < g.n; i += int64_t{gridDim.x} * blockDim.x) {
-    int64_t off[1];
-    offsets(g, i, off);
-    dst[off[0]] = value;
-  }
+  if (fits32)
+    strided_kernel<F><<<grid_for(n), kThreads, 0, stream>>>(f, g);
+  else
+    strided64_kernel<F><<<grid_for(n), kThreads, 0, stream>>>(f, g);
+  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 // Calls f with a value of the C++ type of dt.
 template <class F>
 void dispatch(DType dt, const char* op, F&& f) {
   switch (dt) {
-    case DType::f32: return f(float{});
-    case DType::f64: return f(double{});
-    case DType::i32: return f(int32_t{});
-    case DType::i64: return f(int64_t{});
+    case DType::f32:
+      return f(float{});
+    case DType::f64:
+      return f(double{});
+    case DType::i32:
+      return f(int32_t{});
+    case DType::i64:
+      return f(int64_t{});
   }
   throw std::invalid_argument(std::string(op) + " (cuda): unknown dtype");
 }
 
 }  // namespace
 
-void unary_forward(UnaryOp op, DType dt, int ndim, const int64_t* shape, Operand x, Operand out, double p0,
-                   double p1) {
-  auto g = geometry<2>(ndim, shape, {x, out}, "unary_forward");
-  if (g.n == 0) return;
+void unary_forward(UnaryOp op, DType dt, int ndim, const int64_t* shape, Operand x, Operand out,
+                   double p0, double p1) {
   dispatch(dt, "unary_forward", [&](auto v) {
     using T = decltype(v);
-    unary_kernel<T><<<grid_for(g.n), kThreads, 0, current_stream()>>>(
-        g, op, static_cast<const T*>(x.data), static_cast<T*>(out.data), p0, p1);
+    const UnaryF<T> f{op, p0, p1, static_cast<const T*>(x.data), static_cast<T*>(out.data)};
+    launch(f, ndim, shape, {x, out}, {sizeof(T), sizeof(T)}, "unary_forward");
   });
-  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-void binary_forward(BinaryOp op, DType dt, int ndim, const int64_t* shape, Operand a, Operand b, Operand out) {
-  auto g = geometry<3>(ndim, shape, {a, b, out}, "binary_forward");
-  if (g.n == 0) return;
+void binary_forward(BinaryOp op, DType dt, int ndim, const int64_t* shape, Operand a, Operand b,
+                    Operand out) {
   dispatch(dt, "binary_forward", [&](auto v) {
     using T = decltype(v);
-    binary_kernel<T><<<grid_for(g.n), kThreads, 0, current_stream()>>>(
-        g, op, static_cast<const T*>(a.data), static_cast<const T*>(b.data),
-        static_cast<T*>(out.data));
+    const BinaryF<T> f{op, static_cast<const T*>(a.data), static_cast<const T*>(b.data),
+                       static_cast<T*>(out.data)};
+    launch(f, ndim, shape, {a, b, out}, {sizeof(T), sizeof(T), sizeof(T)}, "binary_forward");
   });
-  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-void where_forward(DType cdt, DType dt, int ndim, const int64_t* shape, Operand cond, Operand a, Operand b,
-                   Operand out) {
-  auto g = geometry<4>(ndim, shape, {cond, a, b, out}, "where_forward");
-  if (g.n == 0) return;
+void where_forward(DType cdt, DType dt, int ndim, const int64_t* shape, Operand cond, Operand a,
+                   Operand b, Operand out) {
   dispatch(cdt, "where_forward", [&](auto c) {
     using C = decltype(c);
     dispatch(dt, "where_forward", [&](auto v) {
       using T = decltype(v);
-      where_kernel<C, T><<<grid_for(g.n), kThreads, 0, current_stream()>>>(
-          g, static_cast<const C*>(cond.data), static_cast<const T*>(a.data),
-          static_cast<const T*>(b.data), static_cast<T*>(out.data));
+      const WhereF<C, T> f{static_cast<const C*>(cond.data), static_cast<const T*>(a.data),
+                           static_cast<const T*>(b.data), static_cast<T*>(out.data)};
+      launch(f, ndim, shape, {cond, a, b, out}, {sizeof(C), sizeof(T), sizeof(T), sizeof(T)},
+             "where_forward");
     });
   });
-  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-void copy_cast(DType src_dt, DType dst_dt, int ndim, const int64_t* shape, Operand src, Operand dst) {
-  auto g = geometry<2>(ndim, shape, {src, dst}, "copy_cast");
-  if (g.n == 0) return;
+void copy_cast(DType src_dt, DType dst_dt, int ndim, const int64_t* shape, Operand src,
+               Operand dst) {
   dispatch(src_dt, "copy_cast", [&](auto s) {
     using S = decltype(s);
     dispatch(dst_dt, "copy_cast", [&](auto d) {
       using D = decltype(d);
-      cast_kernel<S, D><<<grid_for(g.n), kThreads, 0, current_stream()>>>(
-          g, static_cast<const S*>(src.data), static_cast<D*>(dst.data));
+      const CastF<S, D> f{static_cast<const S*>(src.data), static_cast<D*>(dst.data)};
+      launch(f, ndim, shape, {src, dst}, {sizeof(S), sizeof(D)}, "copy_cast");
     });
   });
-  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 void fill(DType dt, int ndim, const int64_t* shape, Operand dst, double value) {
-  auto g = geometry<1>(ndim, shape, {dst}, "fill");
-  if (g.n == 0) return;
   dispatch(dt, "fill", [&](auto v) {
     using T = decltype(v);
-    fill_kernel<T><<<grid_for(g.n), kThreads, 0, current_stream()>>>(g, static_cast<T*>(dst.data),
-                                                                     static_cast<T>(value));
+    const FillF<T> f{static_cast<T*>(dst.data), static_cast<T>(value)};
+    launch(f, ndim, shape, {dst}, {sizeof(T)}, "fill");
   });
-  CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace cadenza::kernels::cuda

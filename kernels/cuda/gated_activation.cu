@@ -5,33 +5,32 @@
 #include "kernels/cuda/gated_activation.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/math.h"
+#include "kernels/strided_layout.h"
 
 namespace cadenza::kernels::cuda {
 
 namespace {
 
-// One thread per output element i = (b * C + c) * T + t; its two inputs sit
-// C * T apart in x's row b.
+// One thread per output element i = b * CL + ct (CL = C * T); its two
+// inputs sit CL apart in x's row b, at b * 2 * CL + ct = i + b * CL.
 template <class T>
-__global__ void forward_kernel(int64_t C, int64_t L, int64_t n, const T* x, T* y) {
+__global__ void forward_kernel(kmath::IndexDiv CL, int64_t n, const T* x, T* y) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t b = i / (C * L), ct = i % (C * L);
-    const T* a = x + b * 2 * C * L + ct;
-    y[i] = kmath::gate(a[0], a[C * L]);
+    const T* a = x + i + CL.div(i) * CL.d;
+    y[i] = kmath::gate(a[0], a[CL.d]);
   }
 }
 
 template <class T>
-__global__ void backward_kernel(int64_t C, int64_t L, int64_t n, const T* x, const T* g, T* dx) {
+__global__ void backward_kernel(kmath::IndexDiv CL, int64_t n, const T* x, const T* g, T* dx) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t b = i / (C * L), ct = i % (C * L);
-    const int64_t j = b * 2 * C * L + ct;
+    const int64_t j = i + CL.div(i) * CL.d;
     T da, ds;
-    kmath::gate_backward(x[j], x[j + C * L], g[i], &da, &ds);
+    kmath::gate_backward(x[j], x[j + CL.d], g[i], &da, &ds);
     dx[j] = da;
-    dx[j + C * L] = ds;
+    dx[j + CL.d] = ds;
   }
 }
 
@@ -48,10 +47,10 @@ void gated_activation_forward(DType dt, int64_t B, int64_t C, int64_t T, const v
   if (n == 0) return;
   if (dt == DType::f32)
     forward_kernel<float><<<grid_for(n), kThreads, 0, current_stream()>>>(
-        C, T, n, static_cast<const float*>(x), static_cast<float*>(y));
+        kmath::IndexDiv(C * T, n), n, static_cast<const float*>(x), static_cast<float*>(y));
   else
     forward_kernel<double><<<grid_for(n), kThreads, 0, current_stream()>>>(
-        C, T, n, static_cast<const double*>(x), static_cast<double*>(y));
+        kmath::IndexDiv(C * T, n), n, static_cast<const double*>(x), static_cast<double*>(y));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -62,11 +61,11 @@ void gated_activation_backward(DType dt, int64_t B, int64_t C, int64_t T, const 
   if (n == 0) return;
   if (dt == DType::f32)
     backward_kernel<float><<<grid_for(n), kThreads, 0, current_stream()>>>(
-        C, T, n, static_cast<const float*>(x), static_cast<const float*>(g),
+        kmath::IndexDiv(C * T, n), n, static_cast<const float*>(x), static_cast<const float*>(g),
         static_cast<float*>(dx));
   else
     backward_kernel<double><<<grid_for(n), kThreads, 0, current_stream()>>>(
-        C, T, n, static_cast<const double*>(x), static_cast<const double*>(g),
+        kmath::IndexDiv(C * T, n), n, static_cast<const double*>(x), static_cast<const double*>(g),
         static_cast<double*>(dx));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }

@@ -3,6 +3,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/index.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/strided_layout.h"
 
 namespace cadenza::kernels::cuda {
 
@@ -24,43 +25,48 @@ __device__ void atomic_add(int64_t* p, int64_t v) {
   atomicAdd(reinterpret_cast<unsigned long long*>(p), static_cast<unsigned long long>(v));
 }
 
-// Element e = (o * L + l) * inner + i of the [outer, L, inner] side: the
-// offset of (o, row, i) on the [outer, N, inner] side.
-__device__ int64_t row_offset(int64_t e, int64_t N, int64_t L, int64_t inner, int64_t row) {
-  const int64_t i = e % inner, o = e / inner / L;
-  return (o * N + row) * inner + i;
+// The [outer, L, inner] side's flat index e = (o * L + l) * inner + i, and
+// the rows of the [outer, N, inner] side it maps to.
+struct Rows {
+  kmath::IndexDiv inner, L;
+  int64_t N;
+  Rows(int64_t outer, int64_t N_, int64_t inner_, int64_t L_)
+      : inner(inner_, outer * L_ * inner_), L(L_, outer * L_), N(N_) {}
+  // l of element e, and the offset of (o, row, i) on the N side once row is
+  // known (row_offset).
+  __device__ int64_t l_of(int64_t e) const { return L.mod(inner.div(e)); }
+  __device__ int64_t row_offset(int64_t e, int64_t row) const {
+    const int64_t ol = inner.div(e), i = e - ol * inner.d;
+    return (L.div(ol) * N + row) * inner.d + i;
+  }
+};
+
+template <class T>
+__global__ void index_select_kernel(Rows m, const T* x, const int64_t* idx, int64_t n, T* out) {
+  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n;
+       e += int64_t{gridDim.x} * blockDim.x)
+    out[e] = x[m.row_offset(e, idx[m.l_of(e)])];
 }
 
 template <class T>
-__global__ void index_select_kernel(int64_t N, int64_t inner, const T* x, const int64_t* idx,
-                                    int64_t L, int64_t n, T* out) {
+__global__ void index_add_kernel(Rows m, T* out, const int64_t* idx, int64_t n, const T* src) {
   for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n;
        e += int64_t{gridDim.x} * blockDim.x)
-    out[e] = x[row_offset(e, N, L, inner, idx[e / inner % L])];
+    atomic_add(out + m.row_offset(e, idx[m.l_of(e)]), src[e]);
 }
 
 template <class T>
-__global__ void index_add_kernel(int64_t N, int64_t inner, T* out, const int64_t* idx, int64_t L,
-                                 int64_t n, const T* src) {
+__global__ void gather_kernel(Rows m, const T* x, const int64_t* idx, int64_t n, T* out) {
   for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n;
        e += int64_t{gridDim.x} * blockDim.x)
-    atomic_add(out + row_offset(e, N, L, inner, idx[e / inner % L]), src[e]);
+    out[e] = x[m.row_offset(e, idx[e])];
 }
 
 template <class T>
-__global__ void gather_kernel(int64_t N, int64_t inner, const T* x, const int64_t* idx, int64_t L,
-                              int64_t n, T* out) {
+__global__ void scatter_add_kernel(Rows m, T* out, const int64_t* idx, int64_t n, const T* src) {
   for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n;
        e += int64_t{gridDim.x} * blockDim.x)
-    out[e] = x[row_offset(e, N, L, inner, idx[e])];
-}
-
-template <class T>
-__global__ void scatter_add_kernel(int64_t N, int64_t inner, T* out, const int64_t* idx, int64_t L,
-                                   int64_t n, const T* src) {
-  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n;
-       e += int64_t{gridDim.x} * blockDim.x)
-    atomic_add(out + row_offset(e, N, L, inner, idx[e]), src[e]);
+    atomic_add(out + m.row_offset(e, idx[e]), src[e]);
 }
 
 // Reads: x is [outer, N, inner], writes [outer, L, inner] (select, gather).
@@ -68,12 +74,13 @@ template <class T>
 void read_rows(bool per_element, int64_t outer, int64_t N, int64_t inner, const void* x,
                const int64_t* idx, int64_t L, void* out) {
   const int64_t n = outer * L * inner;
+  const Rows m(outer, N, inner, L);
   if (per_element)
-    gather_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
-        N, inner, static_cast<const T*>(x), idx, L, n, static_cast<T*>(out));
+    gather_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(m, static_cast<const T*>(x),
+                                                                     idx, n, static_cast<T*>(out));
   else
     index_select_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
-        N, inner, static_cast<const T*>(x), idx, L, n, static_cast<T*>(out));
+        m, static_cast<const T*>(x), idx, n, static_cast<T*>(out));
 }
 
 // Adds: src is [outer, L, inner], out [outer, N, inner] (index_add, scatter_add).
@@ -81,12 +88,13 @@ template <class T>
 void add_rows(bool per_element, int64_t outer, int64_t N, int64_t inner, void* out,
               const int64_t* idx, int64_t L, const void* src) {
   const int64_t n = outer * L * inner;
+  const Rows m(outer, N, inner, L);
   if (per_element)
     scatter_add_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
-        N, inner, static_cast<T*>(out), idx, L, n, static_cast<const T*>(src));
+        m, static_cast<T*>(out), idx, n, static_cast<const T*>(src));
   else
     index_add_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
-        N, inner, static_cast<T*>(out), idx, L, n, static_cast<const T*>(src));
+        m, static_cast<T*>(out), idx, n, static_cast<const T*>(src));
 }
 
 // The typed launches for dt (int32_t is CUDA's int).

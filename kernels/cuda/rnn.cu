@@ -8,6 +8,7 @@
 #include "kernels/cuda/rnn_persistent.h"
 #include "kernels/cuda/scratch.h"
 #include "kernels/math.h"
+#include "kernels/strided_layout.h"
 
 namespace cadenza::kernels::cuda {
 
@@ -48,23 +49,27 @@ void back_project(cublasHandle_t h, int B, int H, int G, const T* dG, const T* W
 // One thread per (b, j) of a [B, H] state: unit j of row b owns its gate
 // entries j, H + j, ... of that row, so the cells need no synchronisation.
 template <class T>
-__global__ void lstm_cell_forward_kernel(int64_t B, int64_t H, T* act, const T* c_prev, T* c,
-                                         T* h) {
+__global__ void lstm_cell_forward_kernel(int64_t B, kmath::IndexDiv Hd, T* act, const T* c_prev,
+                                         T* c, T* h) {
+  const int64_t H = Hd.d;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < B * H;
-       i += int64_t{gridDim.x} * blockDim.x)
-    kmath::lstm_cell_forward(act + i / H * 4 * H, H, i % H, c_prev[i], c[i], h[i]);
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t b = Hd.div(i);
+    kmath::lstm_cell_forward(act + b * 4 * H, H, i - b * H, c_prev[i], c[i], h[i]);
+  }
 }
 
 // dh = dh_out + dh_next (the gradient through W_hh from step t + 1); dc is
 // the gradient into c_t on entry and into c_{t-1} on return.
 template <class T>
-__global__ void lstm_cell_backward_kernel(int64_t B, int64_t H, const T* act, const T* c_prev,
-                                          const T* c, const T* dh_out, const T* dh_next, T* dc,
-                                          T* dg) {
+__global__ void lstm_cell_backward_kernel(int64_t B, kmath::IndexDiv Hd, const T* act,
+                                          const T* c_prev, const T* c, const T* dh_out,
+                                          const T* dh_next, T* dc, T* dg) {
+  const int64_t H = Hd.d;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < B * H;
        i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t r = i / H * 4 * H;
-    kmath::lstm_cell_backward(act + r, H, i % H, c_prev[i], c[i], dh_out[i] + dh_next[i], dc[i],
+    const int64_t b = Hd.div(i), r = b * 4 * H;
+    kmath::lstm_cell_backward(act + r, H, i - b * H, c_prev[i], c[i], dh_out[i] + dh_next[i], dc[i],
                               dg + r, dc[i]);
   }
 }
@@ -72,11 +77,12 @@ __global__ void lstm_cell_backward_kernel(int64_t B, int64_t H, const T* act, co
 // gh holds h_{t-1} W_hh^T; the hidden bias is added here (the sum the CPU
 // forms as b_hh + h W_hh^T), then the cell.
 template <class T>
-__global__ void gru_cell_forward_kernel(int64_t B, int64_t H, const T* gx, T* gh, const T* b_hh,
-                                        const T* h_prev, T* save, T* h) {
+__global__ void gru_cell_forward_kernel(int64_t B, kmath::IndexDiv Hd, const T* gx, T* gh,
+                                        const T* b_hh, const T* h_prev, T* save, T* h) {
+  const int64_t H = Hd.d;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < B * H;
        i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t b = i / H, j = i % H;
+    const int64_t b = Hd.div(i), j = i - b * H;
     T* ghb = gh + b * 3 * H;
     if (b_hh)
       for (int gate = 0; gate < 3; ++gate) ghb[gate * H + j] += b_hh[gate * H + j];
@@ -87,13 +93,15 @@ __global__ void gru_cell_forward_kernel(int64_t B, int64_t H, const T* gx, T* gh
 // dh_next: the gradient into h_t from step t + 1 on entry, the part of the
 // gradient into h_{t-1} that skips W_hh on return (the GEMM adds the rest).
 template <class T>
-__global__ void gru_cell_backward_kernel(int64_t B, int64_t H, const T* save, const T* h_prev,
-                                         const T* dh_out, T* dh_next, T* dgx, T* dgh) {
+__global__ void gru_cell_backward_kernel(int64_t B, kmath::IndexDiv Hd, const T* save,
+                                         const T* h_prev, const T* dh_out, T* dh_next, T* dgx,
+                                         T* dgh) {
+  const int64_t H = Hd.d;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < B * H;
        i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t b = i / H;
+    const int64_t b = Hd.div(i);
     T direct;
-    kmath::gru_cell_backward(save + b * 4 * H, H, i % H, h_prev[i], dh_out[i] + dh_next[i],
+    kmath::gru_cell_backward(save + b * 4 * H, H, i - b * H, h_prev[i], dh_out[i] + dh_next[i],
                              dgx + b * 3 * H, dgh + b * 3 * H, direct);
     dh_next[i] = direct;
   }
@@ -123,7 +131,7 @@ void lstm_fwd(int64_t Tn, int64_t B, int64_t H, T* act, const T* w_hh, const T* 
     T* a = act + t * BG;
     project(handle, b, g, h, hp, w_hh, T(1), a);
     lstm_cell_forward_kernel<T><<<grid_for(BH), kThreads, 0, current_stream()>>>(
-        B, H, a, cp, cells + t * BH, h_out + t * BH);
+        B, kmath::IndexDiv(H, B * H), a, cp, cells + t * BH, h_out + t * BH);
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
 }
@@ -137,7 +145,8 @@ void lstm_bwd(int64_t Tn, int64_t B, int64_t H, const T* act, const T* w_hh, con
   const char* op = "lstm_recurrent_backward";
   const int64_t BH = B * H, BG = 4 * BH;
   if (BH == 0) return;
-  if (Tn > 0 && lstm_recurrent_backward_persistent(Tn, B, H, act, w_hh, c0, cells, dh_out, dc, dh0, dgates))
+  if (Tn > 0 &&
+      lstm_recurrent_backward_persistent(Tn, B, H, act, w_hh, c0, cells, dh_out, dc, dh0, dgates))
     return;
   CADENZA_CUDA_CHECK(
       cudaMemsetAsync(dh0, 0, static_cast<size_t>(BH) * sizeof(T), current_stream()));
@@ -148,7 +157,8 @@ void lstm_bwd(int64_t Tn, int64_t B, int64_t H, const T* act, const T* w_hh, con
     const T* cp = t == 0 ? c0 : cells + (t - 1) * BH;
     T* dg = dgates + t * BG;
     lstm_cell_backward_kernel<T><<<grid_for(BH), kThreads, 0, current_stream()>>>(
-        B, H, act + t * BG, cp, cells + t * BH, dh_out + t * BH, dh0, dc, dg);
+        B, kmath::IndexDiv(H, B * H), act + t * BG, cp, cells + t * BH, dh_out + t * BH, dh0, dc,
+        dg);
     CADENZA_CUDA_CHECK(cudaGetLastError());
     back_project(handle, b, h, g, dg, w_hh, T(0), dh0);
   }
@@ -168,7 +178,8 @@ void gru_fwd(int64_t Tn, int64_t B, int64_t H, const T* gx, const T* w_hh, const
     const T* hp = t == 0 ? h0 : h_out + (t - 1) * BH;
     project(handle, b, g, h, hp, w_hh, T(0), gh.as<T>());
     gru_cell_forward_kernel<T><<<grid_for(BH), kThreads, 0, current_stream()>>>(
-        B, H, gx + t * BG, gh.as<T>(), b_hh, hp, save + t * 4 * BH, h_out + t * BH);
+        B, kmath::IndexDiv(H, B * H), gx + t * BG, gh.as<T>(), b_hh, hp, save + t * 4 * BH,
+        h_out + t * BH);
     CADENZA_CUDA_CHECK(cudaGetLastError());
   }
 }
@@ -180,7 +191,9 @@ void gru_bwd(int64_t Tn, int64_t B, int64_t H, const T* w_hh, const T* h0, const
   const char* op = "gru_recurrent_backward";
   const int64_t BH = B * H, BG = 3 * BH;
   if (BH == 0) return;
-  if (Tn > 0 && gru_recurrent_backward_persistent(Tn, B, H, w_hh, h0, h_out, save, dh_out, dgx, dgh, dh0)) return;
+  if (Tn > 0 &&
+      gru_recurrent_backward_persistent(Tn, B, H, w_hh, h0, h_out, save, dh_out, dgx, dgh, dh0))
+    return;
   CADENZA_CUDA_CHECK(
       cudaMemsetAsync(dh0, 0, static_cast<size_t>(BH) * sizeof(T), current_stream()));
   if (Tn == 0) return;
@@ -189,7 +202,8 @@ void gru_bwd(int64_t Tn, int64_t B, int64_t H, const T* w_hh, const T* h0, const
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const T* hp = t == 0 ? h0 : h_out + (t - 1) * BH;
     gru_cell_backward_kernel<T><<<grid_for(BH), kThreads, 0, current_stream()>>>(
-        B, H, save + t * 4 * BH, hp, dh_out + t * BH, dh0, dgx + t * BG, dgh + t * BG);
+        B, kmath::IndexDiv(H, B * H), save + t * 4 * BH, hp, dh_out + t * BH, dh0, dgx + t * BG,
+        dgh + t * BG);
     CADENZA_CUDA_CHECK(cudaGetLastError());
     back_project(handle, b, h, g, dgh + t * BG, w_hh, T(1), dh0);
   }

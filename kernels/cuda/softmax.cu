@@ -4,6 +4,7 @@
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/softmax.h"
 #include "kernels/math.h"
+#include "kernels/strided_layout.h"
 
 namespace cadenza::kernels::cuda {
 
@@ -48,8 +49,9 @@ __global__ void softmax_kernel(int64_t rows, int64_t C, const T* x, T* y, bool l
 
 // softmax_kernel's row statistics, then the target's loss on lane 0.
 template <class T>
-__global__ void cross_entropy_kernel(int64_t rows, int64_t C, const T* x, const int64_t* t, int64_t ignore_index,
-                                     T* loss, T* lse, T* valid, int64_t* safe, unsigned long long* bad) {
+__global__ void cross_entropy_kernel(int64_t rows, int64_t C, const T* x, const int64_t* t,
+                                     int64_t ignore_index, T* loss, T* lse, T* valid, int64_t* safe,
+                                     unsigned long long* bad) {
   const int64_t warps = int64_t{gridDim.x} * (blockDim.x / 32);
   const int lane = threadIdx.x % 32;
   for (int64_t r = blockIdx.x * int64_t{blockDim.x / 32} + threadIdx.x / 32; r < rows; r += warps) {
@@ -70,11 +72,13 @@ __global__ void cross_entropy_kernel(int64_t rows, int64_t C, const T* x, const 
 }
 
 template <class T>
-__global__ void cross_entropy_backward_kernel(int64_t rows, int64_t C, const T* x, const int64_t* safe, const T* lse,
-                                              const T* valid, const T* g, T* dx) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * C; i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t r = i / C;
-    dx[i] = kmath::ce_grad(x[i], lse[r], i % C == safe[r], g[r] * valid[r]);
+__global__ void cross_entropy_backward_kernel(int64_t rows, kmath::IndexDiv C, const T* x,
+                                              const int64_t* safe, const T* lse, const T* valid,
+                                              const T* g, T* dx) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * C.d;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t r = C.div(i);
+    dx[i] = kmath::ce_grad(x[i], lse[r], i - r * C.d == safe[r], g[r] * valid[r]);
   }
 }
 
@@ -103,12 +107,14 @@ void cross_entropy_backward(DType dt, int64_t rows, int64_t C, const void* x, co
   const int grid = grid_for(rows * C);
   if (dt == DType::f32)
     cross_entropy_backward_kernel<float><<<grid, kThreads, 0, current_stream()>>>(
-        rows, C, static_cast<const float*>(x), safe, static_cast<const float*>(lse),
-        static_cast<const float*>(valid), static_cast<const float*>(g), static_cast<float*>(dx));
+        rows, kmath::IndexDiv(C, rows * C), static_cast<const float*>(x), safe,
+        static_cast<const float*>(lse), static_cast<const float*>(valid),
+        static_cast<const float*>(g), static_cast<float*>(dx));
   else
     cross_entropy_backward_kernel<double><<<grid, kThreads, 0, current_stream()>>>(
-        rows, C, static_cast<const double*>(x), safe, static_cast<const double*>(lse),
-        static_cast<const double*>(valid), static_cast<const double*>(g), static_cast<double*>(dx));
+        rows, kmath::IndexDiv(C, rows * C), static_cast<const double*>(x), safe,
+        static_cast<const double*>(lse), static_cast<const double*>(valid),
+        static_cast<const double*>(g), static_cast<double*>(dx));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -21,6 +21,7 @@
 #include "engine/random.h"
 #include "engine/rnn.h"
 #include "kernels/elementwise_math.h"
+#include "kernels/strided_layout.h"
 
 using namespace cadenza;
 using backend::KernelId;
@@ -111,6 +112,33 @@ std::vector<OpCase> op_cases() {
                [](const Inputs& x) {
                  Tensor cond = gt(x[0], x[1]);
                  return std::vector<Tensor>{where(cond, x[0], x[1])};
+               }});
+  // The CUDA elementwise family's launch paths: 16-byte packs (with a
+  // tail of n % 4, a broadcast scalar operand, casts between 4- and 8-byte
+  // types), a contiguous run that is not 16-byte aligned, a 1-d stride, and
+  // transposes (the FastDiv multi-index); the 64-bit path runs them all
+  // again under CADENZA_CUDA_INDEX64=1 (tests/cuda_emu).
+  c.push_back({"elementwise layouts: packs with a tail, a broadcast scalar, an unaligned run, a 1-d stride",
+               {KernelId::binary_forward, KernelId::unary_forward, KernelId::copy_cast, KernelId::where_forward},
+               F,
+               [](DType dt, bool s) {
+                 return Inputs{volume({4099}, dt, 51, s), volume({4099}, dt, 52, s), matrix(2051, 2, dt, 53, s)};
+               },
+               [](const Inputs& x) {
+                 const Tensor &a = x[0], &b = x[1];
+                 const DType other = a.dtype() == DType::f32 ? DType::f64 : DType::f32;
+                 Tensor a1 = a.narrow(0, 1, 4097), b2 = b.narrow(0, 2, 4097);
+                 Tensor col = x[2].narrow(1, 1, 1);  // [2051, 1], stride 2
+                 return std::vector<Tensor>{add(a, b),
+                                            mul(a, Tensor::scalar(1.5, a.dtype())),
+                                            sub(Tensor::scalar(0.25, a.dtype()), b),
+                                            neg(a1),
+                                            add(a1, b2),
+                                            exp(col),
+                                            a.to(other),
+                                            a1.to(other).to(a.dtype()),
+                                            where(gt(a, b), a, b),
+                                            contiguous(x[2].transpose(0, 1))};
                }});
   c.push_back({"reductions: sum, max, argmax over dims",
                {KernelId::reduce_forward},
@@ -500,6 +528,40 @@ TEST_CASE("backend: the elementwise math shared with the CUDA kernels is the CPU
         if (op != BinaryOp::pow) REQUIRE(kmath::binary_value<int64_t>(op, ia, ib) == cpu_binary(op, ia, ib));
       }
   }
+}
+
+TEST_CASE("backend: FastDiv, the CUDA elementwise multi-index's division, divides as / does", "[backend]") {
+  // Every divisor a shape can give up to 4096, powers of two and their
+  // neighbours up to 2^31, and random ones; each against dividends at the
+  // ends of the range, at multiples of the divisor and at random.
+  std::vector<uint32_t> divisors;
+  for (uint32_t d = 1; d <= 4096; ++d) divisors.push_back(d);
+  for (int k = 12; k <= 31; ++k)
+    for (int64_t e : {-1, 0, 1}) {
+      const int64_t d = (int64_t{1} << k) + e;
+      if (d <= (int64_t{1} << 31)) divisors.push_back(static_cast<uint32_t>(d));
+    }
+  uint64_t state = 12345;
+  auto next = [&state] {  // splitmix64
+    uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  };
+  for (int i = 0; i < 2000; ++i) divisors.push_back(static_cast<uint32_t>(next() % (uint64_t{1} << 31)) + 1);
+  const uint32_t top = (uint32_t{1} << 31) - 1;
+  int64_t checked = 0;
+  for (uint32_t d : divisors) {
+    const kmath::FastDiv f(d);
+    std::vector<uint32_t> ns = {0, 1, d - 1, d, top, top - 1, top / d * d, top / d * d - 1};
+    for (int i = 0; i < 64; ++i) ns.push_back(static_cast<uint32_t>(next() % (uint64_t{1} << 31)));
+    for (uint32_t n : ns) {
+      if (n > top) continue;  // d - 1 or d itself when d = 2^31
+      if (f.div(n) != n / d) FAIL("FastDiv(" << d << ").div(" << n << ") = " << f.div(n) << ", not " << n / d);
+      ++checked;
+    }
+  }
+  REQUIRE(checked > 400000);
 }
 
 TEST_CASE("backend: a 0-d CPU scalar follows a device operand; other mixes are errors", "[backend]") {

@@ -169,8 +169,8 @@ TEST_CASE("conv_nd: kernels equal a double loop on random shapes, f32 and f64, 1
 }
 
 // The CUDA kernels' algorithm (kernels/cuda/conv_nd.cu) run on the host with
-// its index helpers: columns by conv_nd_tap_input (vol2col), the three
-// products, and the input gradient gathered by conv_nd_tap_output (col2vol).
+// its index helpers: columns by conv_nd_column (vol2col), the three
+// products, and the input gradient gathered by conv_nd_gather (col2vol).
 TEST_CASE("conv_nd: the CUDA kernels' column helpers give the double loop's results", "[engine][conv_nd]") {
   Generator gen(23);
   for (int trial = 0; trial < 60; ++trial) {
@@ -182,19 +182,19 @@ TEST_CASE("conv_nd: the CUDA kernels' column helpers give the double loop's resu
     for (int d = 0; d < 3; ++d) unit = unit && s.k[d] == 1 && s.stride[d] == 1 && s.pad[d] == 0;
     REQUIRE(kmath::conv_nd_is_pointwise(s) == unit);
     if (trial % 4 == 2) REQUIRE(unit);
+    auto coords = [](int64_t e, const int64_t (&n)[3], int64_t (&c)[3]) {
+      c[2] = e % n[2];
+      c[1] = e / n[2] % n[1];
+      c[0] = e / (n[1] * n[2]);
+    };
     std::vector<double> y(r.y.size()), dx(r.dx.size()), dw(r.dw.size(), 0.0);
     for (int64_t b = 0; b < s.B; ++b) {
-      std::vector<double> col(rows * P), gcol(rows * P, 0.0);
-      for (int64_t row = 0; row < rows; ++row)
+      std::vector<double> col(rows * P, -1.0), gcol(rows * P, 0.0);
+      for (int64_t c = 0; c < s.Cin; ++c)
         for (int64_t p = 0; p < P; ++p) {
-          const int64_t i = kmath::conv_nd_tap_input(s, row % kvol, p);
-          if (i >= 0) {
-            // The inverse maps the read back to the same output position.
-            REQUIRE(kmath::conv_nd_tap_output(s, row % kvol, i) == p);
-            col[row * P + p] = r.x[(b * s.Cin + row / kvol) * V + i];
-          } else {
-            col[row * P + p] = 0.0;
-          }
+          int64_t pd[3];
+          coords(p, s.out, pd);
+          kmath::conv_nd_column(s, pd, r.x.data() + (b * s.Cin + c) * V, col.data() + c * kvol * P + p, P);
         }
       for (int64_t o = 0; o < s.Cout; ++o)
         for (int64_t p = 0; p < P; ++p) {
@@ -209,12 +209,9 @@ TEST_CASE("conv_nd: the CUDA kernels' column helpers give the double loop's resu
         }
       for (int64_t c = 0; c < s.Cin; ++c)
         for (int64_t i = 0; i < V; ++i) {
-          double acc = 0;
-          for (int64_t q = 0; q < kvol; ++q) {
-            const int64_t p = kmath::conv_nd_tap_output(s, q, i);
-            if (p >= 0) acc += gcol[(c * kvol + q) * P + p];
-          }
-          dx[(b * s.Cin + c) * V + i] = acc;
+          int64_t id[3];
+          coords(i, s.in, id);
+          dx[(b * s.Cin + c) * V + i] = kmath::conv_nd_gather(s, id, gcol.data() + c * kvol * P, P);
         }
     }
     auto near = [](const std::vector<double>& got, const std::vector<double>& want, const char* what) {
