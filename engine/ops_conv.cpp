@@ -67,9 +67,12 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
                             y.raw_data());
   bool gx = x.requires_grad(), gw = weight.requires_grad(), gb = bias.defined() && bias.requires_grad();
   return record(y, "conv1d", {x, weight, bias}, [=](const Tensor& g) {
-    return std::vector<Tensor>{gx ? conv1d_backward_input(g, weight, T, dilation, pad_left) : Tensor(),
-                               gw ? conv1d_backward_weight(g, x, K, dilation, pad_left) : Tensor(),
-                               gb ? conv1d_bias_grad(g) : Tensor()};
+    // g laid out once for the three gradients: WaveNet's logits' gradient
+    // arrives transposed from cross_entropy's rows, and each would copy it.
+    const Tensor gc = contiguous(g);
+    return std::vector<Tensor>{gx ? conv1d_backward_input(gc, weight, T, dilation, pad_left) : Tensor(),
+                               gw ? conv1d_backward_weight(gc, x, K, dilation, pad_left) : Tensor(),
+                               gb ? conv1d_bias_grad(gc) : Tensor()};
   });
 }
 
