@@ -1,8 +1,8 @@
 // softmax / log_softmax, losses and dropout.
 #include <cmath>
-#include "engine/backend.h"
 #include <limits>
 
+#include "engine/backend.h"
 #include "engine/ops_util.h"
 #include "engine/random.h"
 #include "kernels/cpu/softmax.h"
@@ -19,7 +19,8 @@ static Tensor softmax_raw(const Tensor& x, int64_t d, bool log) {
   Tensor y = Tensor::empty(xc.shape(), x.dtype(), x.device());
   int64_t C = x.dim() == 0 ? 1 : x.shape()[d];
   if (y.numel() > 0)
-    CADENZA_KERNEL(softmax_forward, x.device(), x.dtype())(x.dtype(), y.numel() / C, C, xc.raw_data(), y.raw_data(), log);
+    CADENZA_KERNEL(softmax_forward, x.device(), x.dtype())
+    (x.dtype(), y.numel() / C, C, xc.raw_data(), y.raw_data(), log);
   return d == last ? y : transpose(y, d, last);
 }
 
@@ -54,26 +55,12 @@ static Tensor reduce_loss(const Tensor& l, const std::string& reduction, const c
   if (reduction == "none") return l;
   if (reduction == "sum") return sum(l);
   if (reduction == "mean") return mean(l);
-  throw Error(std::string(op) + ": reduction must be 'mean', 'sum' or 'none', got '" + reduction + "'");
+  throw Error(std::string(op) + ": reduction must be 'mean', 'sum' or 'none', got '" + reduction +
+              "'");
 }
 
-// The class dim of x [N, C, d...] moved last and everything else flattened
-// ([M, C]), after checking `target` is integer [N, d...]; `want` gets the
-// target's shape, the shape of reduction "none".
-static Tensor class_rows(const Tensor& x, const Tensor& target, const char* op, const char* what, Shape* want) {
-  check_defined(x, op, what);
-  check_defined(target, op, "target");
-  check_floating(x, op);
-  if (is_floating(target.dtype()))
-    throw Error(std::string(op) + ": target must hold class indices (i32/i64), got " + target.str());
-  if (x.dim() < 2)
-    throw Error(std::string(op) + ": " + what + " must be [N, C] or [N, C, d...], got " + x.str());
-  const int64_t C = x.shape()[1];
-  *want = x.shape();
-  want->erase(want->begin() + 1);
-  if (target.shape() != *want)
-    throw Error(std::string(op) + ": target " + target.str() + " should have shape " + shape_str(*want) + " for " +
-                what + " " + x.str());
+// x [N, C, d...] as rows [N * prod(d), C] (a view of a 2-d x).
+static Tensor classes_last(const Tensor& x) {
   Tensor rows = x;
   if (x.dim() > 2) {
     std::vector<int64_t> perm{0};
@@ -81,12 +68,51 @@ static Tensor class_rows(const Tensor& x, const Tensor& target, const char* op, 
     perm.push_back(1);
     rows = permute(x, perm);
   }
-  return reshape(rows, {-1, C});
+  return reshape(rows, {-1, x.shape()[1]});
+}
+
+// Checks that x is floating [N, C] or [N, C, d...] and `target` integer
+// [N, d...]; returns the target's shape, the shape of reduction "none".
+static Shape check_class_target(const Tensor& x, const Tensor& target, const char* op,
+                                const char* what) {
+  check_defined(x, op, what);
+  check_defined(target, op, "target");
+  check_floating(x, op);
+  if (is_floating(target.dtype()))
+    throw Error(std::string(op) + ": target must hold class indices (i32/i64), got " +
+                target.str());
+  if (x.dim() < 2)
+    throw Error(std::string(op) + ": " + what + " must be [N, C] or [N, C, d...], got " + x.str());
+  Shape want = x.shape();
+  want.erase(want.begin() + 1);
+  if (target.shape() != want)
+    throw Error(std::string(op) + ": target " + target.str() + " should have shape " +
+                shape_str(want) + " for " + what + " " + x.str());
+  return want;
+}
+
+// The class dim of x [N, C, d...] moved last and everything else flattened
+// ([M, C]), after check_class_target; `want` gets the target's shape.
+static Tensor class_rows(const Tensor& x, const Tensor& target, const char* op, const char* what,
+                         Shape* want) {
+  *want = check_class_target(x, target, op, what);
+  return classes_last(x);
+}
+
+// classes_last's inverse for a gradient: [M, C] rows back to x's [N, C, d...].
+static Tensor rows_to_classes(const Tensor& rows, const Shape& x_shape) {
+  if (x_shape.size() <= 2) return reshape(rows, x_shape);
+  Shape moved{x_shape[0]};  // [N, d..., C]
+  for (size_t i = 2; i < x_shape.size(); ++i) moved.push_back(x_shape[i]);
+  moved.push_back(x_shape[1]);
+  std::vector<int64_t> perm{0, static_cast<int64_t>(x_shape.size()) - 1};
+  for (int64_t i = 1; i + 1 < static_cast<int64_t>(x_shape.size()); ++i) perm.push_back(i);
+  return permute(reshape(rows, moved), perm);
 }
 
 static Error target_out_of_range(const char* op, int64_t value, int64_t position, int64_t C) {
-  return Error(std::string(op) + ": target " + std::to_string(value) + " at position " + std::to_string(position) +
-               " is out of range for " + std::to_string(C) + " classes");
+  return Error(std::string(op) + ": target " + std::to_string(value) + " at position " +
+               std::to_string(position) + " is out of range for " + std::to_string(C) + " classes");
 }
 
 Tensor nll_loss(const Tensor& logp, const Tensor& target, int64_t ignore_index,
@@ -127,44 +153,56 @@ Tensor nll_loss(const Tensor& logp, const Tensor& target, int64_t ignore_index,
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
                      const std::string& reduction) {
-  Shape want;
-  Tensor rows = class_rows(logits, target, "cross_entropy", "logits", &want);
+  const Shape want = check_class_target(logits, target, "cross_entropy", "logits");
   if (reduction != "none" && reduction != "sum" && reduction != "mean")
-    throw Error("cross_entropy: reduction must be 'mean', 'sum' or 'none', got '" + reduction + "'");
-  const int64_t M = rows.shape()[0], C = rows.shape()[1];
+    throw Error("cross_entropy: reduction must be 'mean', 'sum' or 'none', got '" + reduction +
+                "'");
+  int64_t M = 1;
+  for (int64_t v : want) M *= v;
+  const int64_t C = logits.shape()[1];
   const Device device = logits.device();
   const DType dt = logits.dtype();
   // One fused pass per row on the logits' device (softmax's statistics, the
   // target's loss, the mask); the targets are checked there too, and only
-  // the first bad row's index comes back to the host.
-  Tensor x = contiguous(rows.detach());
+  // the first bad row's index comes back to the host. [N, C, d...] logits
+  // are read in place, their class dim strided by d (as PyTorch takes them,
+  // WaveNet's [B, Q, T]), and the gradient comes back in their layout: no
+  // transposed copy either way.
+  const int64_t stride = logits.dim() > 2 ? M / std::max<int64_t>(logits.shape()[0], 1) : 1;
+  Tensor x = contiguous(logits.detach());
   Tensor t = contiguous(to_dtype(reshape(target, {-1}), DType::i64).to(device));
   Tensor losses = Tensor::empty({M}, dt, device), lse = Tensor::empty({M}, dt, device);
   Tensor valid = Tensor::empty({M}, dt, device), safe = Tensor::empty({M}, DType::i64, device);
   Tensor bad = Tensor::full({1}, -1.0, DType::i64, device);
   if (M > 0) {
     CADENZA_KERNEL(cross_entropy_forward, device, dt)
-    (dt, M, C, x.raw_data(), static_cast<const int64_t*>(t.raw_data()), ignore_index, losses.raw_data(),
-     lse.raw_data(), valid.raw_data(), static_cast<int64_t*>(safe.raw_data()), static_cast<int64_t*>(bad.raw_data()));
+    (dt, M, C, stride, x.raw_data(), static_cast<const int64_t*>(t.raw_data()), ignore_index,
+     losses.raw_data(), lse.raw_data(), valid.raw_data(), static_cast<int64_t*>(safe.raw_data()),
+     static_cast<int64_t*>(bad.raw_data()));
     const int64_t first = bad.to(Device{}).data<int64_t>()[0];
     if (first >= 0)
-      throw target_out_of_range("cross_entropy", narrow(t, 0, first, 1).to(Device{}).data<int64_t>()[0], first, C);
+      throw target_out_of_range("cross_entropy",
+                                narrow(t, 0, first, 1).to(Device{}).data<int64_t>()[0], first, C);
   }
-  Tensor l = record(losses, "cross_entropy", {rows}, [rows, x, safe, lse, valid, M, C](const Tensor& g) {
-    const Tensor gv = mul(g, valid);  // [M]
-    if (GradMode::enabled()) {
-      // create_graph: softmax and the one-hot as recorded ops, so the
-      // gradient can be differentiated again.
-      Tensor d = mul(softmax(rows, 1), unsqueeze(gv, 1));
-      return std::vector<Tensor>{scatter_add(d, 1, unsqueeze(safe, 1), unsqueeze(neg(gv), 1))};
-    }
-    Tensor dx = Tensor::empty({M, C}, x.dtype(), x.device());
-    Tensor gc = contiguous(g);
-    CADENZA_KERNEL(cross_entropy_backward, x.device(), x.dtype())
-    (x.dtype(), M, C, x.raw_data(), static_cast<const int64_t*>(safe.raw_data()), lse.raw_data(), valid.raw_data(),
-     gc.raw_data(), dx.raw_data());
-    return std::vector<Tensor>{dx};
-  });
+  Tensor l =
+      record(losses, "cross_entropy", {logits},
+             [logits, x, safe, lse, valid, M, C, stride](const Tensor& g) {
+               const Tensor gv = mul(g, valid);  // [M]
+               if (GradMode::enabled()) {
+                 // create_graph: softmax and the one-hot as recorded
+                 // ops over the [M, C] rows, so the gradient can be
+                 // differentiated again; back to the logits' shape.
+                 Tensor d = mul(softmax(classes_last(logits), 1), unsqueeze(gv, 1));
+                 Tensor dr = scatter_add(d, 1, unsqueeze(safe, 1), unsqueeze(neg(gv), 1));
+                 return std::vector<Tensor>{rows_to_classes(dr, logits.shape())};
+               }
+               Tensor dx = Tensor::empty(logits.shape(), x.dtype(), x.device());
+               Tensor gc = contiguous(g);
+               CADENZA_KERNEL(cross_entropy_backward, x.device(), x.dtype())
+               (x.dtype(), M, C, stride, x.raw_data(), static_cast<const int64_t*>(safe.raw_data()),
+                lse.raw_data(), valid.raw_data(), gc.raw_data(), dx.raw_data());
+               return std::vector<Tensor>{dx};
+             });
   if (reduction == "none") return reshape(l, want);
   if (reduction == "sum") return sum(l);
   return div(sum(l), sum(valid));  // no valid target gives NaN, as in PyTorch
@@ -178,7 +216,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& x, const Tensor& t,
   check_floating(x, op);
   check_same_dtype(x, t, op);
   if (x.shape() != t.shape())
-    throw Error(std::string(op) + ": logits " + x.str() + " and target " + t.str() + " differ in shape");
+    throw Error(std::string(op) + ": logits " + x.str() + " and target " + t.str() +
+                " differ in shape");
   // max(x,0) - x*t + log1p(exp(-|x|)), computed without history; the
   // gradient sigmoid(x) - t is exact even at x = 0, where the pieces' are not.
   Tensor l;

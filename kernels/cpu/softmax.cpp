@@ -1,5 +1,6 @@
 #include "kernels/cpu/softmax.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -41,60 +42,120 @@ void softmax_typed(int64_t rows, int64_t C, const T* x, T* y, bool log) {
   }
 }
 
+// One row's loss from its statistics, and its target bookkeeping.
 template <class T>
-void cross_entropy_typed(int64_t rows, int64_t C, const T* x, const int64_t* t, int64_t ignore_index, T* loss,
-                         T* lse, T* valid, int64_t* safe, int64_t* bad) {
+void ce_row(int64_t r, T xt_or_zero, T m, double s, int64_t target, int64_t ignore_index, int64_t C,
+            T* loss, T* lse, T* valid, int64_t* safe, int64_t& first_bad) {
+  lse[r] = kmath::ce_lse(m, s);
+  const bool ok = target != ignore_index && target >= 0 && target < C;
+  if (target != ignore_index && !ok && r < first_bad) first_bad = r;
+  loss[r] = ok ? kmath::ce_loss(xt_or_zero, m, s) : T(0);
+  valid[r] = ok ? T(1) : T(0);
+  safe[r] = ok ? target : 0;
+}
+
+constexpr int64_t kColumns = 64;  // rows a [outer, C, inner] tile carries at once
+
+template <class T>
+void cross_entropy_typed(int64_t rows, int64_t C, int64_t inner, const T* x, const int64_t* t,
+                         int64_t ignore_index, T* loss, T* lse, T* valid, int64_t* safe,
+                         int64_t* bad) {
   int64_t first_bad = std::numeric_limits<int64_t>::max();  // none (min's identity)
+  if (inner == 1) {
 #pragma omp parallel for if (rows * C > 16384) schedule(static) reduction(min : first_bad)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T* in = x + r * C;
-    T m;
-    double s;
-    row_stats(in, C, m, s);
-    lse[r] = kmath::ce_lse(m, s);
-    const int64_t target = t[r];
-    const bool ok = target != ignore_index && target >= 0 && target < C;
-    if (target != ignore_index && !ok && r < first_bad) first_bad = r;
-    loss[r] = ok ? kmath::ce_loss(in[target], m, s) : T(0);
-    valid[r] = ok ? T(1) : T(0);
-    safe[r] = ok ? target : 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* in = x + r * C;
+      T m;
+      double s;
+      row_stats(in, C, m, s);
+      const int64_t target = t[r];
+      const bool in_range = target >= 0 && target < C;
+      ce_row(r, in_range ? in[target] : T(0), m, s, target, ignore_index, C, loss, lse, valid, safe,
+             first_bad);
+    }
+  } else {
+    // kColumns rows side by side, each read down its column with stride
+    // inner: row_stats's two passes, with the same order per row.
+    const int64_t outer = rows / inner, tiles = (inner + kColumns - 1) / kColumns;
+#pragma omp parallel for if (rows * C > 16384) schedule(static) reduction(min : first_bad)
+    for (int64_t k = 0; k < outer * tiles; ++k) {
+      const int64_t o = k / tiles, i0 = k % tiles * kColumns, n = std::min(kColumns, inner - i0);
+      const T* base = x + o * C * inner + i0;
+      T m[kColumns];
+      double s[kColumns];
+      for (int64_t j = 0; j < n; ++j) m[j] = -std::numeric_limits<T>::infinity();
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t j = 0; j < n; ++j)
+          m[j] = base[c * inner + j] > m[j] ? base[c * inner + j] : m[j];
+      for (int64_t j = 0; j < n; ++j) {
+        if (std::isinf(m[j])) m[j] = m[j] > 0 ? m[j] : T(0);
+        s[j] = 0;
+      }
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t j = 0; j < n; ++j)
+          s[j] += std::exp(static_cast<double>(base[c * inner + j] - m[j]));
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t r = o * inner + i0 + j, target = t[r];
+        const bool in_range = target >= 0 && target < C;
+        ce_row(r, in_range ? base[target * inner + j] : T(0), m[j], s[j], target, ignore_index, C,
+               loss, lse, valid, safe, first_bad);
+      }
+    }
   }
-  if (first_bad != std::numeric_limits<int64_t>::max() && (*bad < 0 || first_bad < *bad)) *bad = first_bad;
+  if (first_bad != std::numeric_limits<int64_t>::max() && (*bad < 0 || first_bad < *bad))
+    *bad = first_bad;
 }
 
 template <class T>
-void cross_entropy_backward_typed(int64_t rows, int64_t C, const T* x, const int64_t* safe, const T* lse,
-                                  const T* valid, const T* g, T* dx) {
+void cross_entropy_backward_typed(int64_t rows, int64_t C, int64_t inner, const T* x,
+                                  const int64_t* safe, const T* lse, const T* valid, const T* g,
+                                  T* dx) {
+  if (inner == 1) {
 #pragma omp parallel for if (rows * C > 16384) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const T gr = g[r] * valid[r];
-    for (int64_t c = 0; c < C; ++c) dx[r * C + c] = kmath::ce_grad(x[r * C + c], lse[r], c == safe[r], gr);
+    for (int64_t r = 0; r < rows; ++r) {
+      const T gr = g[r] * valid[r];
+      for (int64_t c = 0; c < C; ++c)
+        dx[r * C + c] = kmath::ce_grad(x[r * C + c], lse[r], c == safe[r], gr);
+    }
+    return;
   }
+  const int64_t outer = rows / inner;
+#pragma omp parallel for collapse(2) if (rows * C > 16384) schedule(static)
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t r0 = o * inner, at = (o * C + c) * inner;
+      for (int64_t i = 0; i < inner; ++i)
+        dx[at + i] =
+            kmath::ce_grad(x[at + i], lse[r0 + i], c == safe[r0 + i], g[r0 + i] * valid[r0 + i]);
+    }
 }
 
 }  // namespace
 
-void cross_entropy_forward(DType dt, int64_t rows, int64_t C, const void* x, const int64_t* t,
-                           int64_t ignore_index, void* loss, void* lse, void* valid, int64_t* safe,
-                           int64_t* bad) {
+void cross_entropy_forward(DType dt, int64_t rows, int64_t C, int64_t inner, const void* x,
+                           const int64_t* t, int64_t ignore_index, void* loss, void* lse,
+                           void* valid, int64_t* safe, int64_t* bad) {
   if (dt == DType::f32)
-    cross_entropy_typed<float>(rows, C, static_cast<const float*>(x), t, ignore_index, static_cast<float*>(loss),
-                               static_cast<float*>(lse), static_cast<float*>(valid), safe, bad);
+    cross_entropy_typed<float>(rows, C, inner, static_cast<const float*>(x), t, ignore_index,
+                               static_cast<float*>(loss), static_cast<float*>(lse),
+                               static_cast<float*>(valid), safe, bad);
   else
-    cross_entropy_typed<double>(rows, C, static_cast<const double*>(x), t, ignore_index, static_cast<double*>(loss),
-                                static_cast<double*>(lse), static_cast<double*>(valid), safe, bad);
+    cross_entropy_typed<double>(rows, C, inner, static_cast<const double*>(x), t, ignore_index,
+                                static_cast<double*>(loss), static_cast<double*>(lse),
+                                static_cast<double*>(valid), safe, bad);
 }
 
-void cross_entropy_backward(DType dt, int64_t rows, int64_t C, const void* x, const int64_t* safe,
-                            const void* lse, const void* valid, const void* g, void* dx) {
+void cross_entropy_backward(DType dt, int64_t rows, int64_t C, int64_t inner, const void* x,
+                            const int64_t* safe, const void* lse, const void* valid, const void* g,
+                            void* dx) {
   if (dt == DType::f32)
-    cross_entropy_backward_typed<float>(rows, C, static_cast<const float*>(x), safe, static_cast<const float*>(lse),
-                                        static_cast<const float*>(valid), static_cast<const float*>(g),
-                                        static_cast<float*>(dx));
+    cross_entropy_backward_typed<float>(
+        rows, C, inner, static_cast<const float*>(x), safe, static_cast<const float*>(lse),
+        static_cast<const float*>(valid), static_cast<const float*>(g), static_cast<float*>(dx));
   else
-    cross_entropy_backward_typed<double>(rows, C, static_cast<const double*>(x), safe,
-                                         static_cast<const double*>(lse), static_cast<const double*>(valid),
-                                         static_cast<const double*>(g), static_cast<double*>(dx));
+    cross_entropy_backward_typed<double>(
+        rows, C, inner, static_cast<const double*>(x), safe, static_cast<const double*>(lse),
+        static_cast<const double*>(valid), static_cast<const double*>(g), static_cast<double*>(dx));
 }
 
 void softmax_forward(DType dt, int64_t rows, int64_t C, const void* x, void* y, bool log) {

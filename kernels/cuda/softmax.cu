@@ -47,6 +47,21 @@ __global__ void softmax_kernel(int64_t rows, int64_t C, const T* x, T* y, bool l
   }
 }
 
+// One row's loss from its statistics, and its target bookkeeping (`in`:
+// the row's first element, `step` apart).
+template <class T>
+__device__ void ce_row(int64_t r, const T* in, int64_t step, T m, double s, int64_t C,
+                       const int64_t* t, int64_t ignore_index, T* loss, T* lse, T* valid,
+                       int64_t* safe, unsigned long long* bad) {
+  lse[r] = kmath::ce_lse(m, s);
+  const int64_t target = t[r];
+  const bool ok = target != ignore_index && target >= 0 && target < C;
+  if (target != ignore_index && !ok) atomicMin(bad, static_cast<unsigned long long>(r));
+  loss[r] = ok ? kmath::ce_loss(in[target * step], m, s) : T(0);
+  valid[r] = ok ? T(1) : T(0);
+  safe[r] = ok ? target : 0;
+}
+
 // softmax_kernel's row statistics, then the target's loss on lane 0.
 template <class T>
 __global__ void cross_entropy_kernel(int64_t rows, int64_t C, const T* x, const int64_t* t,
@@ -59,62 +74,83 @@ __global__ void cross_entropy_kernel(int64_t rows, int64_t C, const T* x, const 
     T m;
     double s;
     row_stats(in, C, lane, m, s);
-    if (lane == 0) {
-      lse[r] = kmath::ce_lse(m, s);
-      const int64_t target = t[r];
-      const bool ok = target != ignore_index && target >= 0 && target < C;
-      if (target != ignore_index && !ok) atomicMin(bad, static_cast<unsigned long long>(r));
-      loss[r] = ok ? kmath::ce_loss(in[target], m, s) : T(0);
-      valid[r] = ok ? T(1) : T(0);
-      safe[r] = ok ? target : 0;
-    }
+    if (lane == 0) ce_row(r, in, 1, m, s, C, t, ignore_index, loss, lse, valid, safe, bad);
   }
 }
 
+// [outer, C, inner] logits: a thread per row r = o * inner + i, down its
+// column x[o, :, i] in order (the CPU's order for a row).
 template <class T>
-__global__ void cross_entropy_backward_kernel(int64_t rows, kmath::IndexDiv C, const T* x,
-                                              const int64_t* safe, const T* lse, const T* valid,
-                                              const T* g, T* dx) {
-  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < rows * C.d;
-       i += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t r = C.div(i);
-    dx[i] = kmath::ce_grad(x[i], lse[r], i - r * C.d == safe[r], g[r] * valid[r]);
+__global__ void cross_entropy_column_kernel(int64_t rows, int64_t C, kmath::IndexDiv inner,
+                                            const T* x, const int64_t* t, int64_t ignore_index,
+                                            T* loss, T* lse, T* valid, int64_t* safe,
+                                            unsigned long long* bad) {
+  for (int64_t r = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; r < rows;
+       r += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t o = inner.div(r);
+    const T* in = x + o * C * inner.d + (r - o * inner.d);
+    T m = -INFINITY;
+    for (int64_t c = 0; c < C; ++c) m = in[c * inner.d] > m ? in[c * inner.d] : m;
+    if (isinf(m)) m = m > 0 ? m : T(0);
+    double s = 0;
+    for (int64_t c = 0; c < C; ++c) s += exp(static_cast<double>(in[c * inner.d] - m));
+    ce_row(r, in, inner.d, m, s, C, t, ignore_index, loss, lse, valid, safe, bad);
+  }
+}
+
+// dx[o, c, i] for flat e = (o * C + c) * inner + i, row r = o * inner + i.
+template <class T>
+__global__ void cross_entropy_backward_kernel(int64_t n, kmath::IndexDiv C, kmath::IndexDiv inner,
+                                              const T* x, const int64_t* safe, const T* lse,
+                                              const T* valid, const T* g, T* dx) {
+  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n;
+       e += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t oc = inner.div(e), o = C.div(oc), r = o * inner.d + (e - oc * inner.d);
+    dx[e] = kmath::ce_grad(x[e], lse[r], oc - o * C.d == safe[r], g[r] * valid[r]);
   }
 }
 
 }  // namespace
 
-void cross_entropy_forward(DType dt, int64_t rows, int64_t C, const void* x, const int64_t* t,
-                           int64_t ignore_index, void* loss, void* lse, void* valid, int64_t* safe,
-                           int64_t* bad) {
+void cross_entropy_forward(DType dt, int64_t rows, int64_t C, int64_t inner, const void* x,
+                           const int64_t* t, int64_t ignore_index, void* loss, void* lse,
+                           void* valid, int64_t* safe, int64_t* bad) {
   if (rows == 0) return;
-  const int grid = grid_for(rows * 32);
   auto* b = reinterpret_cast<unsigned long long*>(bad);
+  auto launch = [&](auto v) {
+    using T = decltype(v);
+    const T* xt = static_cast<const T*>(x);
+    T *l = static_cast<T*>(loss), *ls = static_cast<T*>(lse), *va = static_cast<T*>(valid);
+    if (inner == 1)
+      cross_entropy_kernel<T><<<grid_for(rows * 32), kThreads, 0, current_stream()>>>(
+          rows, C, xt, t, ignore_index, l, ls, va, safe, b);
+    else
+      cross_entropy_column_kernel<T><<<grid_for(rows), kThreads, 0, current_stream()>>>(
+          rows, C, kmath::IndexDiv(inner, rows), xt, t, ignore_index, l, ls, va, safe, b);
+  };
   if (dt == DType::f32)
-    cross_entropy_kernel<float><<<grid, kThreads, 0, current_stream()>>>(
-        rows, C, static_cast<const float*>(x), t, ignore_index, static_cast<float*>(loss),
-        static_cast<float*>(lse), static_cast<float*>(valid), safe, b);
+    launch(float{});
   else
-    cross_entropy_kernel<double><<<grid, kThreads, 0, current_stream()>>>(
-        rows, C, static_cast<const double*>(x), t, ignore_index, static_cast<double*>(loss),
-        static_cast<double*>(lse), static_cast<double*>(valid), safe, b);
+    launch(double{});
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-void cross_entropy_backward(DType dt, int64_t rows, int64_t C, const void* x, const int64_t* safe,
-                            const void* lse, const void* valid, const void* g, void* dx) {
-  if (rows * C == 0) return;
-  const int grid = grid_for(rows * C);
+void cross_entropy_backward(DType dt, int64_t rows, int64_t C, int64_t inner, const void* x,
+                            const int64_t* safe, const void* lse, const void* valid, const void* g,
+                            void* dx) {
+  const int64_t n = rows * C;
+  if (n == 0) return;
+  auto launch = [&](auto v) {
+    using T = decltype(v);
+    cross_entropy_backward_kernel<T><<<grid_for(n), kThreads, 0, current_stream()>>>(
+        n, kmath::IndexDiv(C, n / inner), kmath::IndexDiv(inner, n), static_cast<const T*>(x), safe,
+        static_cast<const T*>(lse), static_cast<const T*>(valid), static_cast<const T*>(g),
+        static_cast<T*>(dx));
+  };
   if (dt == DType::f32)
-    cross_entropy_backward_kernel<float><<<grid, kThreads, 0, current_stream()>>>(
-        rows, kmath::IndexDiv(C, rows * C), static_cast<const float*>(x), safe,
-        static_cast<const float*>(lse), static_cast<const float*>(valid),
-        static_cast<const float*>(g), static_cast<float*>(dx));
+    launch(float{});
   else
-    cross_entropy_backward_kernel<double><<<grid, kThreads, 0, current_stream()>>>(
-        rows, kmath::IndexDiv(C, rows * C), static_cast<const double*>(x), safe,
-        static_cast<const double*>(lse), static_cast<const double*>(valid),
-        static_cast<const double*>(g), static_cast<double*>(dx));
+    launch(double{});
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -123,6 +123,11 @@ TEST_CASE("grad: losses", "[grad]") {
   Tensor l3 = leaf({3, 5, 2}, -2, 2, 43);  // [N, C, d]
   Tensor t3 = Tensor::from_vector<int64_t>({0, 4, 1, 1, 3, 2}, {3, 2});
   gradcheck([t3](const V& v) { return cross_entropy(v[0], t3); }, {l3});
+  gradgradcheck([t3](const V& v) { return cross_entropy(v[0], t3, -100, "sum"); }, {l3});
+  Tensor l4 = leaf({2, 3, 2, 3}, -2, 2, 46);  // [N, C, d1, d2]
+  Tensor t4 = Tensor::from_vector<int64_t>({0, 2, 1, 1, -100, 2, 0, 0, 1, 2, 2, 1}, {2, 2, 3});
+  gradcheck([t4](const V& v) { return cross_entropy(v[0], t4); }, {l4});
+  gradgradcheck([t4](const V& v) { return cross_entropy(v[0], t4); }, {l4});
   gradcheck([t](const V& v) { return nll_loss(log_softmax(v[0], 1), t); }, {logits});
   Tensor x = leaf({5, 7}, -3, 3, 44), y = leaf({5, 7}, 0, 1, 45);
   gradcheck([](const V& v) { return binary_cross_entropy_with_logits(v[0], v[1]); }, {x, y});

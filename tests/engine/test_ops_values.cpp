@@ -140,6 +140,35 @@ TEST_CASE("ops: the fused cross_entropy equals nll_loss(log_softmax) bit for bit
   }
 }
 
+TEST_CASE("ops: cross_entropy over [N, C, d...] in place equals it over the rows [N * d, C], bit for bit", "[ops]") {
+  // The [N, C, d] logits are read with the class dim strided (no transposed
+  // copy); each row's sums run in the same order as over a contiguous row,
+  // so losses and gradients are the same numbers. d spans a tile of 64 rows
+  // and a remainder; one target is ignored.
+  for (DType dt : {DType::f32, DType::f64}) {
+    Generator g(5);
+    Tensor x = mul(randn({3, 37, 70}, dt, &g), Tensor::scalar(3.0, dt));
+    x.requires_grad_();
+    Tensor t = randint(0, 37, {3, 70}, &g);
+    t.data<int64_t>()[100] = -100;
+    Tensor rows = contiguous(transpose(x.detach(), 1, 2));  // [3, 70, 37]
+    rows = reshape(rows, {210, 37});
+    rows.requires_grad_();
+    Tensor flat = reshape(t, {210});
+    REQUIRE(cross_entropy(x, t, -100, "none").to_vector<double>() ==
+            cross_entropy(rows, flat, -100, "none").to_vector<double>());
+    Tensor gx = grad({cross_entropy(x, t, -100, "sum")}, {x})[0];
+    Tensor gr = grad({cross_entropy(rows, flat, -100, "sum")}, {rows})[0];
+    REQUIRE(gx.shape() == x.shape());
+    REQUIRE(contiguous(transpose(gx, 1, 2)).to_vector<double>() == gr.to_vector<double>());
+    // Four dims: d = 2 x 3.
+    Tensor x4 = randn({2, 5, 2, 3}, dt, &g), t4 = randint(0, 5, {2, 2, 3}, &g);
+    Tensor r4 = reshape(contiguous(permute(x4, {0, 2, 3, 1})), {12, 5});
+    REQUIRE(cross_entropy(x4, t4, -100, "none").to_vector<double>() ==
+            cross_entropy(r4, reshape(t4, {12}), -100, "none").to_vector<double>());
+  }
+}
+
 TEST_CASE("ops: losses match hand computation", "[ops]") {
   Tensor logits = Tensor::from_vector<double>({1, 2, 3, 1, 1, 1}, {2, 3});
   Tensor t = Tensor::from_vector<int64_t>({2, 0});
