@@ -18,9 +18,8 @@ static Tensor softmax_raw(const Tensor& x, int64_t d, bool log) {
   Tensor xc = contiguous(xt);
   Tensor y = Tensor::empty(xc.shape(), x.dtype(), x.device());
   int64_t C = x.dim() == 0 ? 1 : x.shape()[d];
-  if (y.numel() > 0)
-    CADENZA_KERNEL(softmax_forward, x.device(), x.dtype())
-    (x.dtype(), y.numel() / C, C, xc.raw_data(), y.raw_data(), log);
+  if (y.numel() > 0) CADENZA_KERNEL(softmax_forward, x.device(), x.dtype())
+  (x.dtype(), y.numel() / C, C, xc.raw_data(), y.raw_data(), log);
   return d == last ? y : transpose(y, d, last);
 }
 
@@ -168,7 +167,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
   // are read in place, their class dim strided by d (as PyTorch takes them,
   // WaveNet's [B, Q, T]), and the gradient comes back in their layout: no
   // transposed copy either way.
-  const int64_t stride = logits.dim() > 2 ? M / std::max<int64_t>(logits.shape()[0], 1) : 1;
+  int64_t stride = 1;  // prod(d): the rows of one sample, and the class dim's stride
+  for (int64_t i = 2; i < logits.dim(); ++i) stride *= logits.shape()[i];
   Tensor x = contiguous(logits.detach());
   Tensor t = contiguous(to_dtype(reshape(target, {-1}), DType::i64).to(device));
   Tensor losses = Tensor::empty({M}, dt, device), lse = Tensor::empty({M}, dt, device);
@@ -184,25 +184,27 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_
       throw target_out_of_range("cross_entropy",
                                 narrow(t, 0, first, 1).to(Device{}).data<int64_t>()[0], first, C);
   }
-  Tensor l =
-      record(losses, "cross_entropy", {logits},
-             [logits, x, safe, lse, valid, M, C, stride](const Tensor& g) {
-               const Tensor gv = mul(g, valid);  // [M]
-               if (GradMode::enabled()) {
-                 // create_graph: softmax and the one-hot as recorded
-                 // ops over the [M, C] rows, so the gradient can be
-                 // differentiated again; back to the logits' shape.
-                 Tensor d = mul(softmax(classes_last(logits), 1), unsqueeze(gv, 1));
-                 Tensor dr = scatter_add(d, 1, unsqueeze(safe, 1), unsqueeze(neg(gv), 1));
-                 return std::vector<Tensor>{rows_to_classes(dr, logits.shape())};
-               }
-               Tensor dx = Tensor::empty(logits.shape(), x.dtype(), x.device());
-               Tensor gc = contiguous(g);
-               CADENZA_KERNEL(cross_entropy_backward, x.device(), x.dtype())
-               (x.dtype(), M, C, stride, x.raw_data(), static_cast<const int64_t*>(safe.raw_data()),
-                lse.raw_data(), valid.raw_data(), gc.raw_data(), dx.raw_data());
-               return std::vector<Tensor>{dx};
-             });
+  Tensor l = record(losses, "cross_entropy", {logits},
+                    [logits, x, safe, lse, valid, M, C, stride](const Tensor& g) {
+                      const Tensor gv = mul(g, valid);  // [M]
+                      if (GradMode::enabled()) {
+                        // create_graph: softmax and the one-hot as recorded
+                        // ops over the [M, C] rows, so the gradient can be
+                        // differentiated again; back to the logits' shape.
+                        Tensor d = mul(softmax(classes_last(logits), 1), unsqueeze(gv, 1));
+                        Tensor dr = scatter_add(d, 1, unsqueeze(safe, 1), unsqueeze(neg(gv), 1));
+                        return std::vector<Tensor>{rows_to_classes(dr, logits.shape())};
+                      }
+                      Tensor dx = Tensor::empty(logits.shape(), x.dtype(), x.device());
+                      Tensor gc = contiguous(g);
+                      if (M > 0) {
+                        CADENZA_KERNEL(cross_entropy_backward, x.device(), x.dtype())
+                        (x.dtype(), M, C, stride, x.raw_data(),
+                         static_cast<const int64_t*>(safe.raw_data()), lse.raw_data(),
+                         valid.raw_data(), gc.raw_data(), dx.raw_data());
+                      }
+                      return std::vector<Tensor>{dx};
+                    });
   if (reduction == "none") return reshape(l, want);
   if (reduction == "sum") return sum(l);
   return div(sum(l), sum(valid));  // no valid target gives NaN, as in PyTorch

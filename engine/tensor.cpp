@@ -272,6 +272,7 @@ int64_t Tensor::size(int64_t d) const {
 }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no element to be out of place (as PyTorch)
   const auto& sh = shape();
   const auto& st = strides();
   int64_t acc = 1;

@@ -166,6 +166,15 @@ TEST_CASE("ops: cross_entropy over [N, C, d...] in place equals it over the rows
     Tensor r4 = reshape(contiguous(permute(x4, {0, 2, 3, 1})), {12, 5});
     REQUIRE(cross_entropy(x4, t4, -100, "none").to_vector<double>() ==
             cross_entropy(r4, reshape(t4, {12}), -100, "none").to_vector<double>());
+    // No rows: an empty batch, an empty d.
+    for (const Shape& shape : {Shape{0, 5, 3}, Shape{2, 5, 0}}) {
+      Tensor e = Tensor::zeros(shape, dt);
+      e.requires_grad_();
+      Shape ts = shape;
+      ts.erase(ts.begin() + 1);
+      Tensor ge = grad({cross_entropy(e, Tensor::zeros(ts, DType::i64), -100, "sum")}, {e})[0];
+      REQUIRE(ge.shape() == shape);
+    }
   }
 }
 
