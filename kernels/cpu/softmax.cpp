@@ -1,6 +1,5 @@
 #include "kernels/cpu/softmax.h"
 
-#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -9,16 +8,16 @@
 namespace cadenza::kernels {
 namespace {
 
-// A row's maximum m and s, the sum of exp(x - m) in double. An all -inf
-// row is shifted by 0 (its result is NaN, as in PyTorch) instead of by
-// -inf, which would turn finite entries into NaN.
+// A row's maximum m and s, the sum of exp(x - m) in double, its C entries
+// `step` apart. An all -inf row is shifted by 0 (its result is NaN, as in
+// PyTorch) instead of by -inf, which would turn finite entries into NaN.
 template <class T>
-void row_stats(const T* in, int64_t C, T& m, double& s) {
+inline void row_stats(const T* in, int64_t C, int64_t step, T& m, double& s) {
   m = -std::numeric_limits<T>::infinity();
-  for (int64_t c = 0; c < C; ++c) m = in[c] > m ? in[c] : m;
+  for (int64_t c = 0; c < C; ++c) m = in[c * step] > m ? in[c * step] : m;
   if (std::isinf(m)) m = m > 0 ? m : T(0);
   s = 0;
-  for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(in[c] - m));
+  for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(in[c * step] - m));
 }
 
 template <class T>
@@ -29,7 +28,7 @@ void softmax_typed(int64_t rows, int64_t C, const T* x, T* y, bool log) {
     T* out = y + r * C;
     T m;
     double s;
-    row_stats(in, C, m, s);
+    row_stats(in, C, 1, m, s);
     if (log) {
       // (x - m) - log(s): subtracting m first is exact near the maximum,
       // where x - (m + log s) would round in m's precision.
@@ -42,65 +41,26 @@ void softmax_typed(int64_t rows, int64_t C, const T* x, T* y, bool log) {
   }
 }
 
-// One row's loss from its statistics, and its target bookkeeping.
-template <class T>
-void ce_row(int64_t r, T xt_or_zero, T m, double s, int64_t target, int64_t ignore_index, int64_t C,
-            T* loss, T* lse, T* valid, int64_t* safe, int64_t& first_bad) {
-  lse[r] = kmath::ce_lse(m, s);
-  const bool ok = target != ignore_index && target >= 0 && target < C;
-  if (target != ignore_index && !ok && r < first_bad) first_bad = r;
-  loss[r] = ok ? kmath::ce_loss(xt_or_zero, m, s) : T(0);
-  valid[r] = ok ? T(1) : T(0);
-  safe[r] = ok ? target : 0;
-}
-
-constexpr int64_t kColumns = 64;  // rows a [outer, C, inner] tile carries at once
-
+// Row r = o * inner + i of [outer, C, inner] logits reads x[o, :, i], its
+// classes `inner` apart (inner = 1: a contiguous row).
 template <class T>
 void cross_entropy_typed(int64_t rows, int64_t C, int64_t inner, const T* x, const int64_t* t,
                          int64_t ignore_index, T* loss, T* lse, T* valid, int64_t* safe,
                          int64_t* bad) {
   int64_t first_bad = std::numeric_limits<int64_t>::max();  // none (min's identity)
-  if (inner == 1) {
 #pragma omp parallel for if (rows * C > 16384) schedule(static) reduction(min : first_bad)
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* in = x + r * C;
-      T m;
-      double s;
-      row_stats(in, C, m, s);
-      const int64_t target = t[r];
-      const bool in_range = target >= 0 && target < C;
-      ce_row(r, in_range ? in[target] : T(0), m, s, target, ignore_index, C, loss, lse, valid, safe,
-             first_bad);
-    }
-  } else {
-    // kColumns rows side by side, each read down its column with stride
-    // inner: row_stats's two passes, with the same order per row.
-    const int64_t outer = rows / inner, tiles = (inner + kColumns - 1) / kColumns;
-#pragma omp parallel for if (rows * C > 16384) schedule(static) reduction(min : first_bad)
-    for (int64_t k = 0; k < outer * tiles; ++k) {
-      const int64_t o = k / tiles, i0 = k % tiles * kColumns, n = std::min(kColumns, inner - i0);
-      const T* base = x + o * C * inner + i0;
-      T m[kColumns];
-      double s[kColumns];
-      for (int64_t j = 0; j < n; ++j) m[j] = -std::numeric_limits<T>::infinity();
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t j = 0; j < n; ++j)
-          m[j] = base[c * inner + j] > m[j] ? base[c * inner + j] : m[j];
-      for (int64_t j = 0; j < n; ++j) {
-        if (std::isinf(m[j])) m[j] = m[j] > 0 ? m[j] : T(0);
-        s[j] = 0;
-      }
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t j = 0; j < n; ++j)
-          s[j] += std::exp(static_cast<double>(base[c * inner + j] - m[j]));
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t r = o * inner + i0 + j, target = t[r];
-        const bool in_range = target >= 0 && target < C;
-        ce_row(r, in_range ? base[target * inner + j] : T(0), m[j], s[j], target, ignore_index, C,
-               loss, lse, valid, safe, first_bad);
-      }
-    }
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* in = x + r / inner * C * inner + r % inner;
+    T m;
+    double s;
+    row_stats(in, C, inner, m, s);
+    lse[r] = kmath::ce_lse(m, s);
+    const int64_t target = t[r];
+    const bool ok = target != ignore_index && target >= 0 && target < C;
+    if (target != ignore_index && !ok && r < first_bad) first_bad = r;
+    loss[r] = ok ? kmath::ce_loss(in[target * inner], m, s) : T(0);
+    valid[r] = ok ? T(1) : T(0);
+    safe[r] = ok ? target : 0;
   }
   if (first_bad != std::numeric_limits<int64_t>::max() && (*bad < 0 || first_bad < *bad))
     *bad = first_bad;

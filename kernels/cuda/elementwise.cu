@@ -33,13 +33,15 @@ __device__ __forceinline__ Pack<T> load_pack(const T* p, int64_t i, bool unit) {
   return r;
 }
 
-// Each op as a functor over its typed operands, output last: at() computes
+// Each op as a functor over its typed operands, output last (`bytes`: their
+// element sizes): at() computes
 // one element from the operands' element offsets, pack() the elements
 // [i, i + 4) of operands that are all unit-stride or broadcast (bit k of
 // `unit` set: operand k has stride 1).
 template <class T>
 struct UnaryF {
   static constexpr int N = 2;
+  static constexpr int64_t bytes[N] = {sizeof(T), sizeof(T)};
   UnaryOp op;
   double p0, p1;
   const T* x;
@@ -57,6 +59,7 @@ struct UnaryF {
 template <class T>
 struct BinaryF {
   static constexpr int N = 3;
+  static constexpr int64_t bytes[N] = {sizeof(T), sizeof(T), sizeof(T)};
   BinaryOp op;
   const T* a;
   const T* b;
@@ -75,6 +78,7 @@ struct BinaryF {
 template <class C, class T>
 struct WhereF {
   static constexpr int N = 4;
+  static constexpr int64_t bytes[N] = {sizeof(C), sizeof(T), sizeof(T), sizeof(T)};
   const C* cond;
   const T* a;
   const T* b;
@@ -94,6 +98,7 @@ struct WhereF {
 template <class S, class D>
 struct CastF {
   static constexpr int N = 2;
+  static constexpr int64_t bytes[N] = {sizeof(S), sizeof(D)};
   const S* src;
   D* dst;
   __device__ void at(const int64_t (&o)[N]) const { dst[o[1]] = static_cast<D>(src[o[0]]); }
@@ -108,6 +113,7 @@ struct CastF {
 template <class T>
 struct FillF {
   static constexpr int N = 1;
+  static constexpr int64_t bytes[N] = {sizeof(T)};
   T* dst;
   T value;
   __device__ void at(const int64_t (&o)[N]) const { dst[o[0]] = value; }
@@ -194,7 +200,7 @@ bool force_index64() {
 // Picks the path for f's operands (output last) and launches it.
 template <class F>
 void launch(const F& f, int ndim, const int64_t* shape, const Operand (&ops)[F::N],
-            const int64_t (&elem)[F::N], const char* op) {
+            const char* op) {
   if (ndim > kMaxDims)
     throw std::invalid_argument(std::string(op) + " (cuda): " + std::to_string(ndim) +
                                 " dims, at most " + std::to_string(kMaxDims));
@@ -211,14 +217,13 @@ void launch(const F& f, int ndim, const int64_t* shape, const Operand (&ops)[F::
   Geometry<F::N> g;
   g.ndim = static_cast<int>(L.shape.size());
   g.n = n;
-  bool fits32 = n < (int64_t{1} << 31);
+  const bool fits32 = n < (int64_t{1} << 31) && !force_index64();
   for (int d = 0; d < g.ndim; ++d) {
     g.shape[d] = L.shape[d];
     for (int k = 0; k < F::N; ++k) g.strides[k][d] = L.strides[k][d];
     if (fits32) g.div[d] = kmath::FastDiv(static_cast<uint32_t>(L.shape[d]));
   }
   const cudaStream_t stream = current_stream();
-  if (force_index64()) fits32 = false;
   if (fits32 && g.ndim == 1 && g.strides[F::N - 1][0] == 1) {
     unsigned unit = 0;
     bool packed = true;
@@ -226,8 +231,8 @@ void launch(const F& f, int ndim, const int64_t* shape, const Operand (&ops)[F::
       const int64_t s = g.strides[k][0];
       if (s == 1) {
         unit |= 1u << k;
-        const int64_t bytes = elem[k] * kPack > 16 ? 16 : elem[k] * kPack;
-        packed = packed && reinterpret_cast<uintptr_t>(ops[k].data) % bytes == 0;
+        const int64_t align = F::bytes[k] * kPack > 16 ? 16 : F::bytes[k] * kPack;
+        packed = packed && reinterpret_cast<uintptr_t>(ops[k].data) % align == 0;
       } else if (s != 0) {
         packed = false;
       }
@@ -268,7 +273,7 @@ void unary_forward(UnaryOp op, DType dt, int ndim, const int64_t* shape, Operand
   dispatch(dt, "unary_forward", [&](auto v) {
     using T = decltype(v);
     const UnaryF<T> f{op, p0, p1, static_cast<const T*>(x.data), static_cast<T*>(out.data)};
-    launch(f, ndim, shape, {x, out}, {sizeof(T), sizeof(T)}, "unary_forward");
+    launch(f, ndim, shape, {x, out}, "unary_forward");
   });
 }
 
@@ -278,7 +283,7 @@ void binary_forward(BinaryOp op, DType dt, int ndim, const int64_t* shape, Opera
     using T = decltype(v);
     const BinaryF<T> f{op, static_cast<const T*>(a.data), static_cast<const T*>(b.data),
                        static_cast<T*>(out.data)};
-    launch(f, ndim, shape, {a, b, out}, {sizeof(T), sizeof(T), sizeof(T)}, "binary_forward");
+    launch(f, ndim, shape, {a, b, out}, "binary_forward");
   });
 }
 
@@ -290,8 +295,7 @@ void where_forward(DType cdt, DType dt, int ndim, const int64_t* shape, Operand 
       using T = decltype(v);
       const WhereF<C, T> f{static_cast<const C*>(cond.data), static_cast<const T*>(a.data),
                            static_cast<const T*>(b.data), static_cast<T*>(out.data)};
-      launch(f, ndim, shape, {cond, a, b, out}, {sizeof(C), sizeof(T), sizeof(T), sizeof(T)},
-             "where_forward");
+      launch(f, ndim, shape, {cond, a, b, out}, "where_forward");
     });
   });
 }
@@ -303,7 +307,7 @@ void copy_cast(DType src_dt, DType dst_dt, int ndim, const int64_t* shape, Opera
     dispatch(dst_dt, "copy_cast", [&](auto d) {
       using D = decltype(d);
       const CastF<S, D> f{static_cast<const S*>(src.data), static_cast<D*>(dst.data)};
-      launch(f, ndim, shape, {src, dst}, {sizeof(S), sizeof(D)}, "copy_cast");
+      launch(f, ndim, shape, {src, dst}, "copy_cast");
     });
   });
 }
@@ -312,7 +316,7 @@ void fill(DType dt, int ndim, const int64_t* shape, Operand dst, double value) {
   dispatch(dt, "fill", [&](auto v) {
     using T = decltype(v);
     const FillF<T> f{static_cast<T*>(dst.data), static_cast<T>(value)};
-    launch(f, ndim, shape, {dst}, {sizeof(T)}, "fill");
+    launch(f, ndim, shape, {dst}, "fill");
   });
 }
 
