@@ -104,6 +104,18 @@ template <class T> CADENZA_HD T bce_with_logits(T x, T t) {
 // is log-softmax's formula negated, so it equals nll_loss(log_softmax(x))
 // bit for bit; the gradient is g (softmax(x) - onehot) from the row's
 // log-sum-exp.
+//
+// row_stats gives m and s for a row of C logits `step` apart (the CPU's
+// softmax and cross-entropy rows, and the CUDA cross-entropy's thread per
+// [N, C, d] row). An all -inf row is shifted by 0 (its result is NaN, as in
+// PyTorch) instead of by -inf, which would turn finite entries into NaN.
+template <class T> CADENZA_HD void row_stats(const T* in, int64_t C, int64_t step, T& m, double& s) {
+  m = -static_cast<T>(INFINITY);
+  for (int64_t c = 0; c < C; ++c) m = in[c * step] > m ? in[c * step] : m;
+  if (std::isinf(m)) m = m > 0 ? m : T(0);
+  s = 0;
+  for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(in[c * step] - m));
+}
 template <class T> CADENZA_HD T ce_loss(T xt, T m, double s) { return static_cast<T>(std::log(s)) - (xt - m); }
 template <class T> CADENZA_HD T ce_lse(T m, double s) { return m + static_cast<T>(std::log(s)); }
 template <class T> CADENZA_HD T ce_grad(T x, T lse, bool is_target, T g) {

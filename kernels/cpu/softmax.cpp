@@ -8,18 +8,6 @@
 namespace cadenza::kernels {
 namespace {
 
-// A row's maximum m and s, the sum of exp(x - m) in double, its C entries
-// `step` apart. An all -inf row is shifted by 0 (its result is NaN, as in
-// PyTorch) instead of by -inf, which would turn finite entries into NaN.
-template <class T>
-inline void row_stats(const T* in, int64_t C, int64_t step, T& m, double& s) {
-  m = -std::numeric_limits<T>::infinity();
-  for (int64_t c = 0; c < C; ++c) m = in[c * step] > m ? in[c * step] : m;
-  if (std::isinf(m)) m = m > 0 ? m : T(0);
-  s = 0;
-  for (int64_t c = 0; c < C; ++c) s += std::exp(static_cast<double>(in[c * step] - m));
-}
-
 template <class T>
 void softmax_typed(int64_t rows, int64_t C, const T* x, T* y, bool log) {
 #pragma omp parallel for if (rows * C > 16384) schedule(static)
@@ -28,7 +16,7 @@ void softmax_typed(int64_t rows, int64_t C, const T* x, T* y, bool log) {
     T* out = y + r * C;
     T m;
     double s;
-    row_stats(in, C, 1, m, s);
+    kmath::row_stats(in, C, 1, m, s);
     if (log) {
       // (x - m) - log(s): subtracting m first is exact near the maximum,
       // where x - (m + log s) would round in m's precision.
@@ -53,7 +41,7 @@ void cross_entropy_typed(int64_t rows, int64_t C, int64_t inner, const T* x, con
     const T* in = x + r / inner * C * inner + r % inner;
     T m;
     double s;
-    row_stats(in, C, inner, m, s);
+    kmath::row_stats(in, C, inner, m, s);
     lse[r] = kmath::ce_lse(m, s);
     const int64_t target = t[r];
     const bool ok = target != ignore_index && target >= 0 && target < C;

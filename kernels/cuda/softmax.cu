@@ -79,7 +79,7 @@ __global__ void cross_entropy_kernel(int64_t rows, int64_t C, const T* x, const 
 }
 
 // [outer, C, inner] logits: a thread per row r = o * inner + i, down its
-// column x[o, :, i] in order (the CPU's order for a row).
+// column x[o, :, i] with the CPU's row_stats.
 template <class T>
 __global__ void cross_entropy_column_kernel(int64_t rows, int64_t C, kmath::IndexDiv inner,
                                             const T* x, const int64_t* t, int64_t ignore_index,
@@ -89,11 +89,9 @@ __global__ void cross_entropy_column_kernel(int64_t rows, int64_t C, kmath::Inde
        r += int64_t{gridDim.x} * blockDim.x) {
     const int64_t o = inner.div(r);
     const T* in = x + o * C * inner.d + (r - o * inner.d);
-    T m = -INFINITY;
-    for (int64_t c = 0; c < C; ++c) m = in[c * inner.d] > m ? in[c * inner.d] : m;
-    if (isinf(m)) m = m > 0 ? m : T(0);
-    double s = 0;
-    for (int64_t c = 0; c < C; ++c) s += exp(static_cast<double>(in[c * inner.d] - m));
+    T m;
+    double s;
+    kmath::row_stats(in, C, inner.d, m, s);
     ce_row(r, in, inner.d, m, s, C, t, ignore_index, loss, lse, valid, safe, bad);
   }
 }
