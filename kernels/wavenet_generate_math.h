@@ -86,6 +86,35 @@ CADENZA_HD int64_t first_max(const float* logits, int64_t Q) {
     if (logits[q] > logits[best]) best = q;
   return best;
 }
+// first_max split over `lanes` threads (the CUDA kernel's warp): each scans
+// q = lane, lane + lanes, ... for its first largest number, the parts merge
+// in any order (the larger value wins, then the lower index; a part with
+// none loses), and first_max_of gives first_max's answer: 0 when
+// logits[0] is NaN, as `>` never lets a later logit beat it.
+struct MaxAt {
+  float v = 0.f;
+  int32_t q = -1;  // -1: no number seen (Q fits: the ids are int32)
+};
+CADENZA_HD MaxAt first_max_part(const float* logits, int64_t Q, int64_t lane, int64_t lanes) {
+  MaxAt m;
+  for (int64_t q = lane; q < Q; q += lanes) {
+    const float v = logits[q];
+    if (v == v && (m.q < 0 || v > m.v)) {
+      m.v = v;
+      m.q = static_cast<int32_t>(q);
+    }
+  }
+  return m;
+}
+CADENZA_HD MaxAt first_max_merge(MaxAt a, MaxAt b) {
+  if (b.q < 0) return a;
+  if (a.q < 0) return b;
+  return b.v > a.v || (b.v == a.v && b.q < a.q) ? b : a;
+}
+CADENZA_HD int64_t first_max_of(const float* logits, MaxAt m) {
+  return m.q < 0 || !(logits[0] == logits[0]) ? 0 : m.q;
+}
+
 // softmax(logits / temperature)'s unnormalised weight of logit x, given the
 // largest logit `top` and inv = 1 / temperature.
 CADENZA_HD float draw_weight(float x, float top, float inv) { return fast_expf((x - top) * inv); }
@@ -201,25 +230,28 @@ CADENZA_HD void layer_past(const Ctx<W>& c, int64_t l, int64_t t, const W* w, La
   }
 }
 
-// The current tap and the conditioning finish each unit's pair of sums
-// (a unit j, b unit G/2 + j), then the gate.
+// The current tap and the conditioning finish each gate sum, in place in
+// zp: a thread per sum (both halves of the gate at once, so the chain of a
+// step is R + cin terms, not twice that).
 template <class W>
-CADENZA_HD void layer_gate(const Ctx<W>& c, int64_t l, int64_t s, const W* w, LayerScratch sc, int tid, int nth) {
+CADENZA_HD void layer_sums(const Ctx<W>& c, int64_t s, const W* w, LayerScratch sc, int tid, int nth) {
   const Dims& d = c.d;
-  const int64_t H = d.H();
   const W* cur = w + (d.K - 1) * d.tap_words();
   const W* cw = w + d.cond_offset();
+  for (int64_t i = tid; i < d.N * d.G; i += nth) {
+    const int64_t n = i / d.G, o = i % d.G;
+    float acc = dot(sc.zp[i], sc.x + n * d.R, d.R, cur + o, d.G);
+    if (c.cond) acc = dot(acc, c.cond + (s * d.N + n) * d.cin, d.cin, cw + o, d.G);
+    sc.zp[i] = acc;
+  }
+}
+
+// The gate of unit j: tanh(a) sigmoid(b) of sums j and G/2 + j.
+CADENZA_HD void layer_gate(const Dims& d, LayerScratch sc, int tid, int nth) {
+  const int64_t H = d.H();
   for (int64_t i = tid; i < d.N * H; i += nth) {
     const int64_t n = i / H, j = i % H;
-    const float* x = sc.x + n * d.R;
-    float a = dot(sc.zp[n * d.G + j], x, d.R, cur + j, d.G);
-    float g = dot(sc.zp[n * d.G + H + j], x, d.R, cur + H + j, d.G);
-    if (c.cond) {
-      const float* m = c.cond + (s * d.N + n) * d.cin;
-      a = dot(a, m, d.cin, cw + j, d.G);
-      g = dot(g, m, d.cin, cw + H + j, d.G);
-    }
-    sc.u[i] = gate(a, g);
+    sc.u[i] = gate(sc.zp[n * d.G + j], sc.zp[n * d.G + H + j]);
   }
 }
 

@@ -104,9 +104,10 @@ __device__ void copy_words(W* dst, const W* src, int64_t n) {
   for (int64_t k = i + threadIdx.x; k < n; k += blockDim.x) dst[k] = src[k];
 }
 
-// Layer 0's draw of step s for every stream: a warp per stream, the
-// weights of the inverse CDF in parallel, the first maximum and the double
-// sums in index order on lane 0 (wg::first_max and wg::draw, the CPU's).
+// Layer 0's draw of step s for every stream: a warp per stream, the first
+// maximum and the weights of the inverse CDF in parallel (the same index as
+// the CPU's wg::first_max), the double sums in index order on lane 0
+// (wg::draw, the CPU's).
 template <class W>
 __device__ void sample_streams(const wg::Ctx<W>& c, int64_t s, float* scratch) {
   const int64_t Q = c.d.Q;
@@ -117,9 +118,14 @@ __device__ void sample_streams(const wg::Ctx<W>& c, int64_t s, float* scratch) {
   for (int64_t n = warp; n < c.d.N; n += warps) {
     for (int64_t q = lane; q < Q; q += 32) row[q] = wg::load_msg(lg + n * Q + q);
     __syncwarp();
-    int best = 0;
-    if (lane == 0) best = static_cast<int>(wg::first_max(row, Q));
-    best = __shfl_sync(0xffffffffu, best, 0);
+    wg::MaxAt m = wg::first_max_part(row, Q, lane, 32);
+    for (int off = 16; off > 0; off /= 2) {
+      wg::MaxAt o;
+      o.v = __shfl_down_sync(0xffffffffu, m.v, off);
+      o.q = __shfl_down_sync(0xffffffffu, m.q, off);
+      m = wg::first_max_merge(m, o);
+    }
+    const int best = __shfl_sync(0xffffffffu, static_cast<int>(wg::first_max_of(row, m)), 0);  // lane 0's
     int32_t id = best;
     if (c.temperature > 0) {
       const float inv = static_cast<float>(1.0 / c.temperature), top = row[best];
@@ -135,8 +141,11 @@ __device__ void sample_streams(const wg::Ctx<W>& c, int64_t s, float* scratch) {
   }
 }
 
+// One block a multiprocessor (wg::plan never asks for more), so ptxas may
+// give a thread up to 255 registers: with the bare bound it held the bf16
+// kernel to 80 and spilled.
 template <class W>
-__global__ void __launch_bounds__(256) wavenet_generate_kernel(wg::Ctx<W> c, wg::Plan plan, int* flag_base,
+__global__ void __launch_bounds__(256, 1) wavenet_generate_kernel(wg::Ctx<W> c, wg::Plan plan, int* flag_base,
                                                                int* error) {
   extern __shared__ __align__(16) unsigned char smem[];
   const wg::Dims& d = c.d;
@@ -172,7 +181,9 @@ __global__ void __launch_bounds__(256) wavenet_generate_kernel(wg::Ctx<W> c, wg:
       __syncthreads();
       wg::layer_load(c, l, s, sc, tid, nth);
       __syncthreads();
-      wg::layer_gate(c, l, s, w, sc, tid, nth);
+      wg::layer_sums(c, s, w, sc, tid, nth);
+      __syncthreads();
+      wg::layer_gate(d, sc, tid, nth);
       __syncthreads();
       wg::layer_residual(c, l, s, w, sc, tid, nth);
       block_publish(f.h(l), step);

@@ -5,7 +5,9 @@
 // the same bodies (tests/engine_tools/cuda_wavenet_generate_check.cpp).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <type_traits>
 #include <vector>
@@ -110,7 +112,8 @@ struct HostKernel {
         const W* w = c.layers + l * lw;
         const wg::LayerScratch sc = sc_of(l);
         wg::layer_load(c, l, s, sc, 0, 1);
-        wg::layer_gate(c, l, s, w, sc, 0, 1);
+        wg::layer_sums(c, s, w, sc, 0, 1);
+        wg::layer_gate(d, sc, 0, 1);
         wg::layer_residual(c, l, s, w, sc, 0, 1);
         wg::layer_skip(c, l, s, w, sc, 0, 1);
         if (s + 1 < steps) wg::layer_past(c, l, t + s + 1, w, sc, 0, 1);
@@ -222,4 +225,33 @@ TEST_CASE("wavenet_generate: the launch plan", "[kernels][wavenet_generate]") {
   // Scratch that cannot fit at all: too many streams.
   d.N = 4096;
   REQUIRE_FALSE(wg::plan(d, 132, 227 * 1024).fits);
+}
+
+TEST_CASE("wavenet_generate: first_max split over lanes gives first_max's index", "[kernels][wavenet_generate]") {
+  std::mt19937 rng(11);
+  const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
+  // Few distinct values, so ties are everywhere; NaNs, infinities and both
+  // zeros, at index 0 too.
+  const std::vector<float> pool = {-1.f, 0.f, -0.f, 2.f, 2.f, 3.f, nan, inf, -inf, 0.5f};
+  std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
+  for (int trial = 0; trial < 3000; ++trial) {
+    const int64_t Q = 1 + trial % 70;
+    std::vector<float> row(static_cast<size_t>(Q));
+    for (float& v : row) v = pool[pick(rng)];
+    if (trial % 5 == 0) std::fill(row.begin(), row.end(), nan);
+    const int64_t want = wg::first_max(row.data(), Q);
+    for (int64_t lanes : {1, 7, 32}) {
+      // Merged in the warp's shuffle order, and in lane order.
+      std::vector<wg::MaxAt> part;
+      for (int64_t lane = 0; lane < lanes; ++lane) part.push_back(wg::first_max_part(row.data(), Q, lane, lanes));
+      std::vector<wg::MaxAt> tree = part;
+      for (int64_t off = 16; off > 0; off /= 2)
+        for (int64_t lane = 0; lane + off < lanes; ++lane) tree[lane] = wg::first_max_merge(tree[lane], tree[lane + off]);
+      wg::MaxAt seq;
+      for (const wg::MaxAt& m : part) seq = wg::first_max_merge(seq, m);
+      INFO("trial " << trial << " Q " << Q << " lanes " << lanes);
+      if (lanes <= 32 && lanes > 16) REQUIRE(wg::first_max_of(row.data(), tree[0]) == want);
+      REQUIRE(wg::first_max_of(row.data(), seq) == want);
+    }
+  }
 }
