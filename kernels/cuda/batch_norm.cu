@@ -3,6 +3,7 @@
 #include <string>
 
 #include "kernels/cuda/batch_norm.h"
+#include "kernels/cuda/channel_sum.cuh"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/scratch.h"
@@ -12,64 +13,44 @@ namespace cadenza::kernels::cuda {
 
 namespace {
 
-constexpr int kWarps = kThreads / 32;
+// The statistics and the gradients' sums are per-channel sums in double,
+// cut into slices (channel_sum.cuh): the terms below, then a kernel per
+// channel that finishes them.
 
-// The sum of v over the block, returned to every thread. `slots` is shared
-// memory of kWarps + 1 entries; the block must be kThreads wide. Warp sums
-// first, then warp 0 adds those: a fixed order, so a shape always gives the
-// same bits.
-template <class A>
-__device__ A block_sum(A v, A* slots) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int off = 16; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);
-  if (lane == 0) slots[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < kWarps ? slots[lane] : A(0);
-    for (int off = 16; off > 0; off /= 2) v += __shfl_down_sync(0xffffffffu, v, off);
-    if (lane == 0) slots[kWarps] = v;
-  }
-  __syncthreads();
-  const A total = slots[kWarps];
-  __syncthreads();  // the slots are reused by the next sum
-  return total;
-}
-
-// Channel c's j-th of its B * L values, j = b * L + l.
-// (L by IndexDiv: no 64-bit division per element.)
-__device__ __forceinline__ int64_t offset_of(int64_t C, const kmath::IndexDiv& L, int64_t c,
-                                             int64_t j) {
-  const int64_t b = L.div(j);
-  return (b * C + c) * L.d + (j - b * L.d);
-}
+// Sum x; then, given the mean, sum (x - mean)^2 rounded to T, as the CPU.
 template <class T>
-__device__ T at(const T* x, int64_t C, const kmath::IndexDiv& L, int64_t c, int64_t j) {
-  return x[offset_of(C, L, c, j)];
-}
-
-// A block per channel: the mean, then the mean square about the mean
-// rounded to T, as the CPU does.
+struct SumTerm {
+  const T* x;
+  __device__ void operator()(int64_t, int64_t i, double* v) const { v[0] += static_cast<double>(x[i]); }
+};
 template <class T>
-__global__ void stats_kernel(int64_t B, int64_t C, kmath::IndexDiv L, const T* x, T* mean, T* var) {
-  using A = typename Acc<T>::type;
-  __shared__ A slots[kWarps + 1];
-  const int64_t n = B * L.d;
-  for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
-    A s = 0;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += static_cast<A>(at(x, C, L, c, j));
-    s = block_sum(s, slots);
-    const T m = static_cast<T>(static_cast<double>(s) / static_cast<double>(n));
-    A q = 0;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
-      const T d = at(x, C, L, c, j) - m;
-      q += static_cast<A>(d * d);
-    }
-    q = block_sum(q, slots);
-    if (threadIdx.x == 0) {
-      mean[c] = m;
-      var[c] = static_cast<T>(static_cast<double>(q) / static_cast<double>(n));
-    }
+struct SquareTerm {
+  const T* x;
+  const T* mean;
+  __device__ void operator()(int64_t c, int64_t i, double* v) const {
+    const T d = x[i] - mean[c];
+    v[0] += static_cast<double>(d * d);
   }
+};
+// The backward's sum g and sum g * (x - mean).
+template <class T>
+struct GradTerms {
+  const T* x;
+  const T* g;
+  const T* mean;
+  __device__ void operator()(int64_t c, int64_t i, double* v) const {
+    const T gv = g[i];
+    v[0] += static_cast<double>(gv);
+    v[1] += static_cast<double>(gv * (x[i] - mean[c]));
+  }
+};
+
+// out[c] = the channel's total / n, rounded to T (the mean, the variance).
+template <class T>
+__global__ void mean_of_kernel(int64_t C, int64_t slices, const double* part, double n, T* out) {
+  for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < C;
+       c += int64_t{gridDim.x} * blockDim.x)
+    out[c] = static_cast<T>(channel_total<1>(part, C, slices, c, 0) / n);
 }
 
 // scale[c] = w[c] / sqrt(var[c] + eps), shift[c] = bias[c] - mean[c] * scale[c],
@@ -95,38 +76,35 @@ __global__ void normalize_kernel(kmath::IndexDiv C, kmath::IndexDiv L, int64_t t
   }
 }
 
-// A block per channel: sum g and sum g * (x - mean), then dw, db and dx from
-// them with the CPU's formulas and roundings.
+// From each channel's sum g and sum g * (x - mean): dw, db, and the three
+// coefficients of dx (k, the mean of g, the centred term's factor) with the
+// CPU's formulas and roundings.
 template <class T>
-__global__ void backward_kernel(int64_t B, int64_t C, kmath::IndexDiv L, const T* x, const T* g,
-                                const T* mean, const T* var, double eps, const T* w, T* dx, T* dw,
-                                T* db) {
-  __shared__ double slots[kWarps + 1];
-  const int64_t n = B * L.d;
-  const double nd = static_cast<double>(n);
-  for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
-    const T m = mean[c];
+__global__ void backward_finish_kernel(int64_t C, int64_t slices, const double* part, double n,
+                                       const T* var, double eps, const T* w, T* dw, T* db,
+                                       T* coef) {
+  for (int64_t c = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; c < C;
+       c += int64_t{gridDim.x} * blockDim.x) {
+    const double sg = channel_total<2>(part, C, slices, c, 0);
+    const double sgx = channel_total<2>(part, C, slices, c, 1);
     const double invstd = 1.0 / sqrt(static_cast<double>(var[c]) + eps);
-    double sg = 0, sgx = 0;
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
-      const T gv = at(g, C, L, c, j);
-      sg += static_cast<double>(gv);
-      sgx += static_cast<double>(gv * (at(x, C, L, c, j) - m));
-    }
-    sg = block_sum(sg, slots);
-    sgx = block_sum(sgx, slots);
-    if (threadIdx.x == 0) {
-      if (dw) dw[c] = static_cast<T>(sgx * invstd);
-      if (db) db[c] = static_cast<T>(sg);
-    }
-    if (!dx) continue;
+    if (dw) dw[c] = static_cast<T>(sgx * invstd);
+    if (db) db[c] = static_cast<T>(sg);
     const double k = (w ? static_cast<double>(w[c]) : 1.0) * invstd;
-    const T kt = static_cast<T>(k), mg = static_cast<T>(sg / nd),
-            cx = static_cast<T>(invstd * invstd * sgx / nd);
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
-      const int64_t i = offset_of(C, L, c, j);
-      dx[i] = kt * (g[i] - mg - (x[i] - m) * cx);
-    }
+    coef[3 * c] = static_cast<T>(k);
+    coef[3 * c + 1] = static_cast<T>(sg / n);
+    coef[3 * c + 2] = static_cast<T>(invstd * invstd * sgx / n);
+  }
+}
+
+// dx = k (g - mean g - (x - mean) cx), elementwise.
+template <class T>
+__global__ void backward_dx_kernel(kmath::IndexDiv C, kmath::IndexDiv L, int64_t total, const T* x,
+                                   const T* g, const T* mean, const T* coef, T* dx) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < total;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t c = C.mod(L.div(i));
+    dx[i] = coef[3 * c] * (g[i] - coef[3 * c + 1] - (x[i] - mean[c]) * coef[3 * c + 2]);
   }
 }
 
@@ -138,8 +116,19 @@ void check_dtype(DType dt, const char* op) {
 template <class T>
 void stats(int64_t B, int64_t C, int64_t L, const T* x, T* mean, T* var) {
   if (C == 0) return;
-  stats_kernel<T><<<grid_for(C * kThreads), kThreads, 0, current_stream()>>>(
-      B, C, kmath::IndexDiv(L, B * L), x, mean, var);
+  const ChannelSlices s(B, C, L);
+  const cudaStream_t stream = current_stream();
+  Scratch part(static_cast<size_t>(s.slices * C) * sizeof(double), "batch_norm_stats",
+               "partial sums");
+  const double n = static_cast<double>(s.n);
+  // (Kernels named through pointers: the emulator's launch rewrite takes no
+  // nested template arguments.)
+  const auto sums = channel_partials_kernel<1, SumTerm<T>>;
+  const auto squares = channel_partials_kernel<1, SquareTerm<T>>;
+  sums<<<s.grid(), kThreads, 0, stream>>>(s, SumTerm<T>{x}, part.as<double>());
+  mean_of_kernel<T><<<grid_for(C), kThreads, 0, stream>>>(C, s.slices, part.as<double>(), n, mean);
+  squares<<<s.grid(), kThreads, 0, stream>>>(s, SquareTerm<T>{x, mean}, part.as<double>());
+  mean_of_kernel<T><<<grid_for(C), kThreads, 0, stream>>>(C, s.slices, part.as<double>(), n, var);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -164,8 +153,20 @@ template <class T>
 void backward(int64_t B, int64_t C, int64_t L, const T* x, const T* g, const T* mean, const T* var,
               double eps, const T* w, T* dx, T* dw, T* db) {
   if (C == 0 || (!dx && !dw && !db)) return;
-  backward_kernel<T><<<grid_for(C * kThreads), kThreads, 0, current_stream()>>>(
-      B, C, kmath::IndexDiv(L, B * L), x, g, mean, var, eps, w, dx, dw, db);
+  const ChannelSlices s(B, C, L);
+  const cudaStream_t stream = current_stream();
+  Scratch part(static_cast<size_t>(s.slices * C) * 2 * sizeof(double), "batch_norm_backward",
+               "partial sums");
+  Scratch coef(static_cast<size_t>(C) * 3 * sizeof(T), "batch_norm_backward",
+               "per-channel coefficients");
+  const auto sums = channel_partials_kernel<2, GradTerms<T>>;
+  sums<<<s.grid(), kThreads, 0, stream>>>(s, GradTerms<T>{x, g, mean}, part.as<double>());
+  backward_finish_kernel<T><<<grid_for(C), kThreads, 0, stream>>>(
+      C, s.slices, part.as<double>(), static_cast<double>(s.n), var, eps, w, dw, db, coef.as<T>());
+  const int64_t total = B * C * L;
+  if (dx && total > 0)
+    backward_dx_kernel<T><<<grid_for(total), kThreads, 0, stream>>>(
+        kmath::IndexDiv(C, total / L), kmath::IndexDiv(L, total), total, x, g, mean, coef.as<T>(), dx);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -4,9 +4,12 @@
 // outputs [B, Cout, To] (To: the output positions, any rank flattened).
 #include <cstdint>
 
+// Beside this file: the CUDA emulator rewrites both into one directory.
+#include "channel_sum.cuh"
 #include "kernels/cuda/cublas.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/scratch.h"
 #include "kernels/strided_layout.h"
 
 namespace cadenza::kernels::cuda {
@@ -38,34 +41,7 @@ __global__ void fill_bias_kernel(kmath::IndexDiv to, kmath::IndexDiv cout, int64
     y[i] = bias ? bias[cout.mod(to.div(i))] : T(0);
 }
 
-// db[o] = sum over b and t of g[b, o, t]: a block per channel, each thread a
-// strided share of the B * To terms, then the block's sum (a fixed order for
-// a given shape, so repeated runs agree).
-template <class T>
-__global__ void bias_grad_kernel(int64_t B, int64_t Cout, kmath::IndexDiv to, const T* g, T* db) {
-  using A = typename Acc<T>::type;
-  __shared__ A warp_sums[kThreads / 32];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t terms = B * to.d;
-  for (int64_t o = blockIdx.x; o < Cout; o += gridDim.x) {
-    A s = 0;
-    for (int64_t j = threadIdx.x; j < terms; j += blockDim.x) {
-      const int64_t b = to.div(j);
-      s += static_cast<A>(g[(b * Cout + o) * to.d + (j - b * to.d)]);
-    }
-    for (int off = 16; off > 0; off /= 2) s += __shfl_down_sync(0xffffffffu, s, off);
-    if (lane == 0) warp_sums[warp] = s;
-    __syncthreads();
-    if (warp == 0) {
-      s = lane < static_cast<int>(blockDim.x / 32) ? warp_sums[lane] : A(0);
-      for (int off = 16; off > 0; off /= 2) s += __shfl_down_sync(0xffffffffu, s, off);
-      if (lane == 0) db[o] = static_cast<T>(s);
-    }
-    __syncthreads();  // warp_sums is reused by the next channel
-  }
-}
-
-// The two launched on the current stream, for outputs [B, Cout, To].
+// Launched on the current stream, for outputs [B, Cout, To].
 template <class T>
 void fill_bias(int64_t B, int64_t Cout, int64_t To, const T* bias, T* y) {
   const int64_t total = B * Cout * To;
@@ -75,11 +51,18 @@ void fill_bias(int64_t B, int64_t Cout, int64_t To, const T* bias, T* y) {
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
+// db[o] = sum over b and t of g[b, o, t] (channel_sum.cuh's slices).
 template <class T>
 void bias_grad(int64_t B, int64_t Cout, int64_t To, const T* g, T* db) {
   if (Cout == 0) return;
-  bias_grad_kernel<T><<<grid_for(Cout * kThreads), kThreads, 0, current_stream()>>>(
-      B, Cout, kmath::IndexDiv(To, B * To), g, db);
+  const ChannelSlices s(B, Cout, To);
+  Scratch part(static_cast<size_t>(s.slices * Cout) * sizeof(double), "conv bias gradient",
+               "partial sums");
+  const auto sums = channel_partials_kernel<1, BiasTerm<T>>;  // (the emulator's rewrite: no nested <>)
+  sums<<<s.grid(), kThreads, 0, current_stream()>>>(s, BiasTerm<T>{g}, part.as<double>());
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+  bias_grad_finish_kernel<T><<<grid_for(Cout), kThreads, 0, current_stream()>>>(
+      Cout, s.slices, part.as<double>(), db);
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -266,6 +266,27 @@ std::vector<OpCase> op_cases() {
                                leaf(volume({5}, dt, 19, false))};
                },
                [](const Inputs& x) { return grads_of(conv2d(x[0], x[1], x[2], {2, 1}, {1, 0}), x); }});
+  // Channels of more than 2048 terms: the CUDA per-channel sums cut them
+  // into slices (5 here: 3 x 2900 terms) and add the slices after.
+  c.push_back({"batch_norm and a convolution's bias gradient over channels of thousands of terms",
+               {KernelId::batch_norm_stats, KernelId::batch_norm_forward, KernelId::batch_norm_backward,
+                KernelId::conv1d_forward, KernelId::conv1d_backward_input, KernelId::conv1d_backward_weight,
+                KernelId::conv1d_backward_bias},
+               F,
+               [](DType dt, bool s) {
+                 return Inputs{leaf(volume({3, 2, 2900}, dt, 51, s)), leaf(volume({2}, dt, 52, false)),
+                               leaf(volume({2}, dt, 53, false)), leaf(volume({3, 2, 2}, dt, 54, s)),
+                               leaf(volume({3}, dt, 55, false))};
+               },
+               [](const Inputs& x) {
+                 Tensor rm = Tensor::zeros({2}, x[0].dtype(), x[0].device());
+                 Tensor rv = Tensor::ones({2}, x[0].dtype(), x[0].device());
+                 Tensor y = batch_norm(x[0], rm, rv, x[1], x[2], true);
+                 auto r = grads_of(conv1d(y, x[3], x[4], 4, 4, 0), x);
+                 r.push_back(rm);
+                 r.push_back(rv);
+                 return r;
+               }});
   c.push_back({"batch_norm in training, and its gradients",
                {KernelId::batch_norm_stats, KernelId::batch_norm_forward, KernelId::batch_norm_backward},
                F,
