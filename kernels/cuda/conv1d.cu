@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <mutex>
@@ -24,14 +25,6 @@ __global__ void pack_taps_kernel(int64_t n, int64_t K, const T* w, T* taps) {
   for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n * K;
        e += int64_t{gridDim.x} * blockDim.x)
     taps[e] = w[e % n * K + e / n];
-}
-
-// The inverse: dw[i][k] = taps[k][i].
-template <class T>
-__global__ void unpack_taps_kernel(int64_t n, int64_t K, const T* taps, T* dw) {
-  for (int64_t e = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; e < n * K;
-       e += int64_t{gridDim.x} * blockDim.x)
-    dw[e] = taps[e % K * n + e / K];
 }
 
 // Tap k's weights as a [Cout, Cin] row-major matrix each: w itself when K is
@@ -86,8 +79,20 @@ void backward_input(const Conv1dShape& s, const T* g, const T* w, T* dx) {
   const char* op = "conv1d_backward_input";
   const int64_t total = s.B * s.Cin * s.T;
   if (total == 0) return;
-  CADENZA_CUDA_CHECK(
-      cudaMemsetAsync(dx, 0, static_cast<size_t>(total) * sizeof(T), current_stream()));
+  // A tap that reaches every input column (the unshifted tap of a causal
+  // convolution) writes dx first with beta = 0, so dx is not zeroed and
+  // read back: one pass over dx fewer for each. (For two taps the sum is
+  // the same bits either way round.)
+  int64_t first = -1;
+  for (int64_t k = s.K - 1; k >= 0 && first < 0 && s.Cout > 0; --k) {
+    int64_t t0, t1;
+    conv1d_tap_columns(s, k, &t0, &t1);
+    const int64_t off = k * s.dilation - s.pad_left;
+    if (t0 + off == 0 && t1 + off == s.T) first = k;
+  }
+  if (first < 0)
+    CADENZA_CUDA_CHECK(
+        cudaMemsetAsync(dx, 0, static_cast<size_t>(total) * sizeof(T), current_stream()));
   if (s.Cout == 0) return;
   Scratch scratch(taps_bytes(s, sizeof(T)), op, "regrouped weights");
   const T* taps = taps_of(s, w, &scratch);
@@ -95,46 +100,56 @@ void backward_input(const Conv1dShape& s, const T* g, const T* w, T* dx) {
   const int cout = cublas_int(s.Cout, op, "Cout"), cin = cublas_int(s.Cin, op, "Cin"),
             batch = cublas_int(s.B, op, "B");
   const int ldx = cublas_int(s.T, op, "T"), ldg = cublas_int(s.To, op, "To");
-  for (int64_t k = 0; k < s.K; ++k) {
+  for (int64_t j = 0; j < s.K; ++j) {
+    // The covering tap first, then the others in order.
+    const int64_t k = first < 0 ? j : (j == 0 ? first : (j <= first ? j - 1 : j));
     int64_t t0, t1;
     conv1d_tap_columns(s, k, &t0, &t1);
     if (t1 <= t0) continue;
     const int64_t off = k * s.dilation - s.pad_left;
     gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, cublas_int(t1 - t0, op, "columns"), cin, cout, g + t0,
-                 ldg, s.Cout * s.To, taps + k * s.Cout * s.Cin, cin, 0, T(1), dx + t0 + off, ldx,
-                 s.Cin * s.T, batch);
+                 ldg, s.Cout * s.To, taps + k * s.Cout * s.Cin, cin, 0, T(k == first ? 0 : 1),
+                 dx + t0 + off, ldx, s.Cin * s.T, batch);
   }
 }
 
-// Row-major: dW_k += G_b[:, t0:t1] X_b[:, t0+off : t1+off]^T   ([Cout, Cin] = [Cout, n] [n, Cin])
-// Column-major dW_k^T = X_b G_b^T: C = dW_k (Cin x Cout, ld Cin), A = X_b
+// Row-major: dW_k = sum_b G_b[:, t0:t1] X_b[:, t0+off : t1+off]^T   ([Cout, Cin] = [Cout, n] [n, Cin])
+// Column-major dW_k^T = X_b G_b^T: C = P_b (Cin x Cout, ld Cin), A = X_b
 // shifted stored as n x Cin with ld T, op T; B = G_b (n x Cout, ld To, op N).
-// The sum over b is one GEMM per row b with beta = 1 on a zeroed result.
+// One strided-batched GEMM makes every row's product P_b (a GEMM per row
+// gave a device of 132 multiprocessors the few tiles of one [Cout, Cin]
+// result at a time), then sum_rows_kernel adds them in row order into dw
+// (rows in chunks when the products would pass 64 MB).
 template <class T>
 void backward_weight(const Conv1dShape& s, const T* g, const T* x, T* dw) {
   const char* op = "conv1d_backward_weight";
   const int64_t n = s.Cout * s.Cin;
   if (n * s.K == 0) return;
-  Scratch scratch(taps_bytes(s, sizeof(T)), op, "weight gradients by tap");
-  T* acc = s.K == 1 ? dw : scratch.as<T>();  // [K][Cout][Cin]
-  CADENZA_CUDA_CHECK(
-      cudaMemsetAsync(acc, 0, static_cast<size_t>(n * s.K) * sizeof(T), current_stream()));
+  const int64_t rows = wgrad_rows(s.B, n * static_cast<int64_t>(sizeof(T)));
+  Scratch scratch(static_cast<size_t>(rows * n) * sizeof(T), op, "per-row weight gradients");
+  T* part = scratch.as<T>();
   cublasHandle_t h = cublas_handle();
+  const cudaStream_t stream = current_stream();
   const int cout = cublas_int(s.Cout, op, "Cout"), cin = cublas_int(s.Cin, op, "Cin");
   const int ldx = cublas_int(s.T, op, "T"), ldg = cublas_int(s.To, op, "To");
   for (int64_t k = 0; k < s.K; ++k) {
     int64_t t0, t1;
     conv1d_tap_columns(s, k, &t0, &t1);
-    if (t1 <= t0) continue;
     const int64_t off = k * s.dilation - s.pad_left;
+    if (t1 <= t0 || s.B == 0) {  // no terms: the tap's gradient is zero
+      sum_rows_kernel<T><<<grid_for(n), kThreads, 0, stream>>>(n, s.K, k, 0, false, part, dw);
+      CADENZA_CUDA_CHECK(cudaGetLastError());
+      continue;
+    }
     const int cols = cublas_int(t1 - t0, op, "columns");
-    for (int64_t b = 0; b < s.B; ++b)
-      gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, cin, cout, cols, x + b * s.Cin * s.T + t0 + off,
-                   ldx, 0, g + b * s.Cout * s.To + t0, ldg, 0, T(1), acc + k * n, cin, 0, 1);
-  }
-  if (s.K > 1) {
-    unpack_taps_kernel<T><<<grid_for(n * s.K), kThreads, 0, current_stream()>>>(n, s.K, acc, dw);
-    CADENZA_CUDA_CHECK(cudaGetLastError());
+    for (int64_t b0 = 0; b0 < s.B; b0 += rows) {
+      const int64_t nb = std::min(rows, s.B - b0);
+      gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, cin, cout, cols, x + b0 * s.Cin * s.T + t0 + off,
+                   ldx, s.Cin * s.T, g + b0 * s.Cout * s.To + t0, ldg, s.Cout * s.To, T(0), part,
+                   cin, n, cublas_int(nb, op, "B"));
+      sum_rows_kernel<T><<<grid_for(n), kThreads, 0, stream>>>(n, s.K, k, nb, b0 > 0, part, dw);
+      CADENZA_CUDA_CHECK(cudaGetLastError());
+    }
   }
 }
 

@@ -2,7 +2,9 @@
 // What the CUDA convolutions share (conv1d.cu, conv_nd.cu; .cu files only):
 // strided-batched cuBLAS GEMMs with alpha 1, and the bias kernels over
 // outputs [B, Cout, To] (To: the output positions, any rank flattened).
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 // Beside this file: the CUDA emulator rewrites both into one directory.
 #include "channel_sum.cuh"
@@ -39,6 +41,35 @@ __global__ void fill_bias_kernel(kmath::IndexDiv to, kmath::IndexDiv cout, int64
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x)
     y[i] = bias ? bias[cout.mod(to.div(i))] : T(0);
+}
+
+// The weight gradients sum a product per batch row. One strided-batched
+// GEMM makes the products of many rows into a buffer (a GEMM per row gave
+// a device of 132 multiprocessors the few tiles of one weight-sized result
+// at a time), then sum_rows_kernel adds them in row order, in T, as GEMMs
+// with beta = 1 would: dw[i * K + k] (+)= sum over b < rows of
+// part[b * n + i], for i < n.
+template <class T>
+__global__ void sum_rows_kernel(int64_t n, int64_t K, int64_t k, int64_t rows, bool accumulate,
+                                const T* part, T* dw) {
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
+       i += int64_t{gridDim.x} * blockDim.x) {
+    T acc = accumulate ? dw[i * K + k] : T(0);
+    for (int64_t b = 0; b < rows; ++b) acc += part[b * n + i];
+    dw[i * K + k] = acc;
+  }
+}
+
+// How many rows' products of `bytes` each that buffer holds: 64 MB of them,
+// at most B. CADENZA_CUDA_WGRAD_ROWS=r forces r, so the tests can cover
+// the chunks without 64 MB.
+inline int64_t wgrad_rows(int64_t B, int64_t bytes) {
+  static const int64_t forced = [] {
+    const char* e = std::getenv("CADENZA_CUDA_WGRAD_ROWS");
+    return e ? std::max<int64_t>(0, std::atoll(e)) : int64_t{0};
+  }();
+  const int64_t r = forced > 0 ? forced : (int64_t{64} << 20) / std::max<int64_t>(1, bytes);
+  return std::max<int64_t>(1, std::min(B, r));
 }
 
 // Launched on the current stream, for outputs [B, Cout, To].

@@ -160,24 +160,38 @@ void backward_input(const ConvNdShape& s, const T* g, const T* w, T* dx) {
   }
 }
 
-// Row-major dW += G_b C_b^T ([Cout, rows] = [Cout, P] [P, rows]); column-
-// major dW^T = C_b G_b^T: C = dW (rows x Cout, ld rows), A = C_b stored as
-// P x rows (ld P), op T; B = G_b (P x Cout, ld P). One GEMM per sample with
-// beta 1 on a zeroed result (a batched call would race on dW).
+// Row-major dW = sum_b G_b C_b^T ([Cout, rows] = [Cout, P] [P, rows]);
+// column-major P_b^T = C_b G_b^T: C = P_b (rows x Cout, ld rows), A = C_b
+// stored as P x rows (ld P), op T; B = G_b (P x Cout, ld P). The products
+// of up to wgrad_rows samples at a time in one batched GEMM, then added
+// into dw in sample order (conv_common.cuh).
 template <class T>
 void backward_weight(const ConvNdShape& s, const T* g, const T* x, T* dw) {
   const char* op = "conv_nd_backward_weight";
   const Sizes z(s);
   const int64_t n = s.Cout * z.rows;
   if (n == 0) return;
-  CADENZA_CUDA_CHECK(cudaMemsetAsync(dw, 0, static_cast<size_t>(n) * sizeof(T), current_stream()));
-  if (s.B == 0 || z.P == 0) return;
+  if (s.B == 0 || z.P == 0) {
+    CADENZA_CUDA_CHECK(
+        cudaMemsetAsync(dw, 0, static_cast<size_t>(n) * sizeof(T), current_stream()));
+    return;
+  }
+  const int64_t rows = wgrad_rows(s.B, n * static_cast<int64_t>(sizeof(T)));
+  Scratch products(static_cast<size_t>(rows * n) * sizeof(T), op, "per-sample weight gradients");
+  T* part = products.as<T>();
   cublasHandle_t h = cublas_handle();
+  const cudaStream_t stream = current_stream();
   const Dims d(s, z, op);
   for_each_column_chunk(s, x, op, [&](int64_t b0, int64_t nb, const T* c) {
-    for (int64_t b = 0; b < nb; ++b)
-      gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, d.rows, d.cout, d.P, c + b * z.rows * z.P, d.P, 0,
-                   g + (b0 + b) * s.Cout * z.P, d.P, 0, T(1), dw, d.rows, 0, 1);
+    for (int64_t b1 = 0; b1 < nb; b1 += rows) {
+      const int64_t r = std::min(rows, nb - b1);
+      gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, d.rows, d.cout, d.P, c + b1 * z.rows * z.P, d.P,
+                   z.rows * z.P, g + (b0 + b1) * s.Cout * z.P, d.P, s.Cout * z.P, T(0), part,
+                   d.rows, n, cublas_int(r, op, "chunk"));
+      sum_rows_kernel<T>
+          <<<grid_for(n), kThreads, 0, stream>>>(n, 1, 0, r, b0 + b1 > 0, part, dw);
+      CADENZA_CUDA_CHECK(cudaGetLastError());
+    }
   });
 }
 
