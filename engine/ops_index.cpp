@@ -11,13 +11,21 @@ using namespace detail;
 namespace {
 
 // Integer index as contiguous int64 on x's device, every value checked
-// against [0, n) (on a host copy when the index lives on a device).
+// against [0, n). On a device, its minimum and maximum come to the host
+// (16 bytes, not the whole index), and only a bad index is copied whole
+// to name its first value out of range.
 Tensor checked_index(const Tensor& index, const Tensor& x, int64_t n, const char* op, const std::string& what) {
   check_defined(index, op, "index");
   if (is_floating(index.dtype()))
     throw Error(std::string(op) + ": index must be an integer tensor, got " + index.str());
   check_same_device(x, index, op, "input", "index");
   Tensor idx = contiguous(to_dtype(index, DType::i64));
+  if (idx.device().kind != Device::cpu && idx.numel() > 0) {
+    NoGradGuard ng;
+    const Tensor range = stack({min(idx), max(idx)}, 0).to(Device{});
+    const int64_t* r = range.data<int64_t>();
+    if (r[0] >= 0 && r[1] < n) return idx;
+  }
   const Tensor host = idx.device().kind == Device::cpu ? idx : idx.to(Device{});
   const int64_t* p = host.data<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)

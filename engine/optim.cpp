@@ -151,7 +151,6 @@ AdamW::AdamW(std::vector<Tensor> params, double lr, double b1, double b2, double
 // ------------------------------------------------------------------ clipping
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
-  double ss = 0;
   std::vector<Tensor> grads;
   for (const Tensor& p : params) {
     Tensor g = p.grad();
@@ -160,9 +159,31 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
       g = g.contiguous();
       p.set_grad(g);
     }
-    ss += CADENZA_KERNEL(sum_squares, g.device(), g.dtype())(g.dtype(), g.numel(), g.raw_data());
     grads.push_back(g);
   }
+  // One kernel call per (device, dtype) group, so a GPU synchronises once,
+  // not once per tensor; the sums then add up in the parameters' order.
+  std::vector<double> sums(grads.size(), 0.0);
+  std::vector<bool> done(grads.size(), false);
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (done[i]) continue;
+    std::vector<size_t> group;
+    std::vector<int64_t> n;
+    std::vector<const void*> x;
+    for (size_t j = i; j < grads.size(); ++j)
+      if (!done[j] && grads[j].device() == grads[i].device() && grads[j].dtype() == grads[i].dtype()) {
+        group.push_back(j);
+        n.push_back(grads[j].numel());
+        x.push_back(grads[j].raw_data());
+        done[j] = true;
+      }
+    std::vector<double> out(group.size());
+    CADENZA_KERNEL(sum_squares, grads[i].device(), grads[i].dtype())
+    (grads[i].dtype(), static_cast<int64_t>(group.size()), n.data(), x.data(), out.data());
+    for (size_t k = 0; k < group.size(); ++k) sums[group[k]] = out[k];
+  }
+  double ss = 0;
+  for (double s : sums) ss += s;
   double norm = std::sqrt(ss);
   double coef = max_norm / (norm + 1e-6);
   if (coef < 1)

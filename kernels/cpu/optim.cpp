@@ -55,9 +55,10 @@ void sgd_step(DType dt, int64_t n, void* p, const void* g, void* buf, const SgdP
     sgd_typed(n, static_cast<double*>(p), static_cast<const double*>(g), static_cast<double*>(buf), s);
 }
 
-double sum_squares(DType dt, int64_t n, const void* x) {
-  return dt == DType::f32 ? sumsq_typed(n, static_cast<const float*>(x))
-                          : sumsq_typed(n, static_cast<const double*>(x));
+void sum_squares(DType dt, int64_t count, const int64_t* n, const void* const* x, double* out) {
+  for (int64_t i = 0; i < count; ++i)
+    out[i] = dt == DType::f32 ? sumsq_typed(n[i], static_cast<const float*>(x[i]))
+                              : sumsq_typed(n[i], static_cast<const double*>(x[i]));
 }
 
 void scale_inplace(DType dt, int64_t n, void* x, double s) {

@@ -21,8 +21,10 @@ struct SgdParams {
 };
 void sgd_step(DType dt, int64_t n, void* p, const void* g, void* buf, const SgdParams& s);
 
-// Sum of squares of n values (for global-norm clipping), accumulated in double.
-double sum_squares(DType dt, int64_t n, const void* x);
+// For global-norm clipping: out[i] = the sum of squares of the n[i] values
+// at x[i], accumulated in double, for each of `count` tensors of one dtype
+// (one call, so a device answers with one synchronisation, not one each).
+void sum_squares(DType dt, int64_t count, const int64_t* n, const void* const* x, double* out);
 void scale_inplace(DType dt, int64_t n, void* x, double s);
 
 }  // namespace cadenza::kernels

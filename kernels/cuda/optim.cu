@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <vector>
 
 #include "kernels/cuda/cuda_check.h"
@@ -75,27 +76,40 @@ void sgd_step(DType dt, int64_t n, void* p, const void* g, void* buf, const SgdP
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 
-// The partial sums come back through a copy on the current stream (not a
-// cudaMalloc/cudaFree pair, whose free waits for every stream of the device).
-double sum_squares(DType dt, int64_t n, const void* x) {
-  if (n <= 0) return 0;
-  const int grid = grid_for(n) < 1024 ? grid_for(n) : 1024;
-  Scratch partial(sizeof(double) * grid, "sum_squares", "partial sums");
+// Each tensor's block partials go into one buffer, which comes back in one
+// copy on the current stream (not a cudaMalloc/cudaFree pair, whose free
+// waits for every stream of the device) and one synchronisation for all
+// the tensors; each tensor's sum adds its partials in block order.
+void sum_squares(DType dt, int64_t count, const int64_t* n, const void* const* x, double* out) {
+  std::vector<int64_t> at(static_cast<size_t>(count) + 1, 0);
+  for (int64_t i = 0; i < count; ++i)
+    at[i + 1] = at[i] + (n[i] > 0 ? std::min(grid_for(n[i]), 1024) : 0);
+  const int64_t total = at[count];
+  if (total == 0) {
+    std::fill(out, out + count, 0.0);
+    return;
+  }
+  Scratch partial(sizeof(double) * static_cast<size_t>(total), "sum_squares", "partial sums");
   const cudaStream_t stream = current_stream();
-  if (dt == DType::f32)
-    sumsq_kernel<float>
-        <<<grid, kThreads, 0, stream>>>(n, static_cast<const float*>(x), partial.as<double>());
-  else
-    sumsq_kernel<double>
-        <<<grid, kThreads, 0, stream>>>(n, static_cast<const double*>(x), partial.as<double>());
-  CADENZA_CUDA_CHECK(cudaGetLastError());
-  std::vector<double> host(static_cast<size_t>(grid));
-  CADENZA_CUDA_CHECK(cudaMemcpyAsync(host.data(), partial.as<double>(), sizeof(double) * grid,
+  for (int64_t i = 0; i < count; ++i) {
+    const int grid = static_cast<int>(at[i + 1] - at[i]);
+    if (grid == 0) continue;
+    double* p = partial.as<double>() + at[i];
+    if (dt == DType::f32)
+      sumsq_kernel<float><<<grid, kThreads, 0, stream>>>(n[i], static_cast<const float*>(x[i]), p);
+    else
+      sumsq_kernel<double><<<grid, kThreads, 0, stream>>>(n[i], static_cast<const double*>(x[i]), p);
+    CADENZA_CUDA_CHECK(cudaGetLastError());
+  }
+  std::vector<double> host(static_cast<size_t>(total));
+  CADENZA_CUDA_CHECK(cudaMemcpyAsync(host.data(), partial.as<double>(), sizeof(double) * total,
                                      cudaMemcpyDeviceToHost, stream));
   CADENZA_CUDA_CHECK(cudaStreamSynchronize(stream));
-  double s = 0;
-  for (double v : host) s += v;  // in block order: the same sum every run
-  return s;
+  for (int64_t i = 0; i < count; ++i) {
+    double s = 0;
+    for (int64_t k = at[i]; k < at[i + 1]; ++k) s += host[k];  // in block order: the same sum every run
+    out[i] = s;
+  }
 }
 
 void scale_inplace(DType dt, int64_t n, void* x, double s) {

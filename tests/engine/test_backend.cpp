@@ -379,13 +379,19 @@ std::vector<OpCase> op_cases() {
                  q.requires_grad_(true);
                  p.set_grad(contiguous(x[1]).clone());
                  q.set_grad(contiguous(x[1]).clone());
-                 optim::clip_grad_norm({p}, 0.5);
+                 q.set_grad(mul(q.grad(), Tensor::scalar(3.0, q.dtype()).to(q.device())));
+                 // One call for the group: two tensors and an empty one.
+                 Tensor e = Tensor::zeros({0}, p.dtype(), p.device());
+                 e.requires_grad_(true);
+                 e.set_grad(Tensor::zeros({0}, p.dtype(), p.device()));
+                 const double norm = optim::clip_grad_norm({p, e, q}, 0.5);
                  optim::Adam adam({p}, 1e-2);
                  optim::SGD sgd({q}, 1e-2, 0.9);
                  adam.step();
                  sgd.step();
                  NoGradGuard ng;
-                 return std::vector<Tensor>{p.detach(), q.detach(), p.grad()};
+                 return std::vector<Tensor>{p.detach(), q.detach(), p.grad(), q.grad(),
+                                            Tensor::scalar(norm, DType::f64)};
                }});
   c.push_back({"Philox uniform and normal draws",
                {KernelId::philox_uniform, KernelId::philox_normal},
@@ -628,5 +634,25 @@ TEST_CASE("backend: a 0-d CPU scalar follows a device operand; other mixes are e
     REQUIRE(n.to_vector<int64_t>() == std::vector<int64_t>{2});
     REQUIRE_THROWS_WITH(add(x, Tensor::from_vector<float>({1, 2, 3})),
                         Catch::Contains("operands on " + dev.str() + " and cpu"));
+  }
+}
+
+TEST_CASE("backend: an index out of range is an error naming its first bad value on every backend", "[backend]") {
+  for (const backend::Backend* b : backend::available_backends()) {
+    const Device dev{b->kind, 0};
+    INFO(b->name);
+    Tensor table = Tensor::ones({5, 3}).to(dev);
+    Tensor good = Tensor::from_vector<int64_t>({4, 0, 2, 4}).to(dev);
+    REQUIRE(embedding(table, good).shape() == Shape{4, 3});
+    // Below and above the range; the message names the first bad value.
+    Tensor high = Tensor::from_vector<int64_t>({1, 7, 2, -1}).to(dev);
+    Tensor low = Tensor::from_vector<int64_t>({1, -2, 9}).to(dev);
+    REQUIRE_THROWS_WITH(index_select(table, 0, high), Catch::Contains("index 7 is out of range") &&
+                                                          Catch::Contains("of size 5"));
+    REQUIRE_THROWS_WITH(index_select(table, 0, low), Catch::Contains("index -2 is out of range"));
+    REQUIRE_THROWS_WITH(embedding(table, Tensor::from_vector<int64_t>({5}).to(dev)),
+                        Catch::Contains("index 5 is out of range"));
+    // An empty index is in range.
+    REQUIRE(index_select(table, 0, Tensor::zeros({0}, DType::i64).to(dev)).shape() == Shape{0, 3});
   }
 }

@@ -122,3 +122,29 @@ TEST_CASE("optim: bad parameters and state are refused", "[optim]") {
   REQUIRE_THROWS_WITH(a.load_state_dict(sd), Catch::Contains("state.0.exp_avg has shape [3]"));
   REQUIRE_THROWS_WITH(a.load_state_dict({}), Catch::Contains("missing 'step'"));
 }
+
+TEST_CASE("optim: clip_grad_norm over mixed dtypes adds the sums in the parameters' order", "[optim]") {
+  // f32, f64, f32, f64: two kernel calls (one per dtype); the norm is the
+  // square root of the four sums added in this order, as one by one.
+  std::vector<Tensor> ps;
+  std::vector<double> want_sums;
+  const std::vector<std::vector<double>> vals = {{1, 2}, {3}, {0.25, 0.5, 4}, {2, 2}};
+  for (size_t i = 0; i < vals.size(); ++i) {
+    const DType dt = i % 2 == 0 ? DType::f32 : DType::f64;
+    Tensor p = Tensor::zeros({static_cast<int64_t>(vals[i].size())}, dt);
+    p.requires_grad_(true);
+    p.set_grad(Tensor::from_vector<double>(vals[i]).to(dt));
+    ps.push_back(p);
+    double s = 0;
+    for (double v : vals[i]) s += v * v;
+    want_sums.push_back(s);
+  }
+  double ss = 0;
+  for (double s : want_sums) ss += s;
+  REQUIRE(optim::clip_grad_norm(ps, 100.0) == std::sqrt(ss));
+  const double n = optim::clip_grad_norm(ps, 1.0);
+  REQUIRE(n == std::sqrt(ss));
+  const double coef = 1.0 / (n + 1e-6);
+  REQUIRE(ps[1].grad().to_vector<double>()[0] == Approx(3 * coef).epsilon(1e-12));
+  REQUIRE(ps[2].grad().to_vector<double>()[2] == Approx(4 * coef).epsilon(1e-6));
+}

@@ -286,8 +286,11 @@ Results run_model(int64_t lstm_batch) {
   Tensor h = lstm_layer(seq, Tensor(), Tensor(), w_ih, w_hh, b_ih, b_hh);
   loss = add(loss, mul(h, h).sum());
   loss.backward();
-  double ss = CADENZA_KERNEL(sum_squares, kGpu, DType::f32)(DType::f32, h.numel(),
-                                                            h.contiguous().raw_data());
+  const Tensor hc = h.contiguous();
+  const int64_t hn = hc.numel();
+  const void* hx = hc.raw_data();
+  double ss = 0;
+  CADENZA_KERNEL(sum_squares, kGpu, DType::f32)(DType::f32, 1, &hn, &hx, &ss);
   Results r;
   r.names = {"conv1d",  "matmul", "loss",  "lstm",       "d conv weight",
              "d input", "d w_hh", "d seq", "sum_squares"};
