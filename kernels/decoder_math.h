@@ -158,29 +158,43 @@ CADENZA_HD double draw_weight(float x, double temperature, double m) { return st
 
 // The token drawn at uniform u from the weights p [keep] of the sorted keys
 // (p is normalised in place): the top-p prefix (top_p < 1), then the
-// cumulative search.
-CADENZA_HD int64_t draw_sorted(const uint64_t* keys, double* p, int64_t keep, double top_p, double u) {
+// cumulative search. In steps, so that the CUDA kernel can divide in
+// parallel while the sums and searches stay in index order:
+//   s = weight_sum(p, keep); p[i] /= s for i < keep;
+//   if top_p < 1: keep = top_p_prefix(p, keep, top_p); s2 = weight_sum(p, keep); p[i] /= s2 for i < keep;
+//   token = cumulative_pick(keys, p, keep, u).
+CADENZA_HD double weight_sum(const double* p, int64_t n) {
   double s = 0;
-  for (int64_t i = 0; i < keep; ++i) s += p[i];
-  for (int64_t i = 0; i < keep; ++i) p[i] /= s;
-  if (top_p < 1.0) {  // the smallest prefix whose mass reaches top_p
-    double c = 0;
-    int64_t n = 0;
-    while (n < keep) {
-      c += p[n++];
-      if (c >= top_p) break;
-    }
-    keep = n;
-    double s2 = 0;
-    for (int64_t i = 0; i < keep; ++i) s2 += p[i];
-    for (int64_t i = 0; i < keep; ++i) p[i] /= s2;
+  for (int64_t i = 0; i < n; ++i) s += p[i];
+  return s;
+}
+// The smallest prefix of the normalised weights whose mass reaches top_p.
+CADENZA_HD int64_t top_p_prefix(const double* p, int64_t keep, double top_p) {
+  double c = 0;
+  int64_t n = 0;
+  while (n < keep) {
+    c += p[n++];
+    if (c >= top_p) break;
   }
+  return n;
+}
+CADENZA_HD int64_t cumulative_pick(const uint64_t* keys, const double* p, int64_t keep, double u) {
   double c = 0;
   for (int64_t i = 0; i < keep; ++i) {
     c += p[i];
     if (u < c) return key_id(keys[i]);
   }
   return key_id(keys[keep - 1]);
+}
+CADENZA_HD int64_t draw_sorted(const uint64_t* keys, double* p, int64_t keep, double top_p, double u) {
+  const double s = weight_sum(p, keep);
+  for (int64_t i = 0; i < keep; ++i) p[i] /= s;
+  if (top_p < 1.0) {
+    keep = top_p_prefix(p, keep, top_p);
+    const double s2 = weight_sum(p, keep);
+    for (int64_t i = 0; i < keep; ++i) p[i] /= s2;
+  }
+  return cumulative_pick(keys, p, keep, u);
 }
 
 // Greedy: the first largest logit, as std::max_element finds it.

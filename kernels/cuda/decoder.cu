@@ -81,7 +81,27 @@ __device__ void draw(const Args& a, const float* logits, uint64_t* keys, double*
   const double m = logits[dec::key_id(keys[0])] / a.temperature;
   for (int64_t i = tid; i < keep; i += nth) p[i] = dec::draw_weight(logits[dec::key_id(keys[i])], a.temperature, m);
   __syncthreads();
-  if (tid == 0) *token = static_cast<int>(dec::draw_sorted(keys, p, keep, a.top_p, u));
+  // dec::draw_sorted's steps: the sums and searches on thread 0 in index
+  // order, the divisions (a slow subroutine each in double) by every
+  // thread, so the same quotients without some 400 of them in a row.
+  __shared__ double total;
+  __shared__ int64_t kept_n;
+  if (tid == 0) total = dec::weight_sum(p, keep);
+  __syncthreads();
+  for (int64_t i = tid; i < keep; i += nth) p[i] /= total;
+  __syncthreads();
+  int64_t drawn = keep;  // how many the cumulative search reads
+  if (a.top_p < 1.0) {
+    if (tid == 0) {
+      kept_n = dec::top_p_prefix(p, keep, a.top_p);
+      total = dec::weight_sum(p, kept_n);
+    }
+    __syncthreads();
+    drawn = kept_n;
+    for (int64_t i = tid; i < drawn; i += nth) p[i] /= total;
+    __syncthreads();
+  }
+  if (tid == 0) *token = static_cast<int>(dec::cumulative_pick(keys, p, drawn, u));
   __syncthreads();
 }
 
