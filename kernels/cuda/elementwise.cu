@@ -1,6 +1,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/elementwise.h"
@@ -187,6 +188,62 @@ __global__ void strided64_kernel(F f, Geometry<F::N> g) {
   }
 }
 
+// A copy whose source is unit-stride along dim `da` but not along the last
+// dim, where the destination is (a transpose made contiguous): the strided
+// path would read one sector per lane. Each block moves a 32 x 32 tile
+// through shared memory instead: read with the lanes along da, written
+// with the lanes along the last dim (the tile padded a column against bank
+// conflicts). The other dims and the tiles loop over the grid.
+template <class S, class D>
+__global__ void transpose_kernel(const S* src, D* dst, Geometry<2> g, int da) {
+  __shared__ S tile[32 * 33];  // [b][a], element (a, b) of the tile
+  const int db = g.ndim - 1;
+  const int64_t A = g.shape[da], B = g.shape[db];
+  const int64_t tiles_a = (A + 31) / 32, tiles_b = (B + 31) / 32;
+  const int64_t tiles = g.n / (A * B) * tiles_a * tiles_b;
+  const int lane = threadIdx.x % 32, row = threadIdx.x / 32, rows = blockDim.x / 32;
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    int64_t rest = t;
+    const int64_t b0 = rest % tiles_b * 32;
+    rest /= tiles_b;
+    const int64_t a0 = rest % tiles_a * 32;
+    rest /= tiles_a;
+    int64_t so = 0, dof = 0;  // the other dims' offsets
+    for (int d = db - 1; d >= 0; --d) {
+      if (d == da) continue;
+      const int64_t c = rest % g.shape[d];
+      rest /= g.shape[d];
+      so += c * g.strides[0][d];
+      dof += c * g.strides[1][d];
+    }
+    for (int r = row; r < 32; r += rows) {
+      const int64_t a = a0 + lane, b = b0 + r;
+      if (a < A && b < B) tile[r * 33 + lane] = src[so + a + b * g.strides[0][db]];
+    }
+    __syncthreads();
+    for (int r = row; r < 32; r += rows) {
+      const int64_t a = a0 + r, b = b0 + lane;
+      if (a < A && b < B) dst[dof + a * g.strides[1][da] + b] = static_cast<D>(tile[lane * 33 + r]);
+    }
+    __syncthreads();  // the tile is refilled next
+  }
+}
+
+template <class F>
+struct IsCast : std::false_type {};
+template <class S, class D>
+struct IsCast<CastF<S, D>> : std::true_type {};
+
+// The dim along which a copy's source is unit-stride while the destination
+// is unit-stride along the last dim and the source is not: -1 if none.
+inline int transpose_dim(const Geometry<2>& g) {
+  const int db = g.ndim - 1;
+  if (g.ndim < 2 || g.strides[1][db] != 1 || g.strides[0][db] == 1) return -1;
+  for (int d = db - 1; d >= 0; --d)
+    if (g.strides[0][d] == 1) return d;
+  return -1;
+}
+
 // CADENZA_CUDA_INDEX64=1 sends every launch to the 64-bit path, so the tests
 // can cover it without 2^31 elements.
 bool force_index64() {
@@ -239,6 +296,20 @@ void launch(const F& f, int ndim, const int64_t* shape, const Operand (&ops)[F::
     }
     if (packed) {
       packed_kernel<F><<<grid_for((n + kPack - 1) / kPack), kThreads, 0, stream>>>(f, n, unit);
+      CADENZA_CUDA_CHECK(cudaGetLastError());
+      return;
+    }
+  }
+  if constexpr (IsCast<F>::value) {
+    const int da = transpose_dim(g);
+    if (da >= 0) {
+      const int64_t A = g.shape[da], B = g.shape[g.ndim - 1];
+      const int64_t tiles = n / (A * B) * ((A + 31) / 32) * ((B + 31) / 32);
+      using S = std::remove_const_t<std::remove_pointer_t<decltype(f.src)>>;
+      using D = std::remove_pointer_t<decltype(f.dst)>;
+      const auto k = transpose_kernel<S, D>;  // (the emulator's rewrite: no deduction)
+      const int grid = static_cast<int>(tiles < 65535 ? tiles : 65535);
+      k<<<grid, kThreads, 0, stream>>>(f.src, f.dst, g, da);
       CADENZA_CUDA_CHECK(cudaGetLastError());
       return;
     }

@@ -140,6 +140,24 @@ std::vector<OpCase> op_cases() {
                                             where(gt(a, b), a, b),
                                             contiguous(x[2].transpose(0, 1))};
                }});
+  // Copies of transposes (CUDA: 32 x 32 tiles through shared memory), with
+  // tails on both sides of a tile, other dims around the transposed pair,
+  // a cast on the way, and a source broadcast along the last dim.
+  c.push_back({"copies of transposed views, with casts, other dims and a broadcast",
+               {KernelId::copy_cast},
+               ALL,
+               [](DType dt, bool s) { return Inputs{matrix(3 * 37, 45, dt, 61, s), matrix(70, 33, dt, 62, s)}; },
+               [](const Inputs& x) {
+                 const DType other = x[0].dtype() == DType::f32 ? DType::f64 : DType::f32;
+                 Tensor v = x[0].reshape({3, 37, 45});
+                 return std::vector<Tensor>{contiguous(v.transpose(1, 2)),
+                                            contiguous(v.transpose(0, 2)),
+                                            v.transpose(1, 2).to(other),
+                                            contiguous(v.permute({2, 0, 1})),
+                                            contiguous(x[1].transpose(0, 1)),
+                                            contiguous(x[1].narrow(1, 2, 1).expand({70, 40})),
+                                            contiguous(x[1].transpose(0, 1).narrow(0, 3, 29))};
+               }});
   c.push_back({"reductions: sum, max, argmax over dims",
                {KernelId::reduce_forward},
                ALL,
