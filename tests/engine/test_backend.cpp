@@ -420,7 +420,14 @@ std::vector<OpCase> op_cases() {
                  Tensor u = x[0].clone(), n = x[0].clone();
                  uniform_(u, -1, 1, &g);
                  normal_(n, 0, 2, &g);
-                 return std::vector<Tensor>{u, n};
+                 // An output one element past an aligned start (CUDA: no
+                 // vector stores).
+                 Tensor base = Tensor::zeros({93}, x[0].dtype(), x[0].device());
+                 Tensor uo = base.narrow(0, 1, 91), no = base.narrow(0, 2, 91);
+                 uniform_(uo, 0, 1, &g);
+                 Tensor uo_copy = uo.clone();
+                 normal_(no, 0, 1, &g);
+                 return std::vector<Tensor>{u, n, uo_copy, no};
                }});
   return c;
 }
