@@ -21,7 +21,6 @@ Tensor checked_index(const Tensor& index, const Tensor& x, int64_t n, const char
   check_same_device(x, index, op, "input", "index");
   Tensor idx = contiguous(to_dtype(index, DType::i64));
   if (idx.device().kind != Device::cpu && idx.numel() > 0) {
-    NoGradGuard ng;
     const Tensor range = stack({min(idx), max(idx)}, 0).to(Device{});
     const int64_t* r = range.data<int64_t>();
     if (r[0] >= 0 && r[1] < n) return idx;

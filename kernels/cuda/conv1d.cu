@@ -100,17 +100,19 @@ void backward_input(const Conv1dShape& s, const T* g, const T* w, T* dx) {
   const int cout = cublas_int(s.Cout, op, "Cout"), cin = cublas_int(s.Cin, op, "Cin"),
             batch = cublas_int(s.B, op, "B");
   const int ldx = cublas_int(s.T, op, "T"), ldg = cublas_int(s.To, op, "To");
-  for (int64_t j = 0; j < s.K; ++j) {
-    // The covering tap first, then the others in order.
-    const int64_t k = first < 0 ? j : (j == 0 ? first : (j <= first ? j - 1 : j));
+  auto add_tap = [&](int64_t k, T beta) {
     int64_t t0, t1;
     conv1d_tap_columns(s, k, &t0, &t1);
-    if (t1 <= t0) continue;
+    if (t1 <= t0) return;
     const int64_t off = k * s.dilation - s.pad_left;
     gemm_batched(h, CUBLAS_OP_N, CUBLAS_OP_T, cublas_int(t1 - t0, op, "columns"), cin, cout, g + t0,
-                 ldg, s.Cout * s.To, taps + k * s.Cout * s.Cin, cin, 0, T(k == first ? 0 : 1),
-                 dx + t0 + off, ldx, s.Cin * s.T, batch);
-  }
+                 ldg, s.Cout * s.To, taps + k * s.Cout * s.Cin, cin, 0, beta, dx + t0 + off, ldx,
+                 s.Cin * s.T, batch);
+  };
+  // The covering tap first, then the others in order.
+  if (first >= 0) add_tap(first, T(0));
+  for (int64_t k = 0; k < s.K; ++k)
+    if (k != first) add_tap(k, T(1));
 }
 
 // Row-major: dW_k = sum_b G_b[:, t0:t1] X_b[:, t0+off : t1+off]^T   ([Cout, Cin] = [Cout, n] [n, Cin])
@@ -118,7 +120,7 @@ void backward_input(const Conv1dShape& s, const T* g, const T* w, T* dx) {
 // shifted stored as n x Cin with ld T, op T; B = G_b (n x Cout, ld To, op N).
 // One strided-batched GEMM makes every row's product P_b (a GEMM per row
 // gave a device of 132 multiprocessors the few tiles of one [Cout, Cin]
-// result at a time), then sum_rows_kernel adds them in row order into dw
+// result at a time), then sum_products_kernel adds them in row order into dw
 // (rows in chunks when the products would pass 64 MB).
 template <class T>
 void backward_weight(const Conv1dShape& s, const T* g, const T* x, T* dw) {
@@ -137,7 +139,7 @@ void backward_weight(const Conv1dShape& s, const T* g, const T* x, T* dw) {
     conv1d_tap_columns(s, k, &t0, &t1);
     const int64_t off = k * s.dilation - s.pad_left;
     if (t1 <= t0 || s.B == 0) {  // no terms: the tap's gradient is zero
-      sum_rows_kernel<T><<<grid_for(n), kThreads, 0, stream>>>(n, s.K, k, 0, false, part, dw);
+      sum_products_kernel<T><<<grid_for(n), kThreads, 0, stream>>>(n, s.K, k, 0, false, part, dw);
       CADENZA_CUDA_CHECK(cudaGetLastError());
       continue;
     }
@@ -147,7 +149,7 @@ void backward_weight(const Conv1dShape& s, const T* g, const T* x, T* dw) {
       gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, cin, cout, cols, x + b0 * s.Cin * s.T + t0 + off,
                    ldx, s.Cin * s.T, g + b0 * s.Cout * s.To + t0, ldg, s.Cout * s.To, T(0), part,
                    cin, n, cublas_int(nb, op, "B"));
-      sum_rows_kernel<T><<<grid_for(n), kThreads, 0, stream>>>(n, s.K, k, nb, b0 > 0, part, dw);
+      sum_products_kernel<T><<<grid_for(n), kThreads, 0, stream>>>(n, s.K, k, nb, b0 > 0, part, dw);
       CADENZA_CUDA_CHECK(cudaGetLastError());
     }
   }

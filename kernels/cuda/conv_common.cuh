@@ -46,11 +46,11 @@ __global__ void fill_bias_kernel(kmath::IndexDiv to, kmath::IndexDiv cout, int64
 // The weight gradients sum a product per batch row. One strided-batched
 // GEMM makes the products of many rows into a buffer (a GEMM per row gave
 // a device of 132 multiprocessors the few tiles of one weight-sized result
-// at a time), then sum_rows_kernel adds them in row order, in T, as GEMMs
+// at a time), then sum_products_kernel adds them in row order, in T, as GEMMs
 // with beta = 1 would: dw[i * K + k] (+)= sum over b < rows of
 // part[b * n + i], for i < n.
 template <class T>
-__global__ void sum_rows_kernel(int64_t n, int64_t K, int64_t k, int64_t rows, bool accumulate,
+__global__ void sum_products_kernel(int64_t n, int64_t K, int64_t k, int64_t rows, bool accumulate,
                                 const T* part, T* dw) {
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
        i += int64_t{gridDim.x} * blockDim.x) {

@@ -188,7 +188,7 @@ void backward_weight(const ConvNdShape& s, const T* g, const T* x, T* dw) {
       gemm_batched(h, CUBLAS_OP_T, CUBLAS_OP_N, d.rows, d.cout, d.P, c + b1 * z.rows * z.P, d.P,
                    z.rows * z.P, g + (b0 + b1) * s.Cout * z.P, d.P, s.Cout * z.P, T(0), part,
                    d.rows, n, cublas_int(r, op, "chunk"));
-      sum_rows_kernel<T>
+      sum_products_kernel<T>
           <<<grid_for(n), kThreads, 0, stream>>>(n, 1, 0, r, b0 + b1 > 0, part, dw);
       CADENZA_CUDA_CHECK(cudaGetLastError());
     }
