@@ -7,7 +7,8 @@
 // (a cuBLAS GEMM and a cell kernel per step, or at batch <= 8 one
 // persistent launch for every step), conv_nd with its three
 // gradients (vol2col and a cuBLAS GEMM per chunk of samples), the optimizer
-// updates and norms, and the Philox draws (kernels/cuda/). Every entry is
+// updates and norms (a launch per 48 tensors), and the Philox draws
+// (kernels/cuda/). Every entry is
 // filled; a dtype an entry does not list (integer GEMMs, say) fails with an
 // error naming the op, the device and the dtype. Kernels, copies and
 // cuBLAS calls run on this thread's current stream of the device; the

@@ -10,6 +10,25 @@
 
 namespace cadenza::optim {
 
+namespace {
+
+// The positions of `t` in groups of one device and dtype: each group in
+// t's order, the groups in the order of their first tensors. The optimizer
+// kernels take one group a call.
+std::vector<std::vector<size_t>> same_device_and_dtype(const std::vector<Tensor>& t) {
+  std::vector<std::vector<size_t>> groups;
+  for (size_t i = 0; i < t.size(); ++i) {
+    std::vector<size_t>* g = nullptr;
+    for (auto& candidate : groups)
+      if (t[candidate[0]].device() == t[i].device() && t[candidate[0]].dtype() == t[i].dtype()) g = &candidate;
+    if (g == nullptr) g = &groups.emplace_back();
+    g->push_back(i);
+  }
+  return groups;
+}
+
+}  // namespace
+
 Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name)
     : params_(std::move(params)), lr_(lr), name_(name) {
   if (!(lr >= 0)) throw Error(name_ + ": learning rate must be >= 0, got " + std::to_string(lr));
@@ -104,15 +123,26 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum_, double dampeni
 
 void SGD::step() {
   ++steps_;
+  std::vector<size_t> live;
+  std::vector<Tensor> grads;  // contiguous, alive until the kernels have run
   for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor& p = params_[i];
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    bool first = param_steps_[i]++ == 0;
-    Tensor gc = g.contiguous();
-    void* buf = momentum != 0 ? slot(i, 0).raw_data() : nullptr;
-    CADENZA_KERNEL(sgd_step, p.device(), p.dtype())(p.dtype(), p.numel(), p.raw_data(), gc.raw_data(), buf,
-                      {lr_, momentum, dampening, weight_decay, nesterov, first});
+    if (!params_[i].grad().defined()) continue;
+    if (!params_[i].is_contiguous()) throw Error(name_ + ": parameter " + std::to_string(i) + " is not contiguous");
+    live.push_back(i);
+    grads.push_back(params_[i].grad().contiguous());
+  }
+  for (const std::vector<size_t>& group : same_device_and_dtype(grads)) {
+    std::vector<kernels::SgdTensor> list;
+    for (size_t k : group) {
+      const size_t i = live[k];
+      Tensor& p = params_[i];
+      void* buf = momentum != 0 ? slot(i, 0).raw_data() : nullptr;
+      list.push_back({p.numel(), p.raw_data(), grads[k].raw_data(), buf, param_steps_[i]++ == 0});
+    }
+    const Tensor& p0 = params_[live[group[0]]];
+    CADENZA_KERNEL(sgd_step, p0.device(), p0.dtype())
+    (p0.dtype(), static_cast<int64_t>(list.size()), list.data(),
+     {lr_, momentum, dampening, weight_decay, nesterov});
   }
 }
 
@@ -127,18 +157,27 @@ Adam::Adam(std::vector<Tensor> params, double lr, double b1, double b2, double e
 
 void Adam::step() {
   ++steps_;
+  std::vector<size_t> live;
+  std::vector<Tensor> grads;  // contiguous, alive until the kernels have run
   for (size_t i = 0; i < params_.size(); ++i) {
-    Tensor& p = params_[i];
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (!p.is_contiguous()) throw Error(name_ + ": parameter " + std::to_string(i) + " is not contiguous");
-    Tensor gc = g.contiguous();
-    Tensor m = slot(i, 0);
-    Tensor v = slot(i, 1);
-    // Each parameter counts its own steps, as torch.optim does.
-    int64_t t = ++param_steps_[i];
-    CADENZA_KERNEL(adam_step, p.device(), p.dtype())(p.dtype(), p.numel(), p.raw_data(), gc.raw_data(), m.raw_data(), v.raw_data(),
-                       {lr_, beta1, beta2, eps, weight_decay, t, decoupled_});
+    if (!params_[i].grad().defined()) continue;
+    if (!params_[i].is_contiguous()) throw Error(name_ + ": parameter " + std::to_string(i) + " is not contiguous");
+    live.push_back(i);
+    grads.push_back(params_[i].grad().contiguous());
+  }
+  for (const std::vector<size_t>& group : same_device_and_dtype(grads)) {
+    std::vector<kernels::AdamTensor> list;
+    for (size_t k : group) {
+      const size_t i = live[k];
+      Tensor& p = params_[i];
+      // Each parameter counts its own steps, as torch.optim does.
+      list.push_back({p.numel(), p.raw_data(), grads[k].raw_data(), slot(i, 0).raw_data(),
+                      slot(i, 1).raw_data(), ++param_steps_[i]});
+    }
+    const Tensor& p0 = params_[live[group[0]]];
+    CADENZA_KERNEL(adam_step, p0.device(), p0.dtype())
+    (p0.dtype(), static_cast<int64_t>(list.size()), list.data(),
+     {lr_, beta1, beta2, eps, weight_decay, decoupled_});
   }
 }
 
@@ -163,23 +202,19 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   }
   // One kernel call per (device, dtype) group, so a GPU synchronises once,
   // not once per tensor; the sums then add up in the parameters' order.
+  const std::vector<std::vector<size_t>> groups = same_device_and_dtype(grads);
   std::vector<double> sums(grads.size(), 0.0);
-  std::vector<bool> done(grads.size(), false);
-  for (size_t i = 0; i < grads.size(); ++i) {
-    if (done[i]) continue;
-    std::vector<size_t> group;
+  for (const std::vector<size_t>& group : groups) {
     std::vector<int64_t> n;
     std::vector<const void*> x;
-    for (size_t j = i; j < grads.size(); ++j)
-      if (!done[j] && grads[j].device() == grads[i].device() && grads[j].dtype() == grads[i].dtype()) {
-        group.push_back(j);
-        n.push_back(grads[j].numel());
-        x.push_back(grads[j].raw_data());
-        done[j] = true;
-      }
+    for (size_t k : group) {
+      n.push_back(grads[k].numel());
+      x.push_back(grads[k].raw_data());
+    }
     std::vector<double> out(group.size());
-    CADENZA_KERNEL(sum_squares, grads[i].device(), grads[i].dtype())
-    (grads[i].dtype(), static_cast<int64_t>(group.size()), n.data(), x.data(), out.data());
+    const Tensor& g0 = grads[group[0]];
+    CADENZA_KERNEL(sum_squares, g0.device(), g0.dtype())
+    (g0.dtype(), static_cast<int64_t>(group.size()), n.data(), x.data(), out.data());
     for (size_t k = 0; k < group.size(); ++k) sums[group[k]] = out[k];
   }
   double ss = 0;
@@ -187,7 +222,17 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   double norm = std::sqrt(ss);
   double coef = max_norm / (norm + 1e-6);
   if (coef < 1)
-    for (auto& g : grads) CADENZA_KERNEL(scale_inplace, g.device(), g.dtype())(g.dtype(), g.numel(), g.raw_data(), coef);
+    for (const std::vector<size_t>& group : groups) {
+      std::vector<int64_t> n;
+      std::vector<void*> x;
+      for (size_t k : group) {
+        n.push_back(grads[k].numel());
+        x.push_back(grads[k].raw_data());
+      }
+      const Tensor& g0 = grads[group[0]];
+      CADENZA_KERNEL(scale_inplace, g0.device(), g0.dtype())
+      (g0.dtype(), static_cast<int64_t>(group.size()), n.data(), x.data(), coef);
+    }
   return norm;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
-// Per-element math of the random draws and the optimizer updates, shared by
+// Per-element math of the random draws and the optimizer updates (and the
+// block map of the CUDA optimizer kernels' tensor lists), shared by
 // kernels/cpu/{random,optim}.cpp and kernels/cuda/{random,optim}.cu, so the
 // CPU tests cover what a GPU computes: the same seed and offset give the
 // same draws (uniforms bit for bit; normals up to the device's log/sin/cos),
@@ -61,18 +62,18 @@ CADENZA_HD void adam_update(T& p, T g, T& m, T& v, const AdamConsts<T>& c) {
   p -= c.step_size * m / denom;
 }
 
-// The constants of step a.step, computed on the host as the CPU kernel
-// always did.
+// The constants of a parameter's step `step`, computed on the host as the
+// CPU kernel always did.
 template <class T>
-inline AdamConsts<T> adam_consts(const kernels::AdamParams& a) {
+inline AdamConsts<T> adam_consts(const kernels::AdamParams& a, int64_t step) {
   AdamConsts<T> c;
   c.b1 = T(a.beta1);
   c.b2 = T(a.beta2);
   c.lr = T(a.lr);
   c.wd = T(a.weight_decay);
   c.eps = T(a.eps);
-  const T bc1 = T(1 - std::pow(a.beta1, static_cast<double>(a.step)));
-  c.bc2_sqrt = T(std::sqrt(1 - std::pow(a.beta2, static_cast<double>(a.step))));
+  const T bc1 = T(1 - std::pow(a.beta1, static_cast<double>(step)));
+  c.bc2_sqrt = T(std::sqrt(1 - std::pow(a.beta2, static_cast<double>(step))));
   c.step_size = c.lr / bc1;
   c.decoupled = a.decoupled;
   return c;
@@ -85,8 +86,8 @@ struct SgdConsts {
 };
 
 template <class T>
-inline SgdConsts<T> sgd_consts(const kernels::SgdParams& s) {
-  return {T(s.lr), T(s.momentum), T(s.dampening), T(s.weight_decay), s.nesterov, s.first};
+inline SgdConsts<T> sgd_consts(const kernels::SgdParams& s, bool first) {
+  return {T(s.lr), T(s.momentum), T(s.dampening), T(s.weight_decay), s.nesterov, first};
 }
 
 template <class T>
@@ -97,6 +98,29 @@ CADENZA_HD void sgd_update(T& p, T g, T& buf, const SgdConsts<T>& c) {
     g = c.nesterov ? g + c.mom * buf : buf;
   }
   p -= c.lr * g;
+}
+
+// A list launch (the CUDA optimizer kernels) gives tensor e of its `count`
+// the blocks first_block[e] .. first_block[e + 1] - 1, `chunk` elements a
+// block. list_entry is the tensor of block b: the last e whose first block
+// is <= b (first_block[0] is 0 and rises, strictly, as no tensor of a list
+// is empty); list_span that block's elements [begin, end) of the tensor.
+CADENZA_HD int list_entry(const int64_t* first_block, int count, int64_t b) {
+  int lo = 0, hi = count - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (first_block[mid] <= b)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+CADENZA_HD void list_span(const int64_t* first_block, const int64_t* n, int e, int64_t b, int64_t chunk,
+                          int64_t* begin, int64_t* end) {
+  *begin = (b - first_block[e]) * chunk;
+  *end = *begin + chunk < n[e] ? *begin + chunk : n[e];
 }
 
 }  // namespace cadenza::kmath

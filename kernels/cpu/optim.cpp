@@ -10,15 +10,13 @@ namespace {
 // Same operation order as torch.optim.Adam's single-tensor path
 // (kmath::adam_update, which the CUDA kernel runs too).
 template <class T>
-void adam_typed(int64_t n, T* p, const T* g, T* m, T* v, const AdamParams& a) {
-  const kmath::AdamConsts<T> c = kmath::adam_consts<T>(a);
+void adam_typed(int64_t n, T* p, const T* g, T* m, T* v, const kmath::AdamConsts<T>& c) {
 #pragma omp parallel for if (n > 65536) schedule(static)
   for (int64_t i = 0; i < n; ++i) kmath::adam_update(p[i], g[i], m[i], v[i], c);
 }
 
 template <class T>
-void sgd_typed(int64_t n, T* p, const T* g, T* buf, const SgdParams& s) {
-  const kmath::SgdConsts<T> c = kmath::sgd_consts<T>(s);
+void sgd_typed(int64_t n, T* p, const T* g, T* buf, const kmath::SgdConsts<T>& c) {
 #pragma omp parallel for if (n > 65536) schedule(static)
   for (int64_t i = 0; i < n; ++i) kmath::sgd_update(p[i], g[i], buf[i], c);
 }
@@ -37,22 +35,34 @@ void scale_typed(int64_t n, T* x, T s) {
   for (int64_t i = 0; i < n; ++i) x[i] *= s;
 }
 
-}  // namespace
-
-void adam_step(DType dt, int64_t n, void* p, const void* g, void* m, void* v, const AdamParams& a) {
-  if (dt == DType::f32)
-    adam_typed(n, static_cast<float*>(p), static_cast<const float*>(g), static_cast<float*>(m),
-               static_cast<float*>(v), a);
-  else
-    adam_typed(n, static_cast<double*>(p), static_cast<const double*>(g), static_cast<double*>(m),
-               static_cast<double*>(v), a);
+template <class T>
+void adam_list(int64_t count, const AdamTensor* t, const AdamParams& a) {
+  for (int64_t i = 0; i < count; ++i)
+    adam_typed(t[i].n, static_cast<T*>(t[i].p), static_cast<const T*>(t[i].g), static_cast<T*>(t[i].m),
+               static_cast<T*>(t[i].v), kmath::adam_consts<T>(a, t[i].step));
 }
 
-void sgd_step(DType dt, int64_t n, void* p, const void* g, void* buf, const SgdParams& s) {
+template <class T>
+void sgd_list(int64_t count, const SgdTensor* t, const SgdParams& s) {
+  for (int64_t i = 0; i < count; ++i)
+    sgd_typed(t[i].n, static_cast<T*>(t[i].p), static_cast<const T*>(t[i].g), static_cast<T*>(t[i].buf),
+              kmath::sgd_consts<T>(s, t[i].first));
+}
+
+}  // namespace
+
+void adam_step(DType dt, int64_t count, const AdamTensor* t, const AdamParams& a) {
   if (dt == DType::f32)
-    sgd_typed(n, static_cast<float*>(p), static_cast<const float*>(g), static_cast<float*>(buf), s);
+    adam_list<float>(count, t, a);
   else
-    sgd_typed(n, static_cast<double*>(p), static_cast<const double*>(g), static_cast<double*>(buf), s);
+    adam_list<double>(count, t, a);
+}
+
+void sgd_step(DType dt, int64_t count, const SgdTensor* t, const SgdParams& s) {
+  if (dt == DType::f32)
+    sgd_list<float>(count, t, s);
+  else
+    sgd_list<double>(count, t, s);
 }
 
 void sum_squares(DType dt, int64_t count, const int64_t* n, const void* const* x, double* out) {
@@ -61,11 +71,12 @@ void sum_squares(DType dt, int64_t count, const int64_t* n, const void* const* x
                               : sumsq_typed(n[i], static_cast<const double*>(x[i]));
 }
 
-void scale_inplace(DType dt, int64_t n, void* x, double s) {
-  if (dt == DType::f32)
-    scale_typed(n, static_cast<float*>(x), static_cast<float>(s));
-  else
-    scale_typed(n, static_cast<double*>(x), s);
+void scale_inplace(DType dt, int64_t count, const int64_t* n, void* const* x, double s) {
+  for (int64_t i = 0; i < count; ++i)
+    if (dt == DType::f32)
+      scale_typed(n[i], static_cast<float*>(x[i]), static_cast<float>(s));
+    else
+      scale_typed(n[i], static_cast<double*>(x[i]), s);
 }
 
 }  // namespace cadenza::kernels

@@ -411,6 +411,56 @@ std::vector<OpCase> op_cases() {
                  return std::vector<Tensor>{p.detach(), q.detach(), p.grad(), q.grad(),
                                             Tensor::scalar(norm, DType::f64)};
                }});
+  c.push_back({"Adam, AdamW and SGD over lists longer than a launch's, with per-tensor step counts",
+               {KernelId::adam_step, KernelId::sgd_step, KernelId::sum_squares, KernelId::scale_inplace},
+               F,
+               [](DType dt, bool s) {
+                 // 53 parameters (a CUDA launch takes 48) of up to 8193
+                 // elements, one empty: sizes one over and at the CUDA
+                 // kernels' chunks (1024 elements a block of an update,
+                 // 8192 of sum_squares), and between.
+                 const int64_t edge[] = {1, 1024, 1025, 2048, 2049, 8192, 8193};
+                 Inputs x;
+                 for (int i = 0; i < 53; ++i) {
+                   const int64_t n = i == 7 ? 0 : i >= 10 && i < 17 ? edge[i - 10] : (i * 389) % 2101;
+                   x.push_back(volume({n, 1}, dt, 300 + i, false));
+                   x.push_back(volume({n, 1}, dt, 400 + i, s));
+                 }
+                 return x;
+               },
+               [](const Inputs& x) {
+                 NoGradGuard ng;
+                 std::vector<Tensor> a, w, q, r;  // Adam's, AdamW's, SGD's with and without momentum
+                 for (size_t i = 0; i < x.size(); i += 2)
+                   for (auto* list : {&a, &w, &q, &r}) {
+                     Tensor p = x[i].clone();
+                     p.requires_grad_(true);
+                     list->push_back(p);
+                   }
+                 optim::Adam adam(a, 1e-2, 0.9, 0.999, 1e-8, 0.01);
+                 optim::AdamW adamw(w, 1e-2, 0.9, 0.999, 1e-8, 0.1);
+                 optim::SGD sgd(q, 1e-2, 0.9, 0.3, 0.001, false);  // dampening: a fresh buffer shows
+                 optim::SGD plain(r, 1e-2);
+                 for (int step = 0; step < 3; ++step) {
+                   for (size_t k = 0; k < a.size(); ++k) {
+                     // Every third parameter has no gradient at the first
+                     // step, so its step count lags the others'.
+                     const bool skip = step == 0 && k % 3 == 1;
+                     Tensor g = mul(x[2 * k + 1], Tensor::scalar(1.0 + step, x[0].dtype()).to(x[0].device()));
+                     for (auto* list : {&a, &w, &q, &r}) (*list)[k].set_grad(skip ? Tensor() : g.clone());
+                   }
+                   optim::clip_grad_norm(a, 4.0);
+                   adam.step();
+                   adamw.step();
+                   sgd.step();
+                   plain.step();
+                 }
+                 std::vector<Tensor> out;
+                 for (auto* list : {&a, &w, &q, &r})
+                   for (Tensor& p : *list) out.push_back(p.detach());
+                 for (Tensor& p : a) out.push_back(p.grad());
+                 return out;
+               }});
   c.push_back({"Philox uniform and normal draws",
                {KernelId::philox_uniform, KernelId::philox_normal},
                F,

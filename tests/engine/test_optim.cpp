@@ -1,8 +1,11 @@
 // Optimizers against their update formulas; clipping; schedules; state.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <random>
+#include <vector>
 
 #include "engine/optim.h"
+#include "kernels/update_math.h"
 
 using namespace cadenza;
 
@@ -147,4 +150,34 @@ TEST_CASE("optim: clip_grad_norm over mixed dtypes adds the sums in the paramete
   const double coef = 1.0 / (n + 1e-6);
   REQUIRE(ps[1].grad().to_vector<double>()[0] == Approx(3 * coef).epsilon(1e-12));
   REQUIRE(ps[2].grad().to_vector<double>()[2] == Approx(4 * coef).epsilon(1e-6));
+}
+
+TEST_CASE("optim: a tensor list's blocks cover each tensor's elements once, in order", "[optim]") {
+  // The CUDA optimizer kernels' block map (kmath::list_entry, list_span),
+  // walked here over every block of lists of 1 to 48 tensors.
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int count = 1 + static_cast<int>(rng() % 48);
+    const int64_t chunk = trial % 2 ? 1024 : 7;
+    std::vector<int64_t> n(count), first(count + 1, 0);
+    for (int e = 0; e < count; ++e) {
+      n[e] = 1 + static_cast<int64_t>(rng() % (trial % 3 ? 5000 : 20));
+      first[e + 1] = first[e] + (n[e] + chunk - 1) / chunk;
+    }
+    std::vector<int64_t> next(count, 0);  // each tensor's next element
+    for (int64_t b = 0; b < first[count]; ++b) {
+      const int e = kmath::list_entry(first.data(), count, b);
+      REQUIRE(e >= 0);
+      REQUIRE(e < count);
+      REQUIRE(first[e] <= b);
+      REQUIRE(b < first[e + 1]);
+      int64_t begin, end;
+      kmath::list_span(first.data(), n.data(), e, b, chunk, &begin, &end);
+      REQUIRE(begin == next[e]);
+      REQUIRE(end > begin);
+      REQUIRE(end - begin <= chunk);
+      next[e] = end;
+    }
+    REQUIRE(next == n);
+  }
 }
