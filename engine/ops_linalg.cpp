@@ -1,4 +1,7 @@
 // matmul (2-D, batched, broadcasting) and linear, on Eigen's GEMM.
+#include <algorithm>
+#include <numeric>
+
 #include "engine/ops_util.h"
 #include "engine/backend.h"
 #include "kernels/cpu/matmul.h"
@@ -76,11 +79,26 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   int64_t K = a.shape()[a.dim() - 1];
   if (b.shape()[b.dim() - 2] != K)
     throw Error("matmul: inner dimensions differ: " + a.str() + " @ " + b.str());
-  // [..., M, K] @ [K, N]: one big GEMM over all rows.
-  if (b.dim() == 2 && a.dim() > 2 && a.is_contiguous()) {
-    Shape s(a.shape().begin(), a.shape().end() - 1);
+  // [..., M, K] @ [K, N]: one GEMM over all rows, not one per batch entry.
+  // The rows are taken in a's storage order: its leading dims are permuted
+  // by stride, largest first (a batch-first view of an LSTM's [T, B, H]
+  // output becomes [T, B, H] again), so a tensor whose rows are a permuted
+  // contiguous block needs no copy; the result takes that layout, permuted
+  // back. Rows that are no such block are copied in order first.
+  if (b.dim() == 2 && a.dim() > 2) {
+    const int64_t lead = a.dim() - 1;
+    std::vector<int64_t> order(static_cast<size_t>(lead));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t i, int64_t j) { return a.strides()[i] > a.strides()[j]; });
+    std::vector<int64_t> back(order.size());
+    for (size_t i = 0; i < order.size(); ++i) back[order[i]] = static_cast<int64_t>(i);
+    order.push_back(lead);
+    back.push_back(lead);
+    Tensor ap = permute(a, order);
+    Shape s(ap.shape().begin(), ap.shape().end() - 1);
     s.push_back(b.shape()[1]);
-    return reshape(matmul(reshape(a, {-1, K}), b), s);
+    return permute(reshape(matmul(reshape(ap, {-1, K}), b), s), back);
   }
   Shape ba(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
   Shape batch = broadcast_shapes(ba, bb, "matmul");

@@ -5,6 +5,8 @@
 // barrier releases the others. Blocks of an ordinary launch run one after
 // another; a cooperative launch holds every block at once, as the device
 // must.
+#include <cxxabi.h>
+#include <dlfcn.h>
 #include <pthread.h>
 #include <sys/mman.h>
 
@@ -549,8 +551,54 @@ long long clock() {
   return ticks += 64;
 }
 
+namespace {
+
+std::FILE* trace_file() {
+  static std::FILE* f = [] {
+    const char* path = std::getenv("CADENZA_CUDA_EMU_TRACE");
+    return path && *path ? std::fopen(path, "w") : nullptr;
+  }();
+  return f;
+}
+
+// The kernel's demangled name where the symbol table has it (the kernels
+// are internal symbols, which dladdr finds only in the dynamic table), else
+// its offset in its object, which nm resolves.
+std::string kernel_name(const void* kernel) {
+  Dl_info info{};
+  if (!dladdr(kernel, &info)) return "?";
+  if (info.dli_sname) {
+    int status = 0;
+    char* d = abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status);
+    std::string name = status == 0 && d ? d : info.dli_sname;
+    std::free(d);
+    return name;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "@0x%zx",
+                static_cast<size_t>(static_cast<const char*>(kernel) - static_cast<const char*>(info.dli_fbase)));
+  return buf;
+}
+
+}  // namespace
+
+namespace internal {
+bool tracing() { return trace_file() != nullptr; }
+void trace(const std::string& line) {
+  if (std::FILE* f = trace_file()) {
+    std::fputs(line.c_str(), f);
+    std::fputc('\n', f);
+    std::fflush(f);
+  }
+}
+}  // namespace internal
+
 void run_launch(const LaunchConfig& cfg, const void* kernel, void (*body)(void*), void* closure, bool cooperative) {
   const dim3 g = cfg.grid, bd = cfg.block;
+  if (internal::tracing())
+    internal::trace(std::string(cooperative ? "cooperative " : "launch ") + kernel_name(kernel) + " " +
+                    std::to_string(g.x) + "x" + std::to_string(g.y) + "x" + std::to_string(g.z) + " " +
+                    std::to_string(bd.x) + "x" + std::to_string(bd.y) + "x" + std::to_string(bd.z));
   const unsigned long long nthreads = static_cast<unsigned long long>(bd.x) * bd.y * bd.z;
   const unsigned long long nblocks = static_cast<unsigned long long>(g.x) * g.y * g.z;
   if (nthreads == 0 || nblocks == 0 || nthreads > 1024 || bd.z > 64 || g.y > 65535 || g.z > 65535) {

@@ -66,6 +66,12 @@ cudaError_t last_error(bool clear);
 void set_smem_optin(const void* kernel, int bytes);
 size_t smem_limit(const void* kernel);
 int blocks_per_sm(int threads, size_t smem);
+// With CADENZA_CUDA_EMU_TRACE=path, one line per launch, GEMM, copy,
+// memset and synchronisation goes to that file ("launch NAME grid block",
+// "gemm m n k batch", "memcpy KIND bytes", ...): what a GPU would be asked
+// to do, in order, for counting launches (scripts/emu_launch_report.py).
+bool tracing();
+void trace(const std::string& line);
 // Whether every device allocation's and cached block's redzone holds;
 // names the first that does not (emu_runtime.cpp).
 bool device_redzones_intact(std::string* which);

@@ -144,7 +144,10 @@ cudaError_t cudaGetDevice(int* device) {
   *device = t_device;
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize(void) { return cudaPeekAtLastError(); }
+cudaError_t cudaDeviceSynchronize(void) {
+  if (tracing()) trace("sync device");
+  return cudaPeekAtLastError();
+}
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   if (device < 0 || device >= device_count()) return ret(cudaErrorInvalidDevice);
   *p = cudaDeviceProp{};
@@ -230,7 +233,11 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind) {
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
+  if (tracing()) {
+    static const char* const kinds[] = {"HtoH", "HtoD", "DtoH", "DtoD", "default"};
+    trace(std::string("memcpy ") + (kind >= 0 && kind <= 4 ? kinds[kind] : "?") + " " + std::to_string(n));
+  }
   std::lock_guard<std::mutex> lock(launch_mutex());
   if (n) std::memmove(dst, src, n);
   return cudaSuccess;
@@ -239,6 +246,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind
   return cudaMemcpy(dst, src, n, kind);
 }
 cudaError_t cudaMemset(void* dst, int v, size_t n) {
+  if (tracing()) trace("memset " + std::to_string(n));
   std::lock_guard<std::mutex> lock(launch_mutex());
   if (n) std::memset(dst, v, n);
   return cudaSuccess;
@@ -254,7 +262,10 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   delete reinterpret_cast<EmuStream*>(s);
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaPeekAtLastError(); }
+cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  if (tracing()) trace("sync stream");
+  return cudaPeekAtLastError();
+}
 cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
 cudaError_t cudaLaunchHostFunc(cudaStream_t, cudaHostFn_t fn, void* data) {
@@ -311,6 +322,10 @@ cudaError_t cudaLaunchCooperativeKernel(const void*, dim3, dim3, void**, size_t,
 // ---- cuBLAS: the GEMMs the kernels call, column-major as cuBLAS is ----
 // On Eigen, accumulating in the operands' type as cuBLAS does (TF32 off).
 namespace {
+std::string gemm_shape(int m, int n, int k, int batch) {
+  return std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) + " batch " + std::to_string(batch);
+}
+
 template <class T>
 cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, const T* alpha, const T* A,
                     int lda, const T* B, int ldb, const T* beta, T* C, int ldc) {
@@ -362,11 +377,13 @@ const char* cublasGetStatusString(cublasStatus_t s) {
 cublasStatus_t cublasSgemm_v2(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                               const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta,
                               float* C, int ldc) {
+  if (tracing()) trace("gemm " + gemm_shape(m, n, k, 1));
   return gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 cublasStatus_t cublasDgemm_v2(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                               const double* alpha, const double* A, int lda, const double* B, int ldb,
                               const double* beta, double* C, int ldc) {
+  if (tracing()) trace("gemm " + gemm_shape(m, n, k, 1));
   return gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
@@ -374,6 +391,7 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t, cublasOperation_t ta, c
                                          const float* B, int ldb, long long sb, const float* beta, float* C, int ldc,
                                          long long sc, int batch) {
   if (batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
+  if (tracing()) trace("gemm " + gemm_shape(m, n, k, batch));
   for (int i = 0; i < batch; ++i) {
     const cublasStatus_t st = gemm(ta, tb, m, n, k, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
     if (st != CUBLAS_STATUS_SUCCESS) return st;
@@ -385,6 +403,7 @@ cublasStatus_t cublasDgemmStridedBatched(cublasHandle_t, cublasOperation_t ta, c
                                          const double* B, int ldb, long long sb, const double* beta, double* C,
                                          int ldc, long long sc, int batch) {
   if (batch < 0) return CUBLAS_STATUS_INVALID_VALUE;
+  if (tracing()) trace("gemm " + gemm_shape(m, n, k, batch));
   for (int i = 0; i < batch; ++i) {
     const cublasStatus_t st = gemm(ta, tb, m, n, k, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
     if (st != CUBLAS_STATUS_SUCCESS) return st;

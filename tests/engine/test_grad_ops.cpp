@@ -56,6 +56,33 @@ TEST_CASE("grad: linear with and without bias, 3-D input", "[grad]") {
   gradgradcheck([](const V& v) { return sigmoid(linear(v[0], v[1], v[2])); }, {x, w, b});
 }
 
+TEST_CASE("grad: linear over permuted, broadcast and strided 3-D and 4-D inputs", "[grad]") {
+  // matmul folds [..., M, K] @ [K, N] into one GEMM over a's rows in their
+  // storage order, whatever the order of its leading dims.
+  Tensor w = leaf({11, 7}, -1, 1, 34), b = leaf({11}, -1, 1, 35);
+  Tensor tb = leaf({5, 3, 7}, -1, 1, 36);     // [T, B, K] storage, used as [B, T, K]
+  Tensor q = leaf({2, 5, 3, 7}, -1, 1, 37);   // a 4-D permutation
+  Tensor e = leaf({1, 5, 7}, -1, 1, 38);      // broadcast over a leading dim (stride 0)
+  Tensor kt = leaf({3, 7, 5}, -1, 1, 39);     // K not unit-stride: [B, K, T] used as [B, T, K]
+  gradcheck([](const V& v) { return linear(transpose(v[0], 0, 1), v[1], v[2]); }, {tb, w, b});
+  gradgradcheck([](const V& v) { return tanh(linear(transpose(v[0], 0, 1), v[1], v[2])); }, {tb, w, b});
+  gradcheck([](const V& v) { return linear(permute(v[0], {2, 0, 1, 3}), v[1], v[2]); }, {q, w, b});
+  gradcheck([](const V& v) { return linear(expand(v[0], {4, 5, 7}), v[1], v[2]); }, {e, w, b});
+  gradcheck([](const V& v) { return linear(transpose(v[0], 1, 2), v[1], v[2]); }, {kt, w, b});
+}
+
+TEST_CASE("ops: matmul of a batch-first view of [T, B, K] storage is one GEMM, laid out as its input", "[ops]") {
+  Tensor tb = Tensor::from_vector<double>(std::vector<double>(5 * 3 * 7, 0.0), {5, 3, 7});
+  for (int64_t i = 0; i < tb.numel(); ++i) tb.data<double>()[i] = std::sin(0.37 * static_cast<double>(i));
+  Tensor w = Tensor::from_vector<double>(std::vector<double>(7 * 4, 0.0), {7, 4});
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<double>()[i] = std::cos(0.11 * static_cast<double>(i));
+  Tensor y = matmul(transpose(tb, 0, 1), w);  // [3, 5, 4], stored as [5, 3, 4]
+  REQUIRE(y.shape() == Shape{3, 5, 4});
+  REQUIRE(y.strides() == Shape{4, 12, 1});
+  Tensor want = matmul(contiguous(transpose(tb, 0, 1)), w);
+  REQUIRE(contiguous(y).to_vector<double>() == want.to_vector<double>());
+}
+
 TEST_CASE("grad: views: reshape, permute, narrow, expand, squeeze", "[grad]") {
   Tensor x = leaf({5, 7, 1}, -1, 1, 33);
   gradcheck([](const V& v) { return reshape(v[0], {7, 5}); }, {x});
