@@ -120,9 +120,14 @@ Tensor scalar_like(double v, const Tensor& t) { return Tensor::full({}, v, t.dty
 std::pair<Tensor, Tensor> on_one_device(const Tensor& a, const Tensor& b, const char* op) {
   if (a.device() == b.device()) return {a, b};
   // A 0-d CPU scalar goes with the other operand, as PyTorch has it; any
-  // other mix is the caller's to resolve with to(Device).
-  if (b.dim() == 0 && b.device().kind == Device::cpu) return {a, b.to(a.device())};
-  if (a.dim() == 0 && a.device().kind == Device::cpu) return {a.to(b.device()), b};
+  // other mix is the caller's to resolve with to(Device). Without history
+  // it is filled in on the device (a launch, not a copy and a wait).
+  auto move = [](const Tensor& s, Device d) {
+    if (s.requires_grad() || s.dtype() == DType::i64) return s.to(d);  // i64: a double would round it
+    return Tensor::full({}, s.item(), s.dtype(), d);
+  };
+  if (b.dim() == 0 && b.device().kind == Device::cpu) return {a, move(b, a.device())};
+  if (a.dim() == 0 && a.device().kind == Device::cpu) return {move(a, b.device()), b};
   throw Error(std::string(op) + ": operands on " + a.device().str() + " and " + b.device().str() +
               "; move one with to(Device)");
 }

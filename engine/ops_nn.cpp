@@ -251,10 +251,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   if (!(p >= 0 && p <= 1)) throw Error("dropout: p=" + std::to_string(p) + " is not in [0, 1]");
   if (!training || p == 0) return x;
   if (p == 1) return mul(x, scalar_like(0, x));
-  // Drawn by the generator on the host (the same mask on every device for
-  // the same generator state), then moved to x's device.
-  Tensor keep = bernoulli(x.shape(), 1 - p, x.dtype(), gen);
-  if (x.device() != keep.device()) keep = keep.to(x.device());
+  // Drawn on x's device by the Philox kernels, whose uniforms are the same
+  // bits on every device: the same mask for the same generator state, with
+  // no host draw and no copy.
+  Tensor keep = bernoulli(x.shape(), 1 - p, x.dtype(), gen, x.device());
   return mul(x, mul(keep, scalar_like(1.0 / (1 - p), x)));
 }
 

@@ -55,10 +55,11 @@ Tensor randn(const Shape& shape, DType dtype, Generator* gen) {
   return t;
 }
 
-Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator* gen) {
+Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator* gen, Device device) {
   if (!(p >= 0 && p <= 1)) throw Error("bernoulli: p=" + std::to_string(p) + " is not in [0, 1]");
-  Tensor u = rand(shape, is_floating(dtype) ? dtype : DType::f64, gen);
-  return to_dtype(lt(u, Tensor::scalar(p, u.dtype())), dtype);
+  Tensor u = Tensor::empty(shape, is_floating(dtype) ? dtype : DType::f64, device);
+  uniform_(u, 0, 1, gen);
+  return to_dtype(lt(u, Tensor::full({}, p, u.dtype(), device)), dtype);
 }
 
 Tensor bernoulli(const Tensor& probs, Generator* gen) {

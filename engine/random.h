@@ -43,8 +43,10 @@ void normal_(Tensor& t, double mean, double std, Generator* gen = nullptr);
 
 Tensor rand(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr);   // [0, 1)
 Tensor randn(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr);
-// 1 with probability p, else 0, in dtype.
-Tensor bernoulli(const Shape& shape, double p, DType dtype = DType::f32, Generator* gen = nullptr);
+// 1 with probability p, else 0, in dtype, drawn on `device` (the same
+// values on every device: the uniforms are the same bits).
+Tensor bernoulli(const Shape& shape, double p, DType dtype = DType::f32, Generator* gen = nullptr,
+                 Device device = {});
 Tensor bernoulli(const Tensor& probs, Generator* gen = nullptr);  // elementwise p
 // Uniform integers in [lo, hi).
 Tensor randint(int64_t lo, int64_t hi, const Shape& shape, Generator* gen = nullptr);

@@ -8,7 +8,9 @@ trace names by offset ("@0x...") are resolved with nm against BINARY.
   scripts/emu_launch_report.py t.trace build-emu/benchmarks/device_bench [--per N]
 
 --per N divides every count by N (the runs the trace holds), so the table
-reads per step. A count, not a time: the emulator runs one launch at a time
+reads per step; --base T2 first subtracts trace T2's counts (a run of fewer
+steps: what is left is the steps' own work, without set-up, validation and
+checkpoints). A count, not a time: the emulator runs one launch at a time
 on the CPU, so it says how many launches and round trips a GPU would see,
 nothing of how long each takes.
 """
@@ -50,17 +52,11 @@ def short(name):
     return "".join(out).split("::")[-1].split(" ")[-1]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("trace")
-    ap.add_argument("binary", nargs="?")
-    ap.add_argument("--per", type=float, default=1.0, help="divide the counts by this many runs")
-    a = ap.parse_args()
-    table = symbols(a.binary) if a.binary else {}
+def count(path, table):
     kinds = collections.Counter()
     kernels = collections.Counter()
     gemms = collections.Counter()
-    with open(a.trace) as f:
+    with open(path) as f:
         for line in f:
             w = line.split()
             if not w:
@@ -73,8 +69,25 @@ def main():
                 kernels[short(name)] += 1
             elif w[0] == "gemm":
                 gemms[" ".join(w[1:])] += 1
+    return kinds, kernels, gemms
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("trace")
+    ap.add_argument("binary", nargs="?")
+    ap.add_argument("--per", type=float, default=1.0, help="divide the counts by this many runs")
+    ap.add_argument("--base", help="a trace whose counts are subtracted first")
+    a = ap.parse_args()
+    table = symbols(a.binary) if a.binary else {}
+    kinds, kernels, gemms = count(a.trace, table)
+    if a.base:
+        base = count(a.base, table)
+        kinds, kernels, gemms = (c - b for c, b in zip((kinds, kernels, gemms), base))
     per = a.per
     print(f"per {per:g} run(s) of the traced program" if per != 1 else "in the whole trace")
+    print(f"({sum(kinds.values()) / per:g} device calls: {kinds['launch'] / per:g} launches and "
+          f"{kinds['gemm'] / per:g} cuBLAS GEMMs)")
     print("\n| what | count |\n| --- | ---: |")
     for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]):
         print(f"| {k} | {n / per:g} |")

@@ -479,6 +479,22 @@ std::vector<OpCase> op_cases() {
                  normal_(no, 0, 1, &g);
                  return std::vector<Tensor>{u, n, uo_copy, no};
                }});
+  c.push_back({"dropout and bernoulli drawn on the device, with a CPU scalar operand",
+               {KernelId::philox_uniform, KernelId::binary_forward, KernelId::copy_cast, KernelId::fill},
+               F,
+               [](DType dt, bool s) { return Inputs{leaf(volume({6, 5, 41}, dt, 90, s))}; },
+               [](const Inputs& x) {
+                 Generator g(78);
+                 Tensor d = dropout(x[0], 0.3, true, &g);
+                 Tensor keep = bernoulli({3, 29}, 0.6, DType::i32, &g, x[0].device());
+                 // A 0-d CPU scalar (no history) is filled in on x's device.
+                 Tensor scaled = mul(d, Tensor::scalar(1.5, x[0].dtype()));
+                 std::vector<Tensor> r = grads_of(sum(mul(scaled, scaled)), x);
+                 r.push_back(d);
+                 r.push_back(keep);
+                 r.push_back(Tensor::scalar(static_cast<double>(g.offset()), DType::f64));
+                 return r;
+               }});
   return c;
 }
 
