@@ -380,8 +380,8 @@ CriticLoss critic_loss(MusicGanCritic& critic, const Tensor& real, const Tensor&
   Tensor gp = gradient_penalty(critic, real, fake, eps);
   CriticLoss out;
   out.loss = add(sub(d_fake, d_real), mul(gp, Tensor::scalar(lambda, gp.dtype())));
-  out.wasserstein = d_real.item() - d_fake.item();
-  out.penalty = gp.item();
+  out.wasserstein = sub(d_real, d_fake).detach();
+  out.penalty = gp.detach();
   return out;
 }
 

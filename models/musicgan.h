@@ -156,10 +156,11 @@ class MusicGanCritic : public nn::Module {
 Tensor gradient_penalty(MusicGanCritic& critic, const Tensor& real, const Tensor& fake, const Tensor& eps);
 
 // The critic's loss mean(D(fake)) - mean(D(real)) + lambda * penalty, and
-// its parts: the Wasserstein estimate mean(D(real)) - mean(D(fake)) and the penalty.
+// its parts: the Wasserstein estimate mean(D(real)) - mean(D(fake)) and the
+// penalty, 0-d tensors without history on the critic's device (a caller
+// reads them when it needs them: on a GPU each read waits for the device).
 struct CriticLoss {
-  Tensor loss;
-  double wasserstein = 0, penalty = 0;
+  Tensor loss, wasserstein, penalty;
 };
 CriticLoss critic_loss(MusicGanCritic& critic, const Tensor& real, const Tensor& fake, const Tensor& eps,
                        double lambda);

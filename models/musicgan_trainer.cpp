@@ -104,7 +104,11 @@ class MusicGanTask : public TrainTask {
     // mixing weights) from the shared generator and keeps its own slice.
     const int64_t B = o_.batch, W = o_.world(), first = B * o_.rank();
     auto mine = [&](const Tensor& global) { return W == 1 ? global : contiguous(narrow(global, 0, first, B)); };
-    double d_loss = 0, wasserstein = 0, penalty = 0;
+    // The step's figures add up on the device and come back in one read at
+    // its end: on a GPU a read per critic step would wait for the device
+    // each time.
+    Tensor d_loss, wasserstein, penalty;
+    auto accumulate = [](Tensor& total, const Tensor& x) { total = total.defined() ? add(total, x) : x; };
     for (int64_t k = 0; k < o_.critic_steps; ++k) {
       std::vector<int64_t> idx = draw_indices(data_.train_size(), B * W, *rng_);
       idx = std::vector<int64_t>(idx.begin() + first, idx.begin() + first + B);
@@ -117,9 +121,9 @@ class MusicGanTask : public TrainTask {
       Tensor eps = mine(rand({B * W, 1, 1, 1, 1}, DType::f32, rng_.get())).to(o_.device);
       CriticLoss cl = critic_loss(*critic_, real, fake, eps, o_.gp_lambda);
       ctx.update(*opt_d_, cl.loss);
-      d_loss += cl.loss.item();
-      wasserstein += cl.wasserstein;
-      penalty += cl.penalty;
+      accumulate(d_loss, cl.loss.detach());
+      accumulate(wasserstein, cl.wasserstein);
+      accumulate(penalty, cl.penalty);
     }
     const double n = static_cast<double>(std::max<int64_t>(1, o_.critic_steps));
     // The generator's update: the critic's weights need no gradient here.
@@ -134,10 +138,12 @@ class MusicGanTask : public TrainTask {
       throw;
     }
     set_requires_grad(*critic_, true);
-    return {d_loss / n,
-            1.0,
-            B * (o_.critic_steps + 1),
-            {{"wasserstein", wasserstein / n}, {"gradient_penalty", penalty / n}, {"g_loss", g_loss.item()}}};
+    std::vector<Tensor> figures = {g_loss.detach()};
+    if (o_.critic_steps > 0) figures.insert(figures.begin(), {d_loss, wasserstein, penalty});
+    const std::vector<double> v = to_dtype(stack(figures, 0), DType::f64).to(Device{}).to_vector<double>();
+    const double d = o_.critic_steps > 0 ? v[0] : 0, w = o_.critic_steps > 0 ? v[1] : 0,
+                 p = o_.critic_steps > 0 ? v[2] : 0;
+    return {d / n, 1.0, B * (o_.critic_steps + 1), {{"wasserstein", w / n}, {"gradient_penalty", p / n}, {"g_loss", v.back()}}};
   }
 
   // On rank 0 alone (the loop hands its figure to every rank): the
