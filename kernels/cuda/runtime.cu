@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -146,6 +147,81 @@ Stage& stage() {
   return *s;
 }
 
+// Uploads through a pinned ring, one per device: each copy is staged into
+// the ring, queued on the stream, and an event recorded behind it, so the
+// host goes on at once (its buffer may be freed: the ring holds the bytes).
+// The host waits only to reuse ring space whose upload is still in flight,
+// the oldest first. A copy larger than half the ring goes in chunks of
+// half, so a large upload streams through it.
+class UploadRing {
+ public:
+  static constexpr size_t kBytes = size_t{8} << 20;
+  static constexpr size_t kAlign = 256;
+  static constexpr size_t kMaxInFlight = 1024;
+
+  void upload(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!buf_) CADENZA_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&buf_), kBytes, cudaHostAllocPortable));
+    for (size_t done = 0; done < bytes;) {
+      const size_t n = std::min(bytes - done, kBytes / 2);
+      const size_t at = reserve(n);
+      std::memcpy(buf_ + at, static_cast<const char*>(src) + done, n);
+      CADENZA_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + done, buf_ + at, n, cudaMemcpyHostToDevice, stream));
+      cudaEvent_t e = take_event();
+      CADENZA_CUDA_CHECK(cudaEventRecord(e, stream));
+      flight_.push_back({at, n, e});
+      head_ = at + (n + kAlign - 1) / kAlign * kAlign;
+      done += n;
+    }
+  }
+
+ private:
+  struct Upload {
+    size_t at, n;
+    cudaEvent_t done;
+  };
+
+  // Where n bytes go: after the last upload, or at the start when they do
+  // not fit before the end; first waiting for the uploads in the way.
+  size_t reserve(size_t n) {
+    const size_t at = head_ + n <= kBytes ? head_ : 0;
+    auto in_the_way = [&] {
+      if (flight_.size() >= kMaxInFlight) return true;
+      for (const Upload& u : flight_)
+        if (u.at < at + n && at < u.at + u.n) return true;
+      return false;
+    };
+    while (!flight_.empty() && in_the_way()) {
+      CADENZA_CUDA_CHECK(cudaEventSynchronize(flight_.front().done));
+      events_.push_back(flight_.front().done);
+      flight_.pop_front();
+    }
+    return at;
+  }
+
+  cudaEvent_t take_event() {
+    if (events_.empty()) {
+      cudaEvent_t e;
+      CADENZA_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+      return e;
+    }
+    cudaEvent_t e = events_.back();
+    events_.pop_back();
+    return e;
+  }
+
+  std::mutex mu_;
+  char* buf_ = nullptr;
+  size_t head_ = 0;
+  std::deque<Upload> flight_;       // oldest first
+  std::vector<cudaEvent_t> events_;  // done with, for reuse
+};
+
+UploadRing& upload_ring(int device) {
+  static UploadRing* rings = new UploadRing[kMaxDevices];  // never destroyed: the driver may be gone at exit
+  return rings[device];
+}
+
 }  // namespace
 
 int device_count() {
@@ -205,20 +281,7 @@ void copy_to_host(void* host_dst, const void* src, size_t bytes, int device) {
 void copy_from_host(void* dst, const void* host_src, size_t bytes, int device) {
   check_index(device);
   CADENZA_CUDA_CHECK(cudaSetDevice(device));
-  const cudaStream_t s = stream_of(device);
-  if (bytes < kStageFrom) {
-    // From pageable memory the call may return before the transfer ends;
-    // the caller's buffer may be freed as soon as this returns.
-    CADENZA_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, bytes, cudaMemcpyHostToDevice, s));
-    CADENZA_CUDA_CHECK(cudaStreamSynchronize(s));
-    return;
-  }
-  staged(bytes, [&](size_t done, size_t n, void* buf) {
-    std::memcpy(buf, static_cast<const char*>(host_src) + done, n);
-    CADENZA_CUDA_CHECK(
-        cudaMemcpyAsync(static_cast<char*>(dst) + done, buf, n, cudaMemcpyHostToDevice, s));
-    CADENZA_CUDA_CHECK(cudaStreamSynchronize(s));
-  });
+  upload_ring(device).upload(dst, host_src, bytes, stream_of(device));
 }
 
 void copy_within(void* dst, const void* src, size_t bytes, int device) {

@@ -22,11 +22,14 @@ int device_count();  // 0 without a driver or device (not an error)
 // A block for work on the device's current stream; null when out of memory.
 void* device_allocate(size_t bytes, int device);
 void device_release(void* p, size_t bytes, int device);
-// Copies on the device's current stream; those from or to the host of 1 MiB
-// and more go through a pinned staging buffer in chunks, so the driver does
-// not pin pageable pages per call. Host copies return when the copy is
-// complete (after the stream's earlier work); copy_within and zero are only
-// queued.
+// Copies on the device's current stream. copy_to_host returns when the
+// copy is complete (after the stream's earlier work); from 1 MiB it goes
+// through a pinned staging buffer in chunks, so the driver does not pin
+// pageable pages per call. copy_from_host stages the bytes in a pinned ring
+// and only queues the copy (the host buffer may be reused at once; the
+// host waits only when the ring is full), as copy_within and zero are only
+// queued: the stream's later work sees the data, another stream's must be
+// ordered by an event.
 void copy_to_host(void* host_dst, const void* src, size_t bytes, int device);
 void copy_from_host(void* dst, const void* host_src, size_t bytes, int device);
 void copy_within(void* dst, const void* src, size_t bytes, int device);

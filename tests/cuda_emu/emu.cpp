@@ -594,6 +594,7 @@ void trace(const std::string& line) {
 }  // namespace internal
 
 void run_launch(const LaunchConfig& cfg, const void* kernel, void (*body)(void*), void* closure, bool cooperative) {
+  internal::flush_uploads();
   const dim3 g = cfg.grid, bd = cfg.block;
   if (internal::tracing())
     internal::trace(std::string(cooperative ? "cooperative " : "launch ") + kernel_name(kernel) + " " +

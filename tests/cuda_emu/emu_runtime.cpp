@@ -1,7 +1,12 @@
 // The CUDA emulator's host side (see cuda_emu.h): the runtime API the
 // project calls and cuBLAS's GEMMs. Device memory is host memory; every
 // stream runs its work at once, in call order, so events are complete when
-// recorded. Kernel launches are emu.cpp's.
+// recorded, with one exception: a cudaMemcpyAsync from pinned host memory
+// to the device is held back until the next launch, GEMM, other copy,
+// memset, free or synchronisation (flush_uploads), as a device may read
+// the pinned bytes after the call returns. A caller that writes them again
+// before waiting for the copy (an event, a stream sync) sends the new bytes,
+// and a test sees it. Kernel launches are emu.cpp's.
 #include <cublas_v2.h>
 
 #include <Eigen/Core>
@@ -13,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "cuda_emu.h"
 #include "emu_internal.h"
@@ -33,6 +39,24 @@ std::map<const void*, size_t> g_host_mem;
 std::map<const void*, std::pair<size_t, size_t>> g_blocks_noted;  // bytes asked for, guarded slack
 thread_local int t_device = 0;
 
+// Uploads from pinned memory not yet done, in call order.
+struct Upload {
+  void* dst;
+  const void* src;
+  size_t n;
+};
+std::mutex g_upload_mutex;
+std::vector<Upload> g_uploads;
+
+bool pinned(const void* p, size_t n) {
+  std::lock_guard<std::mutex> lock(g_mem_mutex);
+  auto it = g_host_mem.upper_bound(p);
+  if (it == g_host_mem.begin()) return false;
+  --it;
+  const char* base = static_cast<const char*>(it->first);
+  return static_cast<const char*>(p) >= base && static_cast<const char*>(p) + n <= base + it->second;
+}
+
 struct EmuEvent {
   std::chrono::steady_clock::time_point at;
   bool recorded = false;
@@ -45,14 +69,18 @@ struct EmuHandle {};
 }  // namespace
 
 namespace cuemu {
+// The guards are written from the host at once, so an upload to the block's
+// last user, held back, goes first.
 void note_block(void* p, size_t bytes, size_t rounded) {
   if (!p || rounded <= bytes) return;
+  internal::flush_uploads();
   const size_t slack = std::min(rounded - bytes, size_t{256});
   fill_redzone(static_cast<unsigned char*>(p) + bytes, slack);
   std::lock_guard<std::mutex> lock(g_mem_mutex);
   g_blocks_noted[p] = {bytes, slack};
 }
 void forget_block(void* p) {
+  internal::flush_uploads();
   std::lock_guard<std::mutex> lock(g_mem_mutex);
   auto it = g_blocks_noted.find(p);
   if (it == g_blocks_noted.end()) return;
@@ -60,7 +88,18 @@ void forget_block(void* p) {
   g_blocks_noted.erase(it);
 }
 namespace internal {
+void flush_uploads() {
+  std::vector<Upload> q;
+  {
+    std::lock_guard<std::mutex> lock(g_upload_mutex);
+    q.swap(g_uploads);
+  }
+  if (q.empty()) return;
+  std::lock_guard<std::mutex> lock(launch_mutex());
+  for (const Upload& u : q) std::memmove(u.dst, u.src, u.n);
+}
 bool device_redzones_intact(std::string* which) {
+  flush_uploads();
   std::lock_guard<std::mutex> lock(g_mem_mutex);
   for (auto& kv : g_blocks_noted) {
     const auto* end = static_cast<const unsigned char*>(kv.first) + kv.second.first;
@@ -145,6 +184,7 @@ cudaError_t cudaGetDevice(int* device) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize(void) {
+  flush_uploads();
   if (tracing()) trace("sync device");
   return cudaPeekAtLastError();
 }
@@ -197,6 +237,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* p) {
+  flush_uploads();
   if (!p) return cudaSuccess;
   std::lock_guard<std::mutex> lock(g_mem_mutex);
   auto it = g_device_mem.find(p);
@@ -221,6 +262,7 @@ cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned int) {
 }
 cudaError_t cudaMallocHost(void** p, size_t bytes) { return cudaHostAlloc(p, bytes, 0); }
 cudaError_t cudaFreeHost(void* p) {
+  flush_uploads();
   if (!p) return cudaSuccess;
   std::lock_guard<std::mutex> lock(g_mem_mutex);
   if (!g_host_mem.erase(p)) return ret(cudaErrorInvalidValue);
@@ -234,6 +276,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
+  flush_uploads();
   if (tracing()) {
     static const char* const kinds[] = {"HtoH", "HtoD", "DtoH", "DtoD", "default"};
     trace(std::string("memcpy ") + (kind >= 0 && kind <= 4 ? kinds[kind] : "?") + " " + std::to_string(n));
@@ -243,9 +286,16 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cudaStream_t) {
+  if ((kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDefault) && n > 0 && pinned(src, n)) {
+    if (tracing()) trace("memcpy HtoD " + std::to_string(n) + " pinned");
+    std::lock_guard<std::mutex> lock(g_upload_mutex);
+    g_uploads.push_back({dst, src, n});
+    return cudaSuccess;
+  }
   return cudaMemcpy(dst, src, n, kind);
 }
 cudaError_t cudaMemset(void* dst, int v, size_t n) {
+  flush_uploads();
   if (tracing()) trace("memset " + std::to_string(n));
   std::lock_guard<std::mutex> lock(launch_mutex());
   if (n) std::memset(dst, v, n);
@@ -263,12 +313,17 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t) {
+  flush_uploads();
   if (tracing()) trace("sync stream");
   return cudaPeekAtLastError();
 }
-cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
+cudaError_t cudaStreamQuery(cudaStream_t) {
+  flush_uploads();
+  return cudaSuccess;
+}
 cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t, unsigned int) { return cudaSuccess; }
 cudaError_t cudaLaunchHostFunc(cudaStream_t, cudaHostFn_t fn, void* data) {
+  flush_uploads();
   fn(data);
   return cudaSuccess;
 }
@@ -288,8 +343,14 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
   ev->recorded = true;
   return cudaSuccess;
 }
-cudaError_t cudaEventQuery(cudaEvent_t) { return cudaSuccess; }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventQuery(cudaEvent_t) {
+  flush_uploads();
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) {
+  flush_uploads();
+  return cudaSuccess;
+}
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
   auto* ea = reinterpret_cast<EmuEvent*>(a);
   auto* eb = reinterpret_cast<EmuEvent*>(b);
@@ -334,6 +395,7 @@ cublasStatus_t gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, in
   if (lda < std::max(1, at ? k : m) || ldb < std::max(1, bt ? n : k) || ldc < std::max(1, m))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  flush_uploads();
   using Mat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
   using CMap = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
   std::lock_guard<std::mutex> lock(launch_mutex());

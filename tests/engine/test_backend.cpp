@@ -713,6 +713,40 @@ TEST_CASE("backend: FastDiv, the CUDA elementwise multi-index's division, divide
   REQUIRE(checked > 400000);
 }
 
+TEST_CASE("backend: uploads queued without waiting arrive intact, however many and however large", "[backend]") {
+  // CUDA stages uploads in an 8 MiB pinned ring and only queues the copies
+  // (the emulator holds them back until the device would have to run
+  // them): 40 of 1 MiB (five times round the ring), one of 20 MiB (in
+  // chunks) and 2100 small ones (more than the ring keeps in flight), each
+  // with its own values, the host buffer refilled at once after each, into
+  // tensors allocated beforehand (an allocation does not order anything).
+  for (const backend::Backend* b : backend::available_backends()) {
+    if (b->kind == Device::cpu) continue;  // memcpy
+    const Device dev{b->kind, 0};
+    INFO(b->name);
+    std::vector<int64_t> sizes;
+    for (int i = 0; i < 40; ++i) sizes.push_back((int64_t{1} << 18) + i);
+    sizes.push_back(int64_t{5} << 20);
+    for (int i = 0; i < 2100; ++i) sizes.push_back(1 + (i * 37) % 300);
+    std::vector<Tensor> up;
+    for (int64_t n : sizes) up.push_back(Tensor::empty({n}, DType::f32, dev));
+    Tensor host = Tensor::empty({int64_t{5} << 20}, DType::f32);
+    auto value = [](size_t i, int64_t k) { return static_cast<float>(i * 7919 + k % 1009); };
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      float* h = host.data<float>();
+      for (int64_t k = 0; k < sizes[i]; ++k) h[k] = value(i, k);
+      b->memory.from_host(up[i].raw_data(), h, static_cast<size_t>(sizes[i]) * sizeof(float), dev.index);
+    }
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      const std::vector<float> v = up[i].to(Device{}).to_vector<float>();
+      bool same = true;
+      for (int64_t k = 0; same && k < sizes[i]; ++k) same = v[k] == value(i, k);
+      INFO("upload " << i << " of " << sizes[i] << " values");
+      REQUIRE(same);
+    }
+  }
+}
+
 TEST_CASE("backend: a 0-d CPU scalar follows a device operand; other mixes are errors", "[backend]") {
   for (const backend::Backend* b : backend::available_backends()) {
     if (b->kind == Device::cpu) continue;
