@@ -1,6 +1,7 @@
 // Elementwise ops: broadcasting binary ops, unary math, activations.
 #include <cmath>
 #include "engine/backend.h"
+#include <cmath>
 #include <limits>
 
 #include "engine/ops_util.h"
@@ -123,8 +124,10 @@ std::pair<Tensor, Tensor> on_one_device(const Tensor& a, const Tensor& b, const 
   // other mix is the caller's to resolve with to(Device). Without history
   // it is filled in on the device (a launch, not a copy and a wait).
   auto move = [](const Tensor& s, Device d) {
-    if (s.requires_grad() || s.dtype() == DType::i64) return s.to(d);  // i64: a double would round it
-    return Tensor::full({}, s.item(), s.dtype(), d);
+    const double v = s.item();
+    // (an i64 beyond 2^53 would not survive the double)
+    if (s.requires_grad() || (s.dtype() == DType::i64 && !(std::fabs(v) <= 9007199254740992.0))) return s.to(d);
+    return Tensor::full({}, v, s.dtype(), d);
   };
   if (b.dim() == 0 && b.device().kind == Device::cpu) return {a, move(b, a.device())};
   if (a.dim() == 0 && a.device().kind == Device::cpu) return {move(a, b.device()), b};

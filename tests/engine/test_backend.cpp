@@ -757,6 +757,10 @@ TEST_CASE("backend: a 0-d CPU scalar follows a device operand; other mixes are e
     REQUIRE(y.to_vector<float>() == std::vector<float>{-1, -3, -5});
     Tensor n = add(Tensor::ones({1}, DType::i64, dev), Tensor::scalar(1.0, DType::i64));
     REQUIRE(n.to_vector<int64_t>() == std::vector<int64_t>{2});
+    // An i64 a double cannot hold is copied, not filled in from a double.
+    const int64_t big = (int64_t{1} << 60) + 1;
+    Tensor nb = add(Tensor::ones({1}, DType::i64, dev), Tensor::from_vector<int64_t>({big}).reshape({}));
+    REQUIRE(nb.to_vector<int64_t>() == std::vector<int64_t>{big + 1});
     REQUIRE_THROWS_WITH(add(x, Tensor::from_vector<float>({1, 2, 3})),
                         Catch::Contains("operands on " + dev.str() + " and cpu"));
   }
