@@ -48,7 +48,7 @@ namespace cadenza::backend {
   X(batch_norm_stats) X(batch_norm_forward) X(batch_norm_backward)                               \
   X(gated_activation_forward) X(gated_activation_backward)                                       \
   X(adam_step) X(sgd_step) X(sum_squares) X(scale_inplace)                                       \
-  X(philox_uniform) X(philox_normal)                                                             \
+  X(philox_uniform) X(philox_bernoulli) X(philox_normal)                                         \
   X(lstm_recurrent_forward) X(lstm_recurrent_backward) X(gru_recurrent_forward) X(gru_recurrent_backward)
 
 // The entries, with the CPU kernels' signatures; a null entry is a kernel

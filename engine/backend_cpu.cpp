@@ -96,6 +96,7 @@ Backend make_cpu_backend() {
   k.sum_squares = kernels::sum_squares, set(KernelId::sum_squares, kFloatTypes);
   k.scale_inplace = kernels::scale_inplace, set(KernelId::scale_inplace, kFloatTypes);
   k.philox_uniform = kernels::philox_uniform, set(KernelId::philox_uniform, kFloatTypes);
+  k.philox_bernoulli = kernels::philox_bernoulli, set(KernelId::philox_bernoulli, kFloatTypes);
   k.philox_normal = kernels::philox_normal, set(KernelId::philox_normal, kFloatTypes);
   k.lstm_recurrent_forward = kernels::lstm_recurrent_forward, set(KernelId::lstm_recurrent_forward, kFloatTypes);
   k.lstm_recurrent_backward = kernels::lstm_recurrent_backward, set(KernelId::lstm_recurrent_backward, kFloatTypes);

@@ -84,6 +84,7 @@ Backend make_cuda_backend() {
   k.sum_squares = kernels::cuda::sum_squares, set(KernelId::sum_squares, kFloatTypes);
   k.scale_inplace = kernels::cuda::scale_inplace, set(KernelId::scale_inplace, kFloatTypes);
   k.philox_uniform = kernels::cuda::philox_uniform, set(KernelId::philox_uniform, kFloatTypes);
+  k.philox_bernoulli = kernels::cuda::philox_bernoulli, set(KernelId::philox_bernoulli, kFloatTypes);
   k.philox_normal = kernels::cuda::philox_normal, set(KernelId::philox_normal, kFloatTypes);
 
   Memory& m = b.memory;

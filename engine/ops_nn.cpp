@@ -254,8 +254,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   // Drawn on x's device by the Philox kernels, whose uniforms are the same
   // bits on every device: the same mask for the same generator state, with
   // no host draw and no copy.
-  Tensor keep = bernoulli(x.shape(), 1 - p, x.dtype(), gen, x.device());
-  return mul(x, mul(keep, scalar_like(1.0 / (1 - p), x)));
+  return mul(x, bernoulli(x.shape(), 1 - p, x.dtype(), gen, x.device(), 1.0 / (1 - p)));
 }
 
 }  // namespace cadenza

@@ -55,11 +55,20 @@ Tensor randn(const Shape& shape, DType dtype, Generator* gen) {
   return t;
 }
 
-Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator* gen, Device device) {
+Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator* gen, Device device, double value) {
   if (!(p >= 0 && p <= 1)) throw Error("bernoulli: p=" + std::to_string(p) + " is not in [0, 1]");
-  Tensor u = Tensor::empty(shape, is_floating(dtype) ? dtype : DType::f64, device);
+  if (is_floating(dtype)) {  // the uniforms uniform_ would draw, compared in the kernel
+    Tensor out = Tensor::empty(shape, dtype, device);
+    const int64_t n = out.numel();
+    Generator& g = pick(gen);
+    CADENZA_KERNEL(philox_bernoulli, device, dtype)
+    (dtype, g.seed(), g.reserve((n + 3) / 4), n, out.raw_data(), p, value);
+    return out;
+  }
+  Tensor u = Tensor::empty(shape, DType::f64, device);
   uniform_(u, 0, 1, gen);
-  return to_dtype(lt(u, Tensor::full({}, p, u.dtype(), device)), dtype);
+  Tensor b = to_dtype(lt(u, Tensor::full({}, p, u.dtype(), device)), dtype);
+  return value == 1.0 ? b : mul(b, Tensor::full({}, value, dtype, device));
 }
 
 Tensor bernoulli(const Tensor& probs, Generator* gen) {

@@ -43,10 +43,11 @@ void normal_(Tensor& t, double mean, double std, Generator* gen = nullptr);
 
 Tensor rand(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr);   // [0, 1)
 Tensor randn(const Shape& shape, DType dtype = DType::f32, Generator* gen = nullptr);
-// 1 with probability p, else 0, in dtype, drawn on `device` (the same
-// values on every device: the uniforms are the same bits).
+// `value` (1 unless given) with probability p, else 0, in dtype, drawn on
+// `device` (the same values on every device: the uniforms are the same
+// bits); a floating dtype takes one kernel (dropout's scaled mask).
 Tensor bernoulli(const Shape& shape, double p, DType dtype = DType::f32, Generator* gen = nullptr,
-                 Device device = {});
+                 Device device = {}, double value = 1.0);
 Tensor bernoulli(const Tensor& probs, Generator* gen = nullptr);  // elementwise p
 // Uniform integers in [lo, hi).
 Tensor randint(int64_t lo, int64_t hi, const Shape& shape, Generator* gen = nullptr);

@@ -31,6 +31,13 @@ CADENZA_HD T philox_uniform_lane(const uint32_t r[4], int k, double lo, double h
   return static_cast<T>(lo + (hi - lo) * (1.0 - u));  // (0, 1] -> [0, 1)
 }
 
+// Lane k as a Bernoulli draw: `value` where the lane's uniform in [0, 1)
+// (philox_uniform_lane's, in T) is below p, else 0 (dropout's scaled mask).
+template <class T>
+CADENZA_HD T philox_bernoulli_lane(const uint32_t r[4], int k, double p, double value) {
+  return philox_uniform_lane<T>(r, k, 0.0, 1.0) < static_cast<T>(p) ? static_cast<T>(value) : T(0);
+}
+
 // The two normals of a block (Box-Muller).
 template <class T>
 CADENZA_HD void philox_normal_pair(const uint32_t r[4], double mean, double std, T* a, T* b) {

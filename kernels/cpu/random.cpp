@@ -19,6 +19,17 @@ void uniform_typed(uint64_t seed, uint64_t counter, int64_t n, T* out, double lo
 }
 
 template <class T>
+void bernoulli_typed(uint64_t seed, uint64_t counter, int64_t n, T* out, double p, double value) {
+  const int64_t blocks = (n + 3) / 4;
+#pragma omp parallel for if (n > 65536) schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) {
+    uint32_t r[4];
+    kmath::philox_block(seed, counter + b, r);
+    for (int k = 0; k < 4 && b * 4 + k < n; ++k) out[b * 4 + k] = kmath::philox_bernoulli_lane<T>(r, k, p, value);
+  }
+}
+
+template <class T>
 void normal_typed(uint64_t seed, uint64_t counter, int64_t n, T* out, double mean, double std) {
   const int64_t blocks = (n + 1) / 2;
 #pragma omp parallel for if (n > 65536) schedule(static)
@@ -40,6 +51,14 @@ void philox_uniform(DType dt, uint64_t seed, uint64_t counter, int64_t n, void* 
     uniform_typed(seed, counter, n, static_cast<float*>(out), lo, hi);
   else
     uniform_typed(seed, counter, n, static_cast<double*>(out), lo, hi);
+}
+
+void philox_bernoulli(DType dt, uint64_t seed, uint64_t counter, int64_t n, void* out, double p,
+                      double value) {
+  if (dt == DType::f32)
+    bernoulli_typed(seed, counter, n, static_cast<float*>(out), p, value);
+  else
+    bernoulli_typed(seed, counter, n, static_cast<double*>(out), p, value);
 }
 
 void philox_normal(DType dt, uint64_t seed, uint64_t counter, int64_t n, void* out, double mean,

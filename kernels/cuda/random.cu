@@ -50,6 +50,24 @@ __global__ void uniform_kernel(uint64_t seed, uint64_t counter, int64_t n, T* ou
   }
 }
 
+// As uniform_kernel, each uniform compared with p (philox_bernoulli_lane).
+template <class T>
+__global__ void bernoulli_kernel(uint64_t seed, uint64_t counter, int64_t n, T* out, double p, double value,
+                                 bool vec) {
+  const int64_t blocks = (n + 3) / 4;
+  for (int64_t b = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; b < blocks; b += int64_t{gridDim.x} * blockDim.x) {
+    uint32_t r[4];
+    kmath::philox_block(seed, counter + static_cast<uint64_t>(b), r);
+    if (vec && b * 4 + 4 <= n) {
+      const T v[4] = {kmath::philox_bernoulli_lane<T>(r, 0, p, value), kmath::philox_bernoulli_lane<T>(r, 1, p, value),
+                      kmath::philox_bernoulli_lane<T>(r, 2, p, value), kmath::philox_bernoulli_lane<T>(r, 3, p, value)};
+      store4(out + b * 4, v);
+      continue;
+    }
+    for (int k = 0; k < 4 && b * 4 + k < n; ++k) out[b * 4 + k] = kmath::philox_bernoulli_lane<T>(r, k, p, value);
+  }
+}
+
 // `vec`: out is 16-byte aligned, so each pair goes out in one store.
 template <class T>
 __global__ void normal_kernel(uint64_t seed, uint64_t counter, int64_t n, T* out, double mean, double std, bool vec) {
@@ -81,6 +99,18 @@ void philox_uniform(DType dt, uint64_t seed, uint64_t counter, int64_t n, void* 
   else
     uniform_kernel<double><<<grid_for(blocks), kThreads, 0, current_stream()>>>(
         seed, counter, n, static_cast<double*>(out), lo, hi, aligned16(out));
+  CADENZA_CUDA_CHECK(cudaGetLastError());
+}
+
+void philox_bernoulli(DType dt, uint64_t seed, uint64_t counter, int64_t n, void* out, double p, double value) {
+  if (n <= 0) return;
+  const int64_t blocks = (n + 3) / 4;
+  if (dt == DType::f32)
+    bernoulli_kernel<float><<<grid_for(blocks), kThreads, 0, current_stream()>>>(
+        seed, counter, n, static_cast<float*>(out), p, value, aligned16(out));
+  else
+    bernoulli_kernel<double><<<grid_for(blocks), kThreads, 0, current_stream()>>>(
+        seed, counter, n, static_cast<double*>(out), p, value, aligned16(out));
   CADENZA_CUDA_CHECK(cudaGetLastError());
 }
 

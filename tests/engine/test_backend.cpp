@@ -480,7 +480,7 @@ std::vector<OpCase> op_cases() {
                  return std::vector<Tensor>{u, n, uo_copy, no};
                }});
   c.push_back({"dropout and bernoulli drawn on the device, with a CPU scalar operand",
-               {KernelId::philox_uniform, KernelId::binary_forward, KernelId::copy_cast, KernelId::fill},
+               {KernelId::philox_bernoulli, KernelId::binary_forward, KernelId::copy_cast, KernelId::fill},
                F,
                [](DType dt, bool s) { return Inputs{leaf(volume({6, 5, 41}, dt, 90, s))}; },
                [](const Inputs& x) {

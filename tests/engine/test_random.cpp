@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "engine/ops.h"
 #include "engine/random.h"
 #include "engine/threading.h"
 #include "kernels/math.h"
@@ -81,4 +82,27 @@ TEST_CASE("random: uniform, normal and bernoulli moments", "[random]") {
   auto p = randperm(50, &g);
   std::sort(p.begin(), p.end());
   for (int i = 0; i < 50; ++i) REQUIRE(p[i] == i);
+}
+
+TEST_CASE("random: bernoulli is the generator's uniforms compared with p, in one draw", "[random]") {
+  // The philox_bernoulli kernel against uniform_ + lt from the same state:
+  // the same mask, scaled by value, and the same counter advance.
+  for (DType dt : {DType::f32, DType::f64}) {
+    for (double p : {0.0, 0.3, 0.95, 1.0}) {
+      Generator a(21), b(21);
+      Tensor u = Tensor::empty({7, 13}, dt);
+      uniform_(u, 0, 1, &a);
+      const std::vector<double> want = mul(to_dtype(lt(u, Tensor::scalar(p, dt)), dt), Tensor::scalar(1.25, dt))
+                                           .to_vector<double>();
+      REQUIRE(bernoulli({7, 13}, p, dt, &b, Device{}, 1.25).to_vector<double>() == want);
+      REQUIRE(a.offset() == b.offset());
+    }
+  }
+  // An integer dtype draws f64 uniforms, as before.
+  Generator a(5), b(5);
+  Tensor u = Tensor::empty({33}, DType::f64);
+  uniform_(u, 0, 1, &a);
+  const std::vector<int64_t> want = to_dtype(lt(u, Tensor::scalar(0.4, DType::f64)), DType::i64).to_vector<int64_t>();
+  REQUIRE(bernoulli({33}, 0.4, DType::i64, &b).to_vector<int64_t>() == want);
+  REQUIRE(bernoulli({0}, 0.4, DType::f32, &b).numel() == 0);
 }
