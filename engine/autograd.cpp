@@ -67,15 +67,31 @@ struct Targets {
 
 void add_into(Tensor& slot, const Tensor& g) { slot = slot.defined() ? add(slot, g) : g; }
 
+// Whether g is the only tensor on its memory, and all of it: a gradient
+// no op kept or handed to another input, which a leaf may then take as its
+// .grad without a copy (PyTorch's AccumulateGrad steals such a gradient).
+bool sole_owner(const Tensor& g) {
+  const std::shared_ptr<Storage>& st = g.storage();
+  return g.impl_ptr().use_count() == 1 && st && st.use_count() == 1 && g.is_contiguous() && g.offset() == 0 &&
+         st->nbytes == static_cast<size_t>(g.numel()) * dtype_size(g.dtype());
+}
+
+// g: moved in by the caller, so that a gradient nothing else holds is taken
+// as it is.
 void accumulate_leaf(TensorImpl* leaf, Tensor g, bool create_graph) {
   if (g.shape() != leaf->shape)
     throw Error("autograd: gradient " + g.str() + " does not match leaf of shape " +
                 shape_str(leaf->shape));
   if (!create_graph) g = g.detach();
   if (!leaf->grad.defined()) {
-    // The leaf owns its .grad, so optimizers and clipping may change it in place.
-    leaf->grad = create_graph ? g : contiguous(g).detach();
-    if (!create_graph && leaf->grad.storage() == g.storage()) leaf->grad = clone(g).detach();
+    // The leaf owns its .grad, so optimizers and clipping may change it in
+    // place: it takes g itself only when nothing else can see g's memory.
+    if (create_graph)
+      leaf->grad = g;
+    else if (sole_owner(g))
+      leaf->grad = std::move(g);
+    else
+      leaf->grad = clone(g).detach();
   } else {
     leaf->grad = add(leaf->grad, g);
     if (!create_graph) leaf->grad = leaf->grad.detach();
@@ -212,6 +228,7 @@ void engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, 
     if (!retain_graph) node->backward = nullptr;
     if (in_grads.size() != node->next.size())
       throw Error("autograd: op '" + node->name + "' returned the wrong number of gradients");
+    std::vector<bool> to_leaf(in_grads.size(), false);  // gradients moved into a leaf
     for (size_t k = 0; k < in_grads.size(); ++k) {
       const Edge& e = node->next[k];
       if (!e.active() || !in_grads[k].defined()) continue;
@@ -224,12 +241,14 @@ void engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, 
         auto t = targets->leaves.find(e.leaf.get());
         if (t != targets->leaves.end()) add_into(targets->found[t->second], in_grads[k]);
       } else {
-        accumulate_leaf(e.leaf.get(), in_grads[k], create_graph);
+        accumulate_leaf(e.leaf.get(), std::move(in_grads[k]), create_graph);
+        in_grads[k] = Tensor();
+        to_leaf[k] = true;
       }
     }
     if (ready.any())
       for (size_t k = 0; k < node->next.size(); ++k)
-        ready.passed(node->next[k], in_grads[k].defined());
+        ready.passed(node->next[k], to_leaf[k] || in_grads[k].defined());
   }
 }
 

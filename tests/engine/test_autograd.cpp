@@ -39,6 +39,28 @@ TEST_CASE("autograd: a tensor used twice gets both contributions", "[autograd]")
   REQUIRE(a.grad().to_vector<double>() == std::vector<double>{2, 2});
 }
 
+TEST_CASE("autograd: a leaf's .grad shares memory with nothing else", "[autograd]") {
+  // A gradient no one else holds is taken without a copy; one an op handed
+  // to two inputs (add gives both sides the same g), a view of a shared
+  // buffer (concat's pieces) or the caller's own seed is copied, so that
+  // changing a .grad in place (an optimizer, clipping) changes nothing else.
+  Tensor a = param({1, 2, 3}), b = param({4, 5, 6}), c = param({7, 8}), d = param({9}), w = param({0.5, 0.25, 2});
+  Tensor seed = Tensor::from_vector<double>({1, 2, 3});
+  add(a, b).backward(seed);
+  Tensor seed2 = Tensor::from_vector<double>({1, 1, 1, 1, 1, 1});
+  concat({mul(w, w), c, d}, 0).backward(seed2);
+  std::vector<Tensor> grads = {a.grad(), b.grad(), c.grad(), d.grad(), w.grad(), seed, seed2};
+  for (size_t i = 0; i < grads.size(); ++i)
+    for (size_t j = i + 1; j < grads.size(); ++j) REQUIRE(grads[i].storage() != grads[j].storage());
+  for (Tensor g : {a.grad(), c.grad(), d.grad(), w.grad()})
+    for (int64_t k = 0; k < g.numel(); ++k) g.data<double>()[k] *= 3;
+  REQUIRE(b.grad().to_vector<double>() == std::vector<double>{1, 2, 3});
+  REQUIRE(seed.to_vector<double>() == std::vector<double>{1, 2, 3});
+  REQUIRE(seed2.to_vector<double>() == std::vector<double>(6, 1.0));
+  REQUIRE(a.grad().to_vector<double>() == std::vector<double>{3, 6, 9});
+  REQUIRE(w.grad().to_vector<double>() == std::vector<double>{3, 1.5, 12});
+}
+
 TEST_CASE("autograd: backward twice needs retain_graph", "[autograd]") {
   Tensor x = param({1, 2});
   Tensor y = sum(exp(x));
