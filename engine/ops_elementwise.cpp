@@ -107,6 +107,20 @@ Tensor binary_raw(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const 
   check_defined(b, name, "second operand");
   if (a.dtype() != b.dtype())  // the devices are on_one_device's to check: a 0-d CPU scalar may follow
     throw Error(std::string(name) + ": dtype mismatch between " + a.str() + " and " + b.str());
+  // A 0-d CPU scalar beside a device operand goes to the kernel by value
+  // (unary_forward's scalar_right / scalar_left): no device copy of it to
+  // make first. (An i64 a double cannot hold takes the copy.)
+  if (a.device() != b.device()) {
+    const bool right = b.dim() == 0 && b.device().kind == Device::cpu;
+    const Tensor& s = right ? b : a;
+    const Tensor& x = right ? a : b;
+    if (s.dim() == 0 && s.device().kind == Device::cpu) {
+      const double v = s.item();
+      if (s.dtype() != DType::i64 || std::fabs(v) <= 9007199254740992.0)
+        return unary_raw(right ? kernels::UnaryOp::scalar_right : kernels::UnaryOp::scalar_left, x, v,
+                         static_cast<double>(static_cast<int>(op)));
+    }
+  }
   auto [da, db] = on_one_device(a, b, name);
   Shape s = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor ea = broadcast_view(da, s, name), eb = broadcast_view(db, s, name);

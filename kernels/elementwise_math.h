@@ -13,10 +13,15 @@ namespace cadenza::kmath {
 // op(v) with p0, p1 as unary_forward takes them. Integer types take the ops
 // that make sense for them (the others give 0; the front ends refuse them).
 template <class T>
+CADENZA_HD T binary_value(kernels::BinaryOp op, T x, T y);
+
+template <class T>
 CADENZA_HD T unary_value(kernels::UnaryOp op, T v, double p0, double p1) {
   using U = kernels::UnaryOp;
   const T a0 = static_cast<T>(p0), a1 = static_cast<T>(p1);
   switch (op) {
+    case U::scalar_right: return binary_value<T>(static_cast<kernels::BinaryOp>(static_cast<int>(p1)), v, a0);
+    case U::scalar_left: return binary_value<T>(static_cast<kernels::BinaryOp>(static_cast<int>(p1)), a0, v);
     case U::neg: return -v;
     case U::abs: return v < T(0) ? -v : v;
     case U::sign: return sign(v);

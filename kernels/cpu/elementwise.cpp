@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "kernels/cpu/strided.h"
+#include "kernels/elementwise_math.h"
 #include "kernels/math.h"
 
 namespace cadenza::kernels {
@@ -64,6 +65,9 @@ void unary_typed(UnaryOp op, int nd, const int64_t* sh, Operand x, Operand o, do
       return map1<T>(nd, sh, x, o, [=](T v) { return v < a0 ? a0 : (v > a1 ? a1 : v); });
     case UnaryOp::in_range:
       return map1<T>(nd, sh, x, o, [=](T v) { return T(v >= a0 && v <= a1); });
+    case UnaryOp::scalar_right:
+    case UnaryOp::scalar_left:
+      return map1<T>(nd, sh, x, o, [=](T v) { return kmath::unary_value<T>(op, v, p0, p1); });
     default: break;
   }
   if constexpr (std::is_floating_point_v<T>) {

@@ -17,6 +17,11 @@ enum class UnaryOp : int {
   positive,    // 1 where x > 0 (relu's derivative)
   leaky_grad,  // 1 where x > 0 else p0
   in_range,    // 1 where p0 <= x <= p1 (clamp's derivative)
+  // A binary op with a scalar operand given by value: BinaryOp p1 of
+  // (x, p0) or of (p0, x), as binary_forward with a 0-d operand holding
+  // p0 in the dtype (a device needs no buffer made for the scalar first).
+  scalar_right,
+  scalar_left,
 };
 
 enum class BinaryOp : int { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge };

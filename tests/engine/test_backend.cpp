@@ -17,6 +17,7 @@
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/ops.h"
+#include "engine/ops_util.h"
 #include "engine/optim.h"
 #include "engine/random.h"
 #include "engine/rnn.h"
@@ -675,6 +676,17 @@ TEST_CASE("backend: the elementwise math shared with the CUDA kernels is the CPU
                      cpu_binary(op, static_cast<float>(a), static_cast<float>(b))));
         const auto ia = static_cast<int64_t>(a), ib = static_cast<int64_t>(b);
         if (op != BinaryOp::pow) REQUIRE(kmath::binary_value<int64_t>(op, ia, ib) == cpu_binary(op, ia, ib));
+        // The same op with the scalar by value (scalar_right: b; scalar_left: a).
+        const double code = static_cast<double>(o);
+        REQUIRE(same(cpu_unary(UnaryOp::scalar_right, a, b, code), cpu_binary(op, a, b)));
+        REQUIRE(same(cpu_unary(UnaryOp::scalar_left, b, a, code), cpu_binary(op, a, b)));
+        REQUIRE(same(cpu_unary(UnaryOp::scalar_right, static_cast<float>(a), b, code),
+                     cpu_binary(op, static_cast<float>(a), static_cast<float>(b))));
+        REQUIRE(same(kmath::unary_value<float>(UnaryOp::scalar_left, static_cast<float>(b), a, code),
+                     cpu_binary(op, static_cast<float>(a), static_cast<float>(b))));
+        if (op != BinaryOp::pow)
+          REQUIRE(kmath::unary_value<int64_t>(UnaryOp::scalar_right, ia, static_cast<double>(ib), code) ==
+                  cpu_binary(op, ia, ib));
       }
   }
 }
@@ -755,6 +767,19 @@ TEST_CASE("backend: a 0-d CPU scalar follows a device operand; other mixes are e
     Tensor y = sub(Tensor::scalar(1.0), mul(x, Tensor::scalar(2.0)));  // either side
     REQUIRE(y.device() == dev);
     REQUIRE(y.to_vector<float>() == std::vector<float>{-1, -3, -5});
+    // Each binary op with the scalar by value on either side, against the
+    // same op with a 0-d operand on the device; a strided operand; 0-d.
+    Tensor m = Tensor::from_vector<float>({1.5f, -2, 0, 3, 7, -0.25f}, {2, 3}).to(dev).transpose(0, 1);
+    for (int o = 0; o <= static_cast<int>(kernels::BinaryOp::ge); ++o) {
+      const auto op = static_cast<kernels::BinaryOp>(o);
+      const Tensor s = Tensor::scalar(o == 4 ? 2.0 : -1.5), sd = s.to(dev);
+      INFO("binary op " << o);
+      REQUIRE(detail::binary_raw(op, m, s, "op").to_vector<float>() ==
+              detail::binary_raw(op, m, sd, "op").to_vector<float>());
+      REQUIRE(detail::binary_raw(op, s, m, "op").to_vector<float>() ==
+              detail::binary_raw(op, sd, m, "op").to_vector<float>());
+    }
+    REQUIRE(div(Tensor::scalar(3.0), Tensor::scalar(4.0).to(dev)).to_vector<float>() == std::vector<float>{0.75f});
     Tensor n = add(Tensor::ones({1}, DType::i64, dev), Tensor::scalar(1.0, DType::i64));
     REQUIRE(n.to_vector<int64_t>() == std::vector<int64_t>{2});
     // An i64 a double cannot hold is copied, not filled in from a double.
