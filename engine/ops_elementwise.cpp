@@ -130,7 +130,8 @@ Tensor binary_raw(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const 
   return out;
 }
 
-Tensor scalar_like(double v, const Tensor& t) { return Tensor::full({}, v, t.dtype(), t.device()); }
+Tensor scalar_like(double v, const Tensor& t) { return Tensor::full({}, v, t.dtype()); }
+Tensor scalar_on(double v, const Tensor& t) { return Tensor::full({}, v, t.dtype(), t.device()); }
 
 std::pair<Tensor, Tensor> on_one_device(const Tensor& a, const Tensor& b, const char* op) {
   if (a.device() == b.device()) return {a, b};
@@ -227,7 +228,7 @@ static Tensor extreme2(bool is_max, const Tensor& a, const Tensor& b) {
   return record(out, name, {a, b}, [a, b, is_max](const Tensor& g) {
     // Ties send the gradient to the first operand.
     Tensor pick_a = binary_raw(is_max ? BinaryOp::ge : BinaryOp::le, a.detach(), b.detach(), "mask");
-    Tensor zero = scalar_like(0, g);
+    Tensor zero = scalar_on(0, g);
     return std::vector<Tensor>{sum_to(where(pick_a, g, zero), a.shape()),
                                sum_to(where(pick_a, zero, g), b.shape())};
   });
@@ -373,7 +374,7 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   return record(y, "softplus", {x}, [x, beta, threshold](const Tensor& g) {
     Tensor bx = mul(x, scalar_like(beta, x));
     Tensor linear = gt(bx.detach(), scalar_like(threshold, x));
-    return std::vector<Tensor>{mul(g, where(linear, scalar_like(1, x), sigmoid(bx)))};
+    return std::vector<Tensor>{mul(g, where(linear, scalar_on(1, x), sigmoid(bx)))};
   });
 }
 

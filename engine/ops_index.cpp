@@ -162,7 +162,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor cd = cond.detach();
   Shape sa = a.shape(), sb = b.shape();
   return record(out, "where", {a, b}, [cd, sa, sb](const Tensor& g) {
-    Tensor zero = scalar_like(0, g);
+    Tensor zero = scalar_on(0, g);
     return std::vector<Tensor>{sum_to(where(cd, g, zero), sa), sum_to(where(cd, zero, g), sb)};
   });
 }
@@ -171,7 +171,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   check_defined(x, "masked_fill", "input");
   if (broadcast_shapes(mask.shape(), x.shape(), "masked_fill") != x.shape())
     throw Error("masked_fill: mask " + mask.str() + " does not broadcast to " + x.str());
-  return where(mask, scalar_like(value, x), x);
+  return where(mask, scalar_on(value, x), x);
 }
 
 }  // namespace cadenza

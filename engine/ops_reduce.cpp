@@ -125,7 +125,7 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims_in, bool keep
   // Shift by the (constant) maximum; an infinite maximum shifts by 0 so that
   // all -inf rows give -inf and +inf rows give +inf, as in PyTorch.
   Tensor m = reduce_raw(ReduceOp::max, x, dims, "logsumexp");
-  m = where(isinf_mask(m), scalar_like(0, m), m);
+  m = where(isinf_mask(m), scalar_on(0, m), m);
   Tensor s = sum(exp(sub(x, m)), dims, true);
   Tensor out = add(log(s), m);
   return keepdim ? out : reshape(out, reduced_shape(x.shape(), dims, false));

@@ -27,7 +27,11 @@ inline kernels::Operand operand(const Tensor& t) {
 // Raw kernels without history, used by forwards and for masks.
 Tensor unary_raw(kernels::UnaryOp op, const Tensor& x, double p0 = 0, double p1 = 0);
 Tensor binary_raw(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const char* name);
-Tensor scalar_like(double v, const Tensor& t);  // 0-d, t's dtype and device
+// 0-d in t's dtype, on the CPU: a binary op with a device tensor takes it
+// by value (no device tensor to make first). scalar_on puts it on t's
+// device, for the ops that want their operands there (where).
+Tensor scalar_like(double v, const Tensor& t);
+Tensor scalar_on(double v, const Tensor& t);
 // a and b on one device: a 0-d CPU tensor moves to the other's device; any
 // other mix throws, naming op and devices.
 std::pair<Tensor, Tensor> on_one_device(const Tensor& a, const Tensor& b, const char* op);

@@ -15,8 +15,17 @@ void adam_typed(int64_t n, T* p, const T* g, T* m, T* v, const kmath::AdamConsts
   for (int64_t i = 0; i < n; ++i) kmath::adam_update(p[i], g[i], m[i], v[i], c);
 }
 
+// buf: null without momentum (sgd_update then leaves its buffer alone).
 template <class T>
 void sgd_typed(int64_t n, T* p, const T* g, T* buf, const kmath::SgdConsts<T>& c) {
+  if (buf == nullptr) {
+#pragma omp parallel for if (n > 65536) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      T none = 0;
+      kmath::sgd_update(p[i], g[i], none, c);
+    }
+    return;
+  }
 #pragma omp parallel for if (n > 65536) schedule(static)
   for (int64_t i = 0; i < n; ++i) kmath::sgd_update(p[i], g[i], buf[i], c);
 }

@@ -63,13 +63,15 @@ $cadenza train lstm --data "$data" --out "$work/dev" --resume > "$work/dev2.log"
 grep -q '"steps":6' "$work/dev2.log" || fail "the resumed device run did not reach 6 steps"
 
 # Help is built from the definitions: every family's train has the loop's flags,
-# and poly's lists its per-dataset recipes.
+# and poly's lists its per-dataset recipes. (Here-strings, not pipes: under
+# pipefail, `cmd | grep -q` fails when grep stops reading before cmd's last
+# write, which a help text over one 4 KiB write makes a race.)
 for fam in lstm poly; do
   help=$($cadenza train $fam --help)
   for flag in --out --lr --clip --warmup --schedule --seed --eval-every --patience --log-every --resume --threads; do
-    echo "$help" | grep -q -- "$flag" || fail "train $fam --help lacks $flag"
+    grep -q -- "$flag" <<< "$help" || fail "train $fam --help lacks $flag"
   done
 done
-$cadenza train poly --help | grep -q "jsb_chorales .* 150 .* 40 .* +-6" || fail "poly --help lacks the JSB recipe"
-$cadenza train poly --help | grep -q "Usage: cadenza train poly" || fail "poly --help usage line"
+grep -q "jsb_chorales .* 150 .* 40 .* +-6" <<< "$help" || fail "poly --help lacks the JSB recipe"
+grep -q "Usage: cadenza train poly" <<< "$help" || fail "poly --help usage line"
 echo "cli train defaults ok"
