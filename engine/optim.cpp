@@ -27,6 +27,18 @@ std::vector<std::vector<size_t>> same_device_and_dtype(const std::vector<Tensor>
   return groups;
 }
 
+// The parameters with a gradient (their positions in `live`) and those
+// gradients made contiguous; a parameter must be contiguous itself.
+void with_gradients(const std::vector<Tensor>& params, const std::string& name, std::vector<size_t>& live,
+                    std::vector<Tensor>& grads) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (!params[i].grad().defined()) continue;
+    if (!params[i].is_contiguous()) throw Error(name + ": parameter " + std::to_string(i) + " is not contiguous");
+    live.push_back(i);
+    grads.push_back(params[i].grad().contiguous());
+  }
+}
+
 }  // namespace
 
 Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name)
@@ -125,12 +137,7 @@ void SGD::step() {
   ++steps_;
   std::vector<size_t> live;
   std::vector<Tensor> grads;  // contiguous, alive until the kernels have run
-  for (size_t i = 0; i < params_.size(); ++i) {
-    if (!params_[i].grad().defined()) continue;
-    if (!params_[i].is_contiguous()) throw Error(name_ + ": parameter " + std::to_string(i) + " is not contiguous");
-    live.push_back(i);
-    grads.push_back(params_[i].grad().contiguous());
-  }
+  with_gradients(params_, name_, live, grads);
   for (const std::vector<size_t>& group : same_device_and_dtype(grads)) {
     std::vector<kernels::SgdTensor> list;
     for (size_t k : group) {
@@ -159,12 +166,7 @@ void Adam::step() {
   ++steps_;
   std::vector<size_t> live;
   std::vector<Tensor> grads;  // contiguous, alive until the kernels have run
-  for (size_t i = 0; i < params_.size(); ++i) {
-    if (!params_[i].grad().defined()) continue;
-    if (!params_[i].is_contiguous()) throw Error(name_ + ": parameter " + std::to_string(i) + " is not contiguous");
-    live.push_back(i);
-    grads.push_back(params_[i].grad().contiguous());
-  }
+  with_gradients(params_, name_, live, grads);
   for (const std::vector<size_t>& group : same_device_and_dtype(grads)) {
     std::vector<kernels::AdamTensor> list;
     for (size_t k : group) {

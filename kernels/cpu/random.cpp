@@ -7,26 +7,26 @@
 namespace cadenza::kernels {
 namespace {
 
-template <class T>
-void uniform_typed(uint64_t seed, uint64_t counter, int64_t n, T* out, double lo, double hi) {
+// Four values a Philox block: out[4b + k] = lane(r, k) of block b.
+template <class T, class Lane>
+void by_lanes(uint64_t seed, uint64_t counter, int64_t n, T* out, const Lane& lane) {
   const int64_t blocks = (n + 3) / 4;
 #pragma omp parallel for if (n > 65536) schedule(static)
   for (int64_t b = 0; b < blocks; ++b) {
     uint32_t r[4];
     kmath::philox_block(seed, counter + b, r);
-    for (int k = 0; k < 4 && b * 4 + k < n; ++k) out[b * 4 + k] = kmath::philox_uniform_lane<T>(r, k, lo, hi);
+    for (int k = 0; k < 4 && b * 4 + k < n; ++k) out[b * 4 + k] = lane(r, k);
   }
 }
 
 template <class T>
+void uniform_typed(uint64_t seed, uint64_t counter, int64_t n, T* out, double lo, double hi) {
+  by_lanes(seed, counter, n, out, [=](const uint32_t* r, int k) { return kmath::philox_uniform_lane<T>(r, k, lo, hi); });
+}
+
+template <class T>
 void bernoulli_typed(uint64_t seed, uint64_t counter, int64_t n, T* out, double p, double value) {
-  const int64_t blocks = (n + 3) / 4;
-#pragma omp parallel for if (n > 65536) schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) {
-    uint32_t r[4];
-    kmath::philox_block(seed, counter + b, r);
-    for (int k = 0; k < 4 && b * 4 + k < n; ++k) out[b * 4 + k] = kmath::philox_bernoulli_lane<T>(r, k, p, value);
-  }
+  by_lanes(seed, counter, n, out, [=](const uint32_t* r, int k) { return kmath::philox_bernoulli_lane<T>(r, k, p, value); });
 }
 
 template <class T>

@@ -32,40 +32,37 @@ __device__ __forceinline__ void store2(float* p, float x, float y) {
 }
 __device__ __forceinline__ void store2(double* p, double x, double y) { *reinterpret_cast<Two*>(p) = Two{{x, y}}; }
 
-// One thread per Philox block: four uniforms (f32 and f64 alike, as the CPU).
-// `vec`: out is 16-byte aligned, so whole blocks go out in vector stores.
-template <class T>
-__global__ void uniform_kernel(uint64_t seed, uint64_t counter, int64_t n, T* out, double lo, double hi, bool vec) {
+// One thread per Philox block, four values a block: out[4b + k] =
+// lane(r, k). `vec`: out is 16-byte aligned, so whole blocks go out in
+// vector stores.
+template <class T, class Lane>
+__device__ __forceinline__ void by_lanes(uint64_t seed, uint64_t counter, int64_t n, T* out, bool vec,
+                                         const Lane& lane) {
   const int64_t blocks = (n + 3) / 4;
   for (int64_t b = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; b < blocks; b += int64_t{gridDim.x} * blockDim.x) {
     uint32_t r[4];
     kmath::philox_block(seed, counter + static_cast<uint64_t>(b), r);
     if (vec && b * 4 + 4 <= n) {
-      const T v[4] = {kmath::philox_uniform_lane<T>(r, 0, lo, hi), kmath::philox_uniform_lane<T>(r, 1, lo, hi),
-                      kmath::philox_uniform_lane<T>(r, 2, lo, hi), kmath::philox_uniform_lane<T>(r, 3, lo, hi)};
+      const T v[4] = {lane(r, 0), lane(r, 1), lane(r, 2), lane(r, 3)};
       store4(out + b * 4, v);
       continue;
     }
-    for (int k = 0; k < 4 && b * 4 + k < n; ++k) out[b * 4 + k] = kmath::philox_uniform_lane<T>(r, k, lo, hi);
+    for (int k = 0; k < 4 && b * 4 + k < n; ++k) out[b * 4 + k] = lane(r, k);
   }
 }
 
-// As uniform_kernel, each uniform compared with p (philox_bernoulli_lane).
+// Four uniforms a block (f32 and f64 alike, as the CPU).
+template <class T>
+__global__ void uniform_kernel(uint64_t seed, uint64_t counter, int64_t n, T* out, double lo, double hi, bool vec) {
+  by_lanes(seed, counter, n, out, vec, [=](const uint32_t* r, int k) { return kmath::philox_uniform_lane<T>(r, k, lo, hi); });
+}
+
+// The same uniforms compared with p (philox_bernoulli_lane).
 template <class T>
 __global__ void bernoulli_kernel(uint64_t seed, uint64_t counter, int64_t n, T* out, double p, double value,
                                  bool vec) {
-  const int64_t blocks = (n + 3) / 4;
-  for (int64_t b = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; b < blocks; b += int64_t{gridDim.x} * blockDim.x) {
-    uint32_t r[4];
-    kmath::philox_block(seed, counter + static_cast<uint64_t>(b), r);
-    if (vec && b * 4 + 4 <= n) {
-      const T v[4] = {kmath::philox_bernoulli_lane<T>(r, 0, p, value), kmath::philox_bernoulli_lane<T>(r, 1, p, value),
-                      kmath::philox_bernoulli_lane<T>(r, 2, p, value), kmath::philox_bernoulli_lane<T>(r, 3, p, value)};
-      store4(out + b * 4, v);
-      continue;
-    }
-    for (int k = 0; k < 4 && b * 4 + k < n; ++k) out[b * 4 + k] = kmath::philox_bernoulli_lane<T>(r, k, p, value);
-  }
+  by_lanes(seed, counter, n, out, vec,
+           [=](const uint32_t* r, int k) { return kmath::philox_bernoulli_lane<T>(r, k, p, value); });
 }
 
 // `vec`: out is 16-byte aligned, so each pair goes out in one store.
