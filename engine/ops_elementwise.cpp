@@ -1,7 +1,6 @@
 // Elementwise ops: broadcasting binary ops, unary math, activations.
 #include <cmath>
 #include "engine/backend.h"
-#include <cmath>
 #include <limits>
 
 #include "engine/ops_util.h"
@@ -109,7 +108,8 @@ Tensor binary_raw(kernels::BinaryOp op, const Tensor& a, const Tensor& b, const 
     throw Error(std::string(name) + ": dtype mismatch between " + a.str() + " and " + b.str());
   // A 0-d CPU scalar beside a device operand goes to the kernel by value
   // (unary_forward's scalar_right / scalar_left): no device copy of it to
-  // make first. (An i64 a double cannot hold takes the copy.)
+  // make first. (An i64 a double cannot hold goes through on_one_device's
+  // copy.)
   if (a.device() != b.device()) {
     const bool right = b.dim() == 0 && b.device().kind == Device::cpu;
     const Tensor& s = right ? b : a;
@@ -136,16 +136,9 @@ Tensor scalar_on(double v, const Tensor& t) { return Tensor::full({}, v, t.dtype
 std::pair<Tensor, Tensor> on_one_device(const Tensor& a, const Tensor& b, const char* op) {
   if (a.device() == b.device()) return {a, b};
   // A 0-d CPU scalar goes with the other operand, as PyTorch has it; any
-  // other mix is the caller's to resolve with to(Device). Without history
-  // it is filled in on the device (a launch, not a copy and a wait).
-  auto move = [](const Tensor& s, Device d) {
-    const double v = s.item();
-    // (an i64 beyond 2^53 would not survive the double)
-    if (s.requires_grad() || (s.dtype() == DType::i64 && !(std::fabs(v) <= 9007199254740992.0))) return s.to(d);
-    return Tensor::full({}, v, s.dtype(), d);
-  };
-  if (b.dim() == 0 && b.device().kind == Device::cpu) return {a, move(b, a.device())};
-  if (a.dim() == 0 && a.device().kind == Device::cpu) return {move(a, b.device()), b};
+  // other mix is the caller's to resolve with to(Device).
+  if (b.dim() == 0 && b.device().kind == Device::cpu) return {a, b.to(a.device())};
+  if (a.dim() == 0 && a.device().kind == Device::cpu) return {a.to(b.device()), b};
   throw Error(std::string(op) + ": operands on " + a.device().str() + " and " + b.device().str() +
               "; move one with to(Device)");
 }

@@ -205,18 +205,20 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   // One kernel call per (device, dtype) group, so a GPU synchronises once,
   // not once per tensor; the sums then add up in the parameters' order.
   const std::vector<std::vector<size_t>> groups = same_device_and_dtype(grads);
-  std::vector<double> sums(grads.size(), 0.0);
-  for (const std::vector<size_t>& group : groups) {
-    std::vector<int64_t> n;
-    std::vector<const void*> x;
-    for (size_t k : group) {
-      n.push_back(grads[k].numel());
-      x.push_back(grads[k].raw_data());
+  std::vector<std::vector<int64_t>> ns(groups.size());  // each group's sizes and buffers, for both calls
+  std::vector<std::vector<void*>> xs(groups.size());
+  for (size_t gi = 0; gi < groups.size(); ++gi)
+    for (size_t k : groups[gi]) {
+      ns[gi].push_back(grads[k].numel());
+      xs[gi].push_back(grads[k].raw_data());
     }
+  std::vector<double> sums(grads.size(), 0.0);
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    const std::vector<size_t>& group = groups[gi];
     std::vector<double> out(group.size());
     const Tensor& g0 = grads[group[0]];
     CADENZA_KERNEL(sum_squares, g0.device(), g0.dtype())
-    (g0.dtype(), static_cast<int64_t>(group.size()), n.data(), x.data(), out.data());
+    (g0.dtype(), static_cast<int64_t>(group.size()), ns[gi].data(), xs[gi].data(), out.data());
     for (size_t k = 0; k < group.size(); ++k) sums[group[k]] = out[k];
   }
   double ss = 0;
@@ -224,16 +226,10 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   double norm = std::sqrt(ss);
   double coef = max_norm / (norm + 1e-6);
   if (coef < 1)
-    for (const std::vector<size_t>& group : groups) {
-      std::vector<int64_t> n;
-      std::vector<void*> x;
-      for (size_t k : group) {
-        n.push_back(grads[k].numel());
-        x.push_back(grads[k].raw_data());
-      }
-      const Tensor& g0 = grads[group[0]];
+    for (size_t gi = 0; gi < groups.size(); ++gi) {
+      const Tensor& g0 = grads[groups[gi][0]];
       CADENZA_KERNEL(scale_inplace, g0.device(), g0.dtype())
-      (g0.dtype(), static_cast<int64_t>(group.size()), n.data(), x.data(), coef);
+      (g0.dtype(), static_cast<int64_t>(groups[gi].size()), ns[gi].data(), xs[gi].data(), coef);
     }
   return norm;
 }

@@ -71,9 +71,9 @@ int blocks_per_sm(int threads, size_t smem);
 // "gemm m n k batch", "memcpy KIND bytes", ...): what a GPU would be asked
 // to do, in order, for counting launches (scripts/emu_launch_report.py).
 bool tracing();
+void trace(const std::string& line);
 // Does the uploads from pinned memory held back so far (emu_runtime.cpp).
 void flush_uploads();
-void trace(const std::string& line);
 // Whether every device allocation's and cached block's redzone holds;
 // names the first that does not (emu_runtime.cpp).
 bool device_redzones_intact(std::string* which);
